@@ -1,0 +1,47 @@
+"""Reading and validating a policy file (I/O lives here, not in the workflow package)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from workflows.policy import Policy
+
+DEFAULT_POLICY = Path(__file__).resolve().parent.parent / "config" / "policy.yaml"
+POLICY_ENV = "ESCALATION_POLICY"
+
+
+class PolicyError(ValueError):
+    """A policy file that cannot be used; the message names file, field path and allowed values."""
+
+
+def policy_path(path: str | os.PathLike[str] | None = None) -> Path:
+    return Path(path or os.environ.get(POLICY_ENV) or DEFAULT_POLICY)
+
+
+def load_policy(path: str | os.PathLike[str] | None = None) -> Policy:
+    file = policy_path(path)
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise PolicyError(f"{file}: no such policy file (set {POLICY_ENV} or pass a path)") from exc
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{file}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise PolicyError(f"{file}: the policy must be a mapping of sections (tiers, priorities, ...)")
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        raise PolicyError(format_errors(file, exc)) from exc
+
+
+def format_errors(file: Path | str, exc: ValidationError) -> str:
+    lines = [f"{file}: {exc.error_count()} problem(s) in the policy"]
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"  {where}: {msg}")
+    return "\n".join(lines)

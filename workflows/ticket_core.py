@@ -1,0 +1,648 @@
+"""The ticket state machine: `step(state, event, now, policy) -> (state, effects)`.
+
+Pure: no clock (the caller passes `now`), no I/O, no Temporal. The workflow
+feeds it what happened and carries out the effects it returns; the CLI, the API
+and the policy simulator use the same functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from workflows import clocks
+from workflows.calendar import BusinessCalendar
+from workflows.clocks import ClockState
+from workflows.model import (
+    ClockName,
+    ResolutionKind,
+    Status,
+    Ticket,
+    Trigger,
+    contains_keyword,
+)
+from workflows.policy import Policy, format_duration
+from workflows.routing import RoutingDecision, route
+
+Actor = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Reason = Annotated[str, StringConstraints(max_length=2000)]
+SYSTEM_SLA = "system:sla"
+ACTIVE = (Status.new, Status.open, Status.waiting_on_customer)
+
+
+class Rejected(Exception):
+    """An action that the ticket's current state or the policy does not allow."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+# ----- events -------------------------------------------------------------------
+
+
+class _Event(BaseModel):
+    actor: Actor = "unknown"
+
+
+class Acknowledge(_Event):
+    type: Literal["acknowledge"] = "acknowledge"
+    note: Reason = ""
+
+
+class Escalate(_Event):
+    type: Literal["escalate"] = "escalate"
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    to_tier: str | None = None  # default: the next tier up; may jump several
+
+
+class Transfer(_Event):
+    type: Literal["transfer"] = "transfer"
+    department: str
+    reason: Reason = ""
+
+
+class WaitOnCustomer(_Event):
+    type: Literal["wait_on_customer"] = "wait_on_customer"
+    reason: Reason = ""
+
+
+class CustomerReply(_Event):
+    type: Literal["customer_reply"] = "customer_reply"
+    actor: Actor = "customer"
+    message: Annotated[str, StringConstraints(max_length=20_000)] = ""
+    message_id: str | None = None
+
+
+class Resolve(_Event):
+    type: Literal["resolve"] = "resolve"
+    resolution: ResolutionKind = ResolutionKind.fix
+    summary: Annotated[str, StringConstraints(min_length=1, max_length=5000)]
+
+
+class Reopen(_Event):
+    type: Literal["reopen"] = "reopen"
+    reason: Reason = ""
+
+
+class Close(_Event):
+    type: Literal["close"] = "close"
+    reason: Reason = ""
+
+
+class Assign(_Event):
+    type: Literal["assign"] = "assign"
+    assignee: Annotated[str, StringConstraints(max_length=200)] | None
+
+
+class AddNote(_Event):
+    type: Literal["note"] = "note"
+    text: Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
+    public: bool = False  # a public note is a customer-facing message
+
+
+class ChangePriority(_Event):
+    type: Literal["change_priority"] = "change_priority"
+    priority: Annotated[str, StringConstraints(pattern=r"^P[1-4]$")]
+    reason: Reason = ""
+
+
+class DeadlineReached(_Event):
+    """A durable timer fired: a clock's warning (percent) or breach, or the auto-close."""
+
+    type: Literal["deadline"] = "deadline"
+    actor: Actor = SYSTEM_SLA
+    kind: Literal["warning", "breach", "auto_close"]
+    clock: ClockName | None = None
+    percent: int | None = None
+    due_at: datetime
+
+
+Event = Annotated[
+    Acknowledge | Escalate | Transfer | WaitOnCustomer | CustomerReply | Resolve | Reopen | Close | Assign
+    | AddNote | ChangePriority | DeadlineReached,
+    Field(discriminator="type"),
+]
+
+
+# ----- state and effects ---------------------------------------------------------
+
+
+class TimelineEntry(BaseModel):
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    summary: str
+    reason: str = ""
+    rule: str | None = None  # the policy rule behind an automatic decision
+    clock: ClockName | None = None
+    due_at: datetime | None = None
+
+
+class Breach(BaseModel):
+    clock: ClockName
+    tier: str
+    due_at: datetime
+    at: datetime
+
+
+class Notify(BaseModel):
+    """Tell people something; `key` is unique per notification for idempotent delivery."""
+
+    kind: Literal["opened", "stakeholders", "escalation", "warning", "breach", "resolved", "executive", "transferred"]
+    key: str
+    ticket_id: str
+    recipients: list[str]
+    subject: str
+    body: str
+    priority: str
+    tier: str
+    department: str
+
+
+Effect = Notify
+
+
+class TicketState(BaseModel):
+    ticket: Ticket
+    policy_version: str
+    status: Status = Status.new
+    tier: str
+    department: str
+    priority: str
+    routing_rule: str | None = None
+    assignee: str | None = None
+    acknowledged_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    resolution: ResolutionKind | None = None
+    resolution_summary: str | None = None
+    escalation_count: int = 0
+    reopen_count: int = 0
+    executive_attention: bool = False
+    breaches: list[Breach] = []
+    clocks: dict[ClockName, ClockState]
+    calendar: BusinessCalendar  # of the current priority; clients compute remaining time with it
+    timeline: list[TimelineEntry] = []
+    seq: int = 0
+    as_of: datetime
+
+    @property
+    def sla_breached(self) -> bool:
+        return bool(self.breaches)
+
+    @property
+    def closed(self) -> bool:
+        return self.status == Status.closed
+
+
+class Outcome(BaseModel):
+    state: TicketState
+    effects: list[Effect] = []
+
+
+class Deadline(BaseModel):
+    at: datetime
+    kind: Literal["warning", "breach", "auto_close"]
+    clock: ClockName | None = None
+    percent: int | None = None
+
+    def event(self) -> DeadlineReached:
+        return DeadlineReached(kind=self.kind, clock=self.clock, percent=self.percent, due_at=self.at)
+
+
+# ----- opening ----------------------------------------------------------------------
+
+
+def open_ticket(ticket: Ticket, policy: Policy, now: datetime) -> Outcome:
+    """Route the new ticket, start its clocks, confirm receipt, notify stakeholders."""
+    decision = route(ticket, policy)
+    s = TicketState(
+        ticket=ticket, policy_version=policy.version(), tier=decision.tier, department=decision.department,
+        priority=decision.priority, routing_rule=decision.rule,
+        clocks={name: ClockState(name=name) for name in ClockName}, calendar=policy.calendar_for(decision.priority),
+        as_of=now,
+    )
+    fx: list[Effect] = []
+    _log(s, ticket.opened_at, "system:intake", "opened", _routing_summary(decision), rule=decision.rule)
+    _apply_triggers(s, [Trigger.opened], ticket.opened_at, policy)
+    _settle_pauses(s, ticket.opened_at, policy)
+    fx.append(_notify(s, policy, "opened", ["customer"], f"We received your request: {ticket.subject}",
+                      f"Priority {s.priority}; we will acknowledge within "
+                      f"{format_duration(policy.sla(s.priority).acknowledge)} ({s.calendar.name} hours)."))
+    stakeholders = policy.sla(s.priority).stakeholders
+    if stakeholders:
+        fx.append(_notify(s, policy, "stakeholders", stakeholders, f"{s.priority} ticket opened: {ticket.subject}",
+                          f"Customer {ticket.customer_id} ({ticket.customer_plan}), tier {s.tier}, "
+                          f"department {s.department}."))
+    if decision.executive_keywords:
+        fx += _flag_executive(s, policy, ticket.opened_at, "system:intake", decision.executive_keywords)
+    s.as_of = now
+    return Outcome(state=s, effects=fx)
+
+
+def _routing_summary(d: RoutingDecision) -> str:
+    by = f"rule {d.rule!r}" if d.rule else "the default route"
+    return f"routed by {by}: tier {d.tier}, department {d.department}, priority {d.priority}"
+
+
+# ----- validation --------------------------------------------------------------------
+
+
+def check(state: TicketState, event: Event, policy: Policy) -> None:
+    """Raise Rejected if `event` is not allowed now. Never mutates."""
+    if state.status == Status.closed:
+        raise Rejected("ticket_closed", f"ticket {state.ticket.id} is closed; open a new ticket instead")
+    checker = _CHECKS.get(type(event))
+    if checker is not None:
+        checker(state, event, policy)
+
+
+def _require_active(state: TicketState, action: str) -> None:
+    if state.status == Status.resolved:
+        raise Rejected("ticket_resolved", f"cannot {action}: ticket {state.ticket.id} is resolved; reopen it first")
+
+
+def _check_acknowledge(s: TicketState, e: Acknowledge, p: Policy) -> None:
+    _require_active(s, "acknowledge")
+    if s.acknowledged_at is not None:
+        raise Rejected("already_acknowledged", f"ticket {s.ticket.id} was acknowledged at {s.acknowledged_at.isoformat()}")
+
+
+def _check_escalate(s: TicketState, e: Escalate, p: Policy) -> None:
+    _require_active(s, "escalate")
+    here = p.tier_index(s.tier)
+    if e.to_tier is None:
+        if here + 1 >= len(p.tiers):
+            raise Rejected("top_tier", f"ticket {s.ticket.id} is already at the top tier ({s.tier}); nothing above it")
+        return
+    if e.to_tier not in p.tier_ids():
+        raise Rejected("unknown_tier", f"to_tier {e.to_tier!r} is not a tier; allowed: {', '.join(p.tier_ids())}")
+    if p.tier_index(e.to_tier) <= here:
+        above = p.tier_ids()[here + 1:]
+        raise Rejected("not_above", f"to_tier {e.to_tier!r} is not above the current tier {s.tier!r}; "
+                                    f"allowed: {', '.join(above) or 'none (top tier)'}")
+
+
+def _check_transfer(s: TicketState, e: Transfer, p: Policy) -> None:
+    _require_active(s, "transfer")
+    if e.department not in p.department_ids():
+        raise Rejected("unknown_department",
+                       f"department {e.department!r} does not exist; allowed: {', '.join(p.department_ids())}")
+    if e.department == s.department:
+        raise Rejected("same_department", f"ticket {s.ticket.id} is already with department {e.department!r}")
+
+
+def _check_wait(s: TicketState, e: WaitOnCustomer, p: Policy) -> None:
+    _require_active(s, "wait on the customer")
+    if s.status == Status.waiting_on_customer:
+        raise Rejected("already_waiting", f"ticket {s.ticket.id} is already waiting on the customer")
+
+
+def _check_resolve(s: TicketState, e: Resolve, p: Policy) -> None:
+    _require_active(s, "resolve")
+
+
+def _check_reopen(s: TicketState, e: Reopen, p: Policy) -> None:
+    if s.status != Status.resolved:
+        raise Rejected("not_resolved", f"only a resolved ticket can be reopened; ticket {s.ticket.id} is {s.status}")
+
+
+def _check_close(s: TicketState, e: Close, p: Policy) -> None:
+    if s.status != Status.resolved:
+        raise Rejected("not_resolved", f"only a resolved ticket can be closed; ticket {s.ticket.id} is {s.status}")
+
+
+def _check_priority(s: TicketState, e: ChangePriority, p: Policy) -> None:
+    _require_active(s, "change the priority")
+    if e.priority == s.priority:
+        raise Rejected("same_priority", f"ticket {s.ticket.id} already has priority {e.priority}")
+
+
+_CHECKS: dict[type, Callable[[TicketState, object, Policy], None]] = {
+    Acknowledge: _check_acknowledge,  # type: ignore[dict-item]
+    Escalate: _check_escalate,  # type: ignore[dict-item]
+    Transfer: _check_transfer,  # type: ignore[dict-item]
+    WaitOnCustomer: _check_wait,  # type: ignore[dict-item]
+    Resolve: _check_resolve,  # type: ignore[dict-item]
+    Reopen: _check_reopen,  # type: ignore[dict-item]
+    Close: _check_close,  # type: ignore[dict-item]
+    ChangePriority: _check_priority,  # type: ignore[dict-item]
+}
+
+
+# ----- the step ----------------------------------------------------------------------
+
+
+def step(state: TicketState, event: Event, now: datetime, policy: Policy) -> Outcome:
+    """Apply one event at `now`. Raises Rejected (and changes nothing) if it is not allowed."""
+    check(state, event, policy)
+    s = state.model_copy(deep=True)
+    fx = _HANDLERS[type(event)](s, event, now, policy)
+    _settle_pauses(s, now, policy)
+    s.as_of = now
+    return Outcome(state=s, effects=fx)
+
+
+def _on_acknowledge(s: TicketState, e: Acknowledge, now: datetime, p: Policy) -> list[Effect]:
+    s.acknowledged_at = now
+    if s.status == Status.new:
+        s.status = Status.open
+    waited = clocks.accrued_at(s.clocks[ClockName.acknowledge], now, s.calendar)
+    _log(s, now, e.actor, "acknowledged", f"acknowledged after {format_duration(waited)} of business time", e.note)
+    _apply_triggers(s, [Trigger.acknowledged], now, p)
+    return []
+
+
+def _on_escalate(s: TicketState, e: Escalate, now: datetime, p: Policy) -> list[Effect]:
+    target = e.to_tier or p.next_tier(s.tier)
+    assert target is not None  # check() guarantees it
+    return _escalate(s, target, now, p, e.actor, e.reason)
+
+
+def _escalate(s: TicketState, target: str, now: datetime, p: Policy, actor: str, reason: str,
+              clock: ClockName | None = None, due_at: datetime | None = None) -> list[Effect]:
+    before = s.tier
+    s.tier = target
+    s.escalation_count += 1
+    _log(s, now, actor, "escalated", f"escalated from {before} to {target}", reason, clock=clock, due_at=due_at,
+         rule=f"clocks.{clock}.on_breach" if clock else None)
+    _apply_triggers(s, [Trigger.escalated], now, p)
+    recipients = [*p.escalation_notify, *p.tier(target).notify, f"tier:{target}"]
+    return [_notify(s, p, "escalation", recipients, f"Escalated to {p.tier(target).name}: {s.ticket.subject}",
+                    f"From {before} to {target} by {actor}. Reason: {reason}")]
+
+
+def _on_transfer(s: TicketState, e: Transfer, now: datetime, p: Policy) -> list[Effect]:
+    before = s.department
+    s.department = e.department
+    _log(s, now, e.actor, "transferred", f"transferred from {before} to {e.department} (tier stays {s.tier})", e.reason)
+    _apply_triggers(s, [Trigger.transferred], now, p)
+    return [_notify(s, p, "transferred", [f"department:{e.department}"], f"Transferred to you: {s.ticket.subject}",
+                    f"From {before} by {e.actor}. {e.reason}".strip())]
+
+
+def _on_wait(s: TicketState, e: WaitOnCustomer, now: datetime, p: Policy) -> list[Effect]:
+    s.status = Status.waiting_on_customer
+    _log(s, now, e.actor, "waiting_on_customer", "waiting on the customer; clocks that pause while waiting paused",
+         e.reason)
+    _apply_triggers(s, [Trigger.public_reply], now, p)  # asking the customer is a customer-facing message
+    return []
+
+
+def _on_customer_reply(s: TicketState, e: CustomerReply, now: datetime, p: Policy) -> list[Effect]:
+    fx: list[Effect] = []
+    triggers = [Trigger.customer_replied]
+    if s.status == Status.resolved:
+        _reopen(s, now, e.actor, "customer replied within the reopen window", p)
+        triggers = [Trigger.reopened, Trigger.customer_replied]
+    elif s.status == Status.waiting_on_customer:
+        s.status = Status.open if s.acknowledged_at else Status.new
+    _log(s, now, e.actor, "customer_replied", "the customer replied" + (f" ({e.message_id})" if e.message_id else ""))
+    _apply_triggers(s, triggers, now, p)
+    found = [k for k in p.executive.keywords if contains_keyword(e.message, k)]
+    if found:
+        fx += _flag_executive(s, p, now, e.actor, found)
+    return fx
+
+
+def _on_resolve(s: TicketState, e: Resolve, now: datetime, p: Policy) -> list[Effect]:
+    s.status = Status.resolved
+    s.resolved_at = now
+    s.resolution = e.resolution
+    s.resolution_summary = e.summary
+    _log(s, now, e.actor, "resolved", f"resolved with a {e.resolution.value}; closes after "
+         f"{format_duration(p.reopen_window)} unless the customer replies", e.summary)
+    _apply_triggers(s, [Trigger.resolved], now, p)
+    return [_notify(s, p, "resolved", ["customer", "assignee"], f"Resolved: {s.ticket.subject}",
+                    f"{e.resolution.value}: {e.summary}")]
+
+
+def _on_reopen(s: TicketState, e: Reopen, now: datetime, p: Policy) -> list[Effect]:
+    _reopen(s, now, e.actor, e.reason, p)
+    _apply_triggers(s, [Trigger.reopened], now, p)
+    return []
+
+
+def _reopen(s: TicketState, now: datetime, actor: str, reason: str, p: Policy) -> None:
+    s.status = Status.open if s.acknowledged_at else Status.new
+    s.reopen_count += 1
+    s.resolved_at = None
+    _log(s, now, actor, "reopened", f"reopened (reopen #{s.reopen_count})", reason)
+
+
+def _on_close(s: TicketState, e: Close, now: datetime, p: Policy) -> list[Effect]:
+    s.status = Status.closed
+    s.closed_at = now
+    _log(s, now, e.actor, "closed", "closed", e.reason)
+    _apply_triggers(s, [Trigger.closed], now, p)
+    return []
+
+
+def _on_assign(s: TicketState, e: Assign, now: datetime, p: Policy) -> list[Effect]:
+    s.assignee = e.assignee or None
+    _log(s, now, e.actor, "assigned", f"assigned to {s.assignee}" if s.assignee else "unassigned")
+    return []
+
+
+def _on_note(s: TicketState, e: AddNote, now: datetime, p: Policy) -> list[Effect]:
+    _log(s, now, e.actor, "public_reply" if e.public else "note", e.text)
+    if e.public:
+        _apply_triggers(s, [Trigger.public_reply], now, p)
+    return []
+
+
+def _on_priority(s: TicketState, e: ChangePriority, now: datetime, p: Policy) -> list[Effect]:
+    before = s.priority
+    s.priority = e.priority
+    old_cal, s.calendar = s.calendar, p.calendar_for(e.priority)
+    for name, c in s.clocks.items():
+        settled = clocks.retarget(c, now, c.target, old_cal)  # count what accrued under the old calendar
+        s.clocks[name] = clocks.retarget(settled, now, _target(s, name, p), s.calendar)
+    _log(s, now, e.actor, "priority_changed", f"priority {before} -> {e.priority}; accrued SLA time kept", e.reason)
+    return []
+
+
+def _on_deadline(s: TicketState, e: DeadlineReached, now: datetime, p: Policy) -> list[Effect]:
+    if e.kind == "auto_close":
+        if s.status != Status.resolved:
+            return []
+        return _on_close(s, Close(actor="system:auto-close", reason="reopen window ended"), now, p)
+    assert e.clock is not None
+    c = s.clocks[e.clock]
+    current = [d for d in deadlines(s, p) if d.clock == e.clock and d.kind == e.kind and d.percent == e.percent]
+    if not current or current[0].at > now:  # stale: the state moved on since the timer was set
+        return []
+    if e.kind == "warning":
+        assert e.percent is not None
+        if e.percent in c.warnings_sent:
+            return []
+        s.clocks[e.clock] = clocks.mark_warned(c, e.percent)
+        _log(s, now, SYSTEM_SLA, "sla_warning", f"{e.clock} clock at {e.percent}% (due {c.due_at:%Y-%m-%d %H:%M %Z})",
+             clock=e.clock, due_at=c.due_at)
+        return [_notify(s, p, "warning", [*p.breach_notify, f"tier:{s.tier}"],
+                        f"SLA warning ({e.clock} {e.percent}%): {s.ticket.subject}", f"Due {c.due_at}")]
+    return _breach(s, e.clock, now, p)
+
+
+def _breach(s: TicketState, name: ClockName, now: datetime, p: Policy) -> list[Effect]:
+    c = s.clocks[name]
+    due = c.due_at or now
+    s.clocks[name] = clocks.mark_breached(c, now)
+    s.breaches.append(Breach(clock=name, tier=s.tier, due_at=due, at=now))
+    _log(s, now, SYSTEM_SLA, "sla_breached", f"{name} SLA breached at tier {s.tier} (due {due.isoformat()})",
+         clock=name, due_at=due, rule=f"priorities.{s.priority}")
+    fx: list[Effect] = [_notify(s, p, "breach", [*p.breach_notify, f"tier:{s.tier}"],
+                                f"SLA breached ({name}): {s.ticket.subject}", f"Due {due.isoformat()}, tier {s.tier}")]
+    nxt = p.next_tier(s.tier)
+    if p.clocks[name].on_breach == "escalate" and nxt is not None and p.tier(nxt).automatic_entry:
+        fx += _escalate(s, nxt, now, p, SYSTEM_SLA, f"{name} SLA breached (due {due.isoformat()})", name, due)
+    return fx
+
+
+_HANDLERS: dict[type, Callable[[TicketState, object, datetime, Policy], list[Effect]]] = {
+    Acknowledge: _on_acknowledge,  # type: ignore[dict-item]
+    Escalate: _on_escalate,  # type: ignore[dict-item]
+    Transfer: _on_transfer,  # type: ignore[dict-item]
+    WaitOnCustomer: _on_wait,  # type: ignore[dict-item]
+    CustomerReply: _on_customer_reply,  # type: ignore[dict-item]
+    Resolve: _on_resolve,  # type: ignore[dict-item]
+    Reopen: _on_reopen,  # type: ignore[dict-item]
+    Close: _on_close,  # type: ignore[dict-item]
+    Assign: _on_assign,  # type: ignore[dict-item]
+    AddNote: _on_note,  # type: ignore[dict-item]
+    ChangePriority: _on_priority,  # type: ignore[dict-item]
+    DeadlineReached: _on_deadline,  # type: ignore[dict-item]
+}
+
+
+# ----- clocks --------------------------------------------------------------------------
+
+
+def _target(s: TicketState, name: ClockName, p: Policy) -> timedelta | None:
+    sla = p.sla(s.priority)
+    if name == ClockName.acknowledge:
+        return sla.acknowledge
+    if name == ClockName.resolution:
+        return sla.resolution
+    if name == ClockName.customer_update:
+        return sla.customer_update
+    return sla.tier.get(s.tier)
+
+
+def _apply_triggers(s: TicketState, triggers: list[Trigger], now: datetime, p: Policy) -> None:
+    for name, rules in p.clocks.items():
+        for t in triggers:
+            c = s.clocks[name]
+            if name == ClockName.tier and _tier_trigger(s, t, now, p):
+                continue
+            if t in rules.stops_on:
+                s.clocks[name] = clocks.stop(c, now, s.calendar)
+            elif t in rules.restarts_on:
+                s.clocks[name] = clocks.start(c, now, _target(s, name, p), s.calendar, s.tier)
+            elif t in rules.resumes_on and c.phase == "stopped":
+                s.clocks[name] = clocks.resume(c, now, s.calendar)
+            elif t in rules.starts_on and c.phase == "idle":
+                s.clocks[name] = clocks.start(c, now, _target(s, name, p), s.calendar, s.tier)
+
+
+def _tier_trigger(s: TicketState, t: Trigger, now: datetime, p: Policy) -> bool:
+    """The tier clock starts on entering a tier, or on the acknowledgement where the tier says so.
+
+    Returns True when it handled the trigger itself."""
+    c = s.clocks[ClockName.tier]
+    waits_for_ack = p.tier(s.tier).tier_clock_starts == "acknowledged" and s.acknowledged_at is None
+    entering = t == Trigger.opened or (t in p.clocks[ClockName.tier].restarts_on and t != Trigger.acknowledged)
+    if entering and waits_for_ack:
+        s.clocks[ClockName.tier] = ClockState(name=ClockName.tier, tier=s.tier)  # idle until acknowledged
+        return True
+    if t == Trigger.opened:
+        s.clocks[ClockName.tier] = clocks.start(c, now, _target(s, ClockName.tier, p), s.calendar, s.tier)
+        return True
+    if t == Trigger.acknowledged and c.phase == "idle":
+        s.clocks[ClockName.tier] = clocks.start(c, now, _target(s, ClockName.tier, p), s.calendar, s.tier)
+        return True
+    return False
+
+
+def _settle_pauses(s: TicketState, now: datetime, p: Policy) -> None:
+    for name, rules in p.clocks.items():
+        c = s.clocks[name]
+        if c.phase == "running" and s.status in rules.paused_while:
+            s.clocks[name] = clocks.pause(c, now, s.calendar)
+        elif c.phase == "paused" and s.status not in rules.paused_while:
+            s.clocks[name] = clocks.resume(c, now, s.calendar)
+
+
+def deadlines(s: TicketState, p: Policy) -> list[Deadline]:
+    """Every future instant at which the ticket must act by itself, earliest first."""
+    out: list[Deadline] = []
+    if s.status == Status.closed:
+        return out
+    if s.status == Status.resolved and s.resolved_at is not None:
+        out.append(Deadline(at=s.resolved_at + p.reopen_window, kind="auto_close"))
+    for name, c in s.clocks.items():
+        if c.phase != "running" or c.breached or c.due_at is None:
+            continue
+        for pct in p.sla(s.priority).warn_at_percent:
+            if pct not in c.warnings_sent:
+                at = clocks.warning_at(c, pct, s.calendar)
+                if at is not None:
+                    out.append(Deadline(at=at, kind="warning", clock=name, percent=pct))
+        out.append(Deadline(at=c.due_at, kind="breach", clock=name))
+    # Warnings before the breach of the same instant; stable order otherwise.
+    return sorted(out, key=lambda d: (d.at, d.kind != "warning", str(d.clock), d.percent or 0))
+
+
+def next_due(s: TicketState, now: datetime, p: Policy) -> DeadlineReached | None:
+    """The earliest deadline that has passed at `now`; feed it, then ask again (each may change the rest)."""
+    pending = deadlines(s, p)
+    return pending[0].event() if pending and pending[0].at <= now else None
+
+
+# ----- helpers -------------------------------------------------------------------------
+
+
+def _log(s: TicketState, at: datetime, actor: str, action: str, summary: str, reason: str = "", *,
+         rule: str | None = None, clock: ClockName | None = None, due_at: datetime | None = None) -> None:
+    s.seq += 1
+    s.timeline.append(TimelineEntry(seq=s.seq, at=at, actor=actor, action=action, summary=summary, reason=reason,
+                                    rule=rule, clock=clock, due_at=due_at))
+
+
+def _notify(s: TicketState, p: Policy, kind: str, recipients: list[str], subject: str, body: str) -> Notify:
+    s.seq += 1
+    return Notify(kind=kind, key=f"ticket-{s.ticket.id}:{s.seq}:{kind}", ticket_id=s.ticket.id,  # type: ignore[arg-type]
+                  recipients=list(dict.fromkeys(recipients)), subject=subject, body=body, priority=s.priority,
+                  tier=s.tier, department=s.department)
+
+
+def _flag_executive(s: TicketState, p: Policy, now: datetime, actor: str, keywords: list[str]) -> list[Effect]:
+    first = not s.executive_attention
+    s.executive_attention = True
+    _log(s, now, actor, "executive_attention", f"executive keywords: {', '.join(keywords)}", rule="executive.keywords")
+    if not first:
+        return []
+    return [_notify(s, p, "executive", p.executive.notify, f"Executive attention: {s.ticket.subject}",
+                    f"Customer {s.ticket.customer_id} mentioned: {', '.join(keywords)}")]
+
+
+def search_attributes(s: TicketState) -> dict[str, object]:
+    """What the ticket is listed and counted by (no personal data: stored unencrypted)."""
+    return {
+        "TicketStatus": s.status.value,
+        "TicketTier": s.tier,
+        "TicketPriority": s.priority,
+        "TicketDepartment": s.department,
+        "TicketChannel": s.ticket.channel.value,
+        "TicketCustomerId": s.ticket.customer_id,
+        "TicketAssignee": s.assignee or "",
+        "TicketEscalationCount": s.escalation_count,
+        "TicketSlaBreached": s.sla_breached,
+        "TicketPolicyVersion": s.policy_version,
+    }
