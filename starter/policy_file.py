@@ -41,7 +41,8 @@ def load_policy(path: str | os.PathLike[str] | None = None) -> Policy:
 def format_errors(file: Path | str, exc: ValidationError) -> str:
     lines = [f"{file}: {exc.error_count()} problem(s) in the policy"]
     for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        where = ".".join(str(p) for p in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
-        lines.append(f"  {where}: {msg}")
+        # Whole-policy checks (cross references) name their own field path in the message.
+        lines.append(f"  {where}: {msg}" if where else f"  {msg}")
     return "\n".join(lines)

@@ -100,10 +100,13 @@ class BusinessCalendar(BaseModel):
         if not self.always_open and not any(self.hours.values()):
             raise ValueError(f"calendar {self.name!r} has no opening hours; set hours or always_open: true")
         for day, intervals in self.hours.items():
-            spans = sorted((parse_hhmm(i.start), parse_hhmm(i.end)) for i in intervals)
-            for (_, end_a), (start_b, _) in itertools.pairwise(spans):
-                if start_b < end_a:
-                    raise ValueError(f"calendar {self.name!r}: overlapping hours on {day}")
+            spans = sorted(intervals, key=lambda i: (parse_hhmm(i.start), parse_hhmm(i.end)))
+            for a, b in itertools.pairwise(spans):
+                if parse_hhmm(b.start) < parse_hhmm(a.end):
+                    raise ValueError(
+                        f"hours.{day}: {a.start}-{a.end} overlaps {b.start}-{b.end} in calendar {self.name!r}; "
+                        "intervals of one day must not overlap (adjacent ones such as 09:00-12:00, 12:00-18:00 may touch)"
+                    )
         return self
 
     # ----- arithmetic -------------------------------------------------------
@@ -112,11 +115,11 @@ class BusinessCalendar(BaseModel):
     def zone(self) -> ZoneInfo:
         return _zone(self.timezone)
 
-    def open_intervals(self, start: datetime) -> Iterator[tuple[datetime, datetime]]:
-        """Open intervals (UTC, ordered) from the local day containing `start` on."""
+    def open_intervals(self, start: datetime, days: int = MAX_SEARCH_DAYS) -> Iterator[tuple[datetime, datetime]]:
+        """Open intervals (UTC, ordered) of `days` local days from the day containing `start` on."""
         day = _aware(start).astimezone(self.zone).date()
         holidays = set(self.holidays)
-        for _ in range(MAX_SEARCH_DAYS):
+        for _ in range(days):
             if day not in holidays:
                 for interval in sorted(self.hours.get(WEEKDAYS[day.weekday()], ()), key=lambda i: parse_hhmm(i.start)):
                     lo = self._local_instant(day, parse_hhmm(interval.start))
@@ -167,7 +170,8 @@ class BusinessCalendar(BaseModel):
         if self.always_open:
             return end - start
         total = timedelta(0)
-        for lo, hi in self.open_intervals(start):
+        # Bounded by `end` itself, not by MAX_SEARCH_DAYS: a long-running clock must not be undercounted.
+        for lo, hi in self.open_intervals(start, days=(end - start).days + 3):
             if lo >= end:
                 break
             lo, hi = max(lo, start), min(hi, end)
@@ -176,7 +180,8 @@ class BusinessCalendar(BaseModel):
         return total
 
     def is_open(self, at: datetime) -> bool:
-        return self.always_open or self.next_open(at) == _aware(at)
+        at = _aware(at)  # rejects naive datetimes, also for always-open calendars
+        return self.always_open or self.next_open(at) == at
 
 
 @lru_cache(maxsize=64)

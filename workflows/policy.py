@@ -25,12 +25,18 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, timedelta):
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
+        try:
+            return timedelta(seconds=value)
+        except (OverflowError, ValueError) as exc:
+            raise ValueError(f"duration {value!r} seconds is out of range") from exc
     if isinstance(value, str):
         m = _DURATION.match(value)
         if m and any(m.groups()):
             d, h, mi, s = (int(g or 0) for g in m.groups())
-            return timedelta(days=d, hours=h, minutes=mi, seconds=s)
+            try:
+                return timedelta(days=d, hours=h, minutes=mi, seconds=s)
+            except OverflowError as exc:  # pydantic turns only ValueError into a validation error
+                raise ValueError(f"duration {value!r} is too large (at most {timedelta.max.days}d)") from exc
         if value.startswith(("P", "-P")):
             from pydantic import TypeAdapter
 

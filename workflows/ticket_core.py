@@ -163,6 +163,7 @@ class Notify(BaseModel):
     priority: str
     tier: str
     department: str
+    due_at: datetime | None = None  # the SLA due time behind a breach or an automatic escalation
 
 
 Effect = Notify
@@ -375,7 +376,7 @@ def _escalate(s: TicketState, target: str, now: datetime, p: Policy, actor: str,
     _apply_triggers(s, [Trigger.escalated], now, p)
     recipients = [*p.escalation_notify, *p.tier(target).notify, f"tier:{target}"]
     return [_notify(s, p, "escalation", recipients, f"Escalated to {p.tier(target).name}: {s.ticket.subject}",
-                    f"From {before} to {target} by {actor}. Reason: {reason}")]
+                    f"From {before} to {target} by {actor}. Reason: {reason}", due_at)]
 
 
 def _on_transfer(s: TicketState, e: Transfer, now: datetime, p: Policy) -> list[Effect]:
@@ -470,8 +471,8 @@ def _on_priority(s: TicketState, e: ChangePriority, now: datetime, p: Policy) ->
 
 def _on_deadline(s: TicketState, e: DeadlineReached, now: datetime, p: Policy) -> list[Effect]:
     if e.kind == "auto_close":
-        if s.status != Status.resolved:
-            return []
+        if s.status != Status.resolved or s.resolved_at is None or s.resolved_at + p.reopen_window > now:
+            return []  # reopened since, or a stale/early timer: the reopen window is still open
         return _on_close(s, Close(actor="system:auto-close", reason="reopen window ended"), now, p)
     assert e.clock is not None
     c = s.clocks[e.clock]
@@ -498,7 +499,7 @@ def _breach(s: TicketState, name: ClockName, now: datetime, p: Policy) -> list[E
     _log(s, now, SYSTEM_SLA, "sla_breached", f"{name} SLA breached at tier {s.tier} (due {due.isoformat()})",
          clock=name, due_at=due, rule=f"priorities.{s.priority}")
     fx: list[Effect] = [_notify(s, p, "breach", [*p.breach_notify, f"tier:{s.tier}"],
-                                f"SLA breached ({name}): {s.ticket.subject}", f"Due {due.isoformat()}, tier {s.tier}")]
+                                f"SLA breached ({name}): {s.ticket.subject}", f"Due {due.isoformat()}, tier {s.tier}", due)]
     nxt = p.next_tier(s.tier)
     if p.clocks[name].on_breach == "escalate" and nxt is not None and p.tier(nxt).automatic_entry:
         fx += _escalate(s, nxt, now, p, SYSTEM_SLA, f"{name} SLA breached (due {due.isoformat()})", name, due)
@@ -539,6 +540,8 @@ def _apply_triggers(s: TicketState, triggers: list[Trigger], now: datetime, p: P
     for name, rules in p.clocks.items():
         for t in triggers:
             c = s.clocks[name]
+            if s.status not in ACTIVE and t not in rules.stops_on:
+                continue  # a resolved or closed ticket runs no SLA clock (e.g. a public note after resolving)
             if name == ClockName.tier and _tier_trigger(s, t, now, p):
                 continue
             if t in rules.stops_on:
@@ -599,6 +602,15 @@ def deadlines(s: TicketState, p: Policy) -> list[Deadline]:
     return sorted(out, key=lambda d: (d.at, d.kind != "warning", str(d.clock), d.percent or 0))
 
 
+def catch_up(s: TicketState, now: datetime, p: Policy) -> Outcome:
+    """Apply every deadline that has passed by `now`, in order (a timer may not have fired yet)."""
+    effects: list[Effect] = []
+    while (ev := next_due(s, now, p)) is not None:
+        out = step(s, ev, now, p)
+        s, effects = out.state, effects + out.effects
+    return Outcome(state=s, effects=effects)
+
+
 def next_due(s: TicketState, now: datetime, p: Policy) -> DeadlineReached | None:
     """The earliest deadline that has passed at `now`; feed it, then ask again (each may change the rest)."""
     pending = deadlines(s, p)
@@ -615,11 +627,12 @@ def _log(s: TicketState, at: datetime, actor: str, action: str, summary: str, re
                                     rule=rule, clock=clock, due_at=due_at))
 
 
-def _notify(s: TicketState, p: Policy, kind: str, recipients: list[str], subject: str, body: str) -> Notify:
+def _notify(s: TicketState, p: Policy, kind: str, recipients: list[str], subject: str, body: str,
+            due_at: datetime | None = None) -> Notify:
     s.seq += 1
     return Notify(kind=kind, key=f"ticket-{s.ticket.id}:{s.seq}:{kind}", ticket_id=s.ticket.id,  # type: ignore[arg-type]
                   recipients=list(dict.fromkeys(recipients)), subject=subject, body=body, priority=s.priority,
-                  tier=s.tier, department=s.department)
+                  tier=s.tier, department=s.department, due_at=due_at)
 
 
 def _flag_executive(s: TicketState, p: Policy, now: datetime, actor: str, keywords: list[str]) -> list[Effect]:

@@ -1,0 +1,274 @@
+"""The one client: the CLI and the HTTP API are thin layers over it.
+
+It opens tickets idempotently (workflow id `ticket-<id>`, an id conflict
+policy that returns the running ticket and a reuse policy that rejects a
+second one), sends agent actions as Updates, reads state by Query (or by the
+result of a closed ticket), lists through Temporal visibility, and maps
+Temporal's errors onto the few our users need to tell apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.client import (
+    WorkflowExecutionStatus as ExecStatus,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from workflows import ticket_core as core
+from workflows.model import ID_PATTERN, Ticket
+from workflows.policy import Policy
+from workflows.ticket import CLOCK_SKEW, TicketInput, TicketWorkflow, update_names
+from workflows.views import TicketView, ticket_view
+
+ACTIONS = tuple(update_names())
+FILTER_VALUE = re.compile(r"^[A-Za-z0-9._:@-]{1,100}$")
+
+
+class EscalationError(Exception):
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class TicketNotFound(EscalationError):
+    code = "not_found"
+
+
+class ActionRejected(EscalationError):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class IdConflict(EscalationError):
+    code = "id_conflict"
+
+
+class InvalidInput(EscalationError):
+    code = "invalid_input"
+
+
+class TemporalUnavailable(EscalationError):
+    code = "temporal_unavailable"
+
+
+class OpenResult(BaseModel):
+    created: bool
+    view: TicketView
+
+
+class TicketSummary(BaseModel):
+    id: str
+    status: str | None
+    tier: str | None
+    priority: str | None
+    department: str | None
+    channel: str | None
+    customer_id: str | None
+    assignee: str | None
+    escalation_count: int | None
+    sla_breached: bool | None
+    opened_at: datetime | None
+    closed_at: datetime | None
+
+
+class TicketPage(BaseModel):
+    tickets: list[TicketSummary]
+    next_cursor: str | None
+
+
+def workflow_id(ticket_id: str) -> str:
+    return f"ticket-{ticket_id}"
+
+
+def follow_up_id(ticket_id: str, message_key: str) -> str:
+    """Deterministic id of the ticket a customer message after close opens (a redelivery opens nothing new)."""
+    digest = hashlib.sha256(message_key.encode()).hexdigest()[:8]
+    return f"{ticket_id[:87]}.re-{digest}"
+
+
+@asynccontextmanager
+async def _temporal_errors(ticket_id: str | None = None) -> AsyncIterator[None]:
+    try:
+        yield
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND and ticket_id is not None:
+            raise TicketNotFound(f"no ticket with id {ticket_id!r}") from None
+        if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED):
+            raise TemporalUnavailable(f"Temporal is unavailable: {exc.message}") from None
+        raise
+
+
+class EscalationClient:
+    def __init__(self, client: Client, policy: Policy, task_queue: str) -> None:
+        self.temporal = client
+        self.policy = policy
+        self.task_queue = task_queue
+
+    @classmethod
+    async def connect(cls, policy: Policy | None = None) -> EscalationClient:
+        from starter.policy_file import load_policy
+        from starter.settings import settings
+        from worker import connect
+
+        s = settings()
+        try:
+            client = await connect()
+        except RuntimeError as exc:  # the core SDK reports connection failures this way
+            raise TemporalUnavailable(f"cannot reach Temporal at {s.temporal_address}: {exc}") from None
+        return cls(client, policy or load_policy(s.escalation_policy), s.escalation_task_queue)
+
+    def handle(self, ticket_id: str) -> WorkflowHandle[Any, core.TicketState]:
+        if not re.match(ID_PATTERN, ticket_id):
+            raise InvalidInput(f"ticket id {ticket_id!r} must be 1-100 letters, digits, '.', '_' or '-'")
+        return self.temporal.get_workflow_handle_for(TicketWorkflow.run, workflow_id(ticket_id))  # type: ignore[arg-type]
+
+    # ----- opening ---------------------------------------------------------------
+
+    async def open(self, ticket: Ticket, *, now: datetime | None = None) -> OpenResult:
+        """Open a ticket, or return the one with that id (running or closed) if the request is the same."""
+        now = now or datetime.now(UTC)
+        if ticket.opened_at > now + CLOCK_SKEW:
+            raise InvalidInput(f"opened_at {ticket.opened_at.isoformat()} is in the future (now {now.isoformat()})")
+        created = False
+        async with _temporal_errors():
+            try:
+                handle = await self.temporal.start_workflow(
+                    TicketWorkflow.run, TicketInput(ticket=ticket, policy=self.policy), id=workflow_id(ticket.id),
+                    task_queue=self.task_queue, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                )
+                response = getattr(handle, "_start_workflow_response", None)
+                created = bool(getattr(response, "started", True))
+            except WorkflowAlreadyStartedError:
+                pass  # closed ticket: reuse rejected; return it
+        state = await self.state(ticket.id)
+        if not created and state.ticket != ticket:
+            raise IdConflict(f"ticket {ticket.id} exists with a different request; use another id")
+        return OpenResult(created=created, view=ticket_view(state, now))
+
+    # ----- reading ---------------------------------------------------------------
+
+    async def state(self, ticket_id: str) -> core.TicketState:
+        handle = self.handle(ticket_id)
+        async with _temporal_errors(ticket_id):
+            desc = await handle.describe()
+            if desc.status in (ExecStatus.COMPLETED,):
+                return await handle.result()
+            if desc.status != ExecStatus.RUNNING:
+                raise TicketNotFound(f"ticket {ticket_id} ended abnormally ({desc.status.name if desc.status else '?'})")
+            try:
+                return await handle.query(TicketWorkflow.current_state)
+            except WorkflowQueryFailedError as exc:
+                raise TemporalUnavailable(f"ticket {ticket_id} could not be read yet: {exc}") from None
+
+    async def view(self, ticket_id: str, now: datetime | None = None) -> TicketView:
+        return ticket_view(await self.state(ticket_id), now or datetime.now(UTC))
+
+    async def history_json(self, ticket_id: str) -> dict[str, Any]:
+        """The full event history (every run), the auditor's export."""
+        handle = self.handle(ticket_id)
+        async with _temporal_errors(ticket_id):
+            history = await handle.fetch_history()
+        return history.to_json_dict()
+
+    async def list(self, *, status: str | None = None, tier: str | None = None, priority: str | None = None,
+                   department: str | None = None, customer_id: str | None = None, breached: bool | None = None,
+                   assignee: str | None = None, page_size: int = 50, cursor: str | None = None) -> TicketPage:
+        clauses = ["WorkflowType = 'Ticket'"]
+        for attr, value in (("TicketStatus", status), ("TicketTier", tier), ("TicketPriority", priority),
+                            ("TicketDepartment", department), ("TicketCustomerId", customer_id),
+                            ("TicketAssignee", assignee)):
+            if value is not None:
+                if not FILTER_VALUE.match(value):
+                    raise InvalidInput(f"filter {attr} value {value!r} may hold only letters, digits and . _ : @ -")
+                clauses.append(f"{attr} = '{value}'")
+        if breached is not None:
+            clauses.append(f"TicketSlaBreached = {str(breached).lower()}")
+        token = bytes.fromhex(cursor) if cursor else None
+        async with _temporal_errors():
+            it = self.temporal.list_workflows(" AND ".join(clauses), page_size=page_size, next_page_token=token)
+            await it.fetch_next_page(page_size=page_size)
+        return TicketPage(tickets=[_summary(w) for w in it.current_page],
+                          next_cursor=it.next_page_token.hex() if it.next_page_token else None)
+
+    # ----- acting ---------------------------------------------------------------
+
+    async def act(self, ticket_id: str, event: core.Event) -> TicketView:
+        """Send an agent action as an Update; return the ticket as it is after it."""
+        name = _action_name(event)
+        handle = self.handle(ticket_id)
+        async with _temporal_errors(ticket_id):
+            try:
+                state: core.TicketState = await handle.execute_update(update_names()[name], event)
+            except WorkflowUpdateFailedError as exc:
+                cause = exc.cause
+                if isinstance(cause, ApplicationError):
+                    raise ActionRejected(cause.type or "rejected", cause.message) from None
+                raise
+            except RPCError as exc:
+                if exc.status == RPCStatusCode.NOT_FOUND and "completed" in exc.message.lower():
+                    raise ActionRejected("ticket_closed", f"ticket {ticket_id} is closed") from None
+                raise
+            except WorkflowFailureError as exc:  # pragma: no cover - defensive
+                raise ActionRejected("rejected", str(exc)) from None
+        return ticket_view(state, datetime.now(UTC))
+
+    async def customer_reply(self, ticket_id: str, reply: core.CustomerReply) -> tuple[TicketView, bool]:
+        """A customer message: on a closed ticket it opens a new one linked to the old (True: new ticket)."""
+        try:
+            return await self.act(ticket_id, reply), False
+        except ActionRejected as exc:
+            if exc.code != "ticket_closed":
+                raise
+        old = (await self.state(ticket_id)).ticket
+        key = reply.message_id or reply.message
+        follow = Ticket(
+            id=follow_up_id(ticket_id, key), subject=f"Re: {old.subject}"[:500], description=reply.message,
+            channel=old.channel, customer_id=old.customer_id, customer_plan=old.customer_plan, tags=old.tags,
+            opened_at=datetime.now(UTC).replace(microsecond=0), linked_ticket_id=old.id, sensitive=old.sensitive,
+        )
+        try:
+            result = await self.open(follow)
+        except IdConflict:  # the same message delivered again: the follow-up exists
+            return await self.view(follow.id), True
+        return result.view, True
+
+
+def _action_name(event: core.Event) -> str:
+    if event.type not in update_names():
+        raise InvalidInput(f"{event.type!r} is not an agent action; allowed: {', '.join(update_names())}")
+    return event.type
+
+
+def _summary(w: Any) -> TicketSummary:
+    sa = w.typed_search_attributes
+    from workflows import search_attributes as keys
+
+    return TicketSummary(
+        id=w.id.removeprefix("ticket-"), status=sa.get(keys.STATUS), tier=sa.get(keys.TIER),
+        priority=sa.get(keys.PRIORITY), department=sa.get(keys.DEPARTMENT), channel=sa.get(keys.CHANNEL),
+        customer_id=sa.get(keys.CUSTOMER_ID), assignee=sa.get(keys.ASSIGNEE) or None,
+        escalation_count=sa.get(keys.ESCALATION_COUNT), sla_breached=sa.get(keys.SLA_BREACHED),
+        opened_at=w.start_time, closed_at=w.close_time,
+    )
+

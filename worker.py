@@ -1,0 +1,64 @@
+"""The worker: every workflow and activity of the engine on one task queue.
+
+Run it with `python worker.py` (or `escalation worker`); it connects with
+TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE and polls ESCALATION_TASK_QUEUE, and
+shuts down gracefully on SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Any
+
+import structlog
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from activities.notify import notify
+from starter.logs import configure_logging
+from starter.settings import settings
+from workflows.ticket import TicketWorkflow
+
+WORKFLOWS: list[type] = [TicketWorkflow]
+ACTIVITIES: list[Any] = [notify]
+log = structlog.get_logger("escalation.worker")
+
+
+async def connect(address: str | None = None, namespace: str | None = None) -> Client:
+    s = settings()
+    return await Client.connect(address or s.temporal_address, namespace=namespace or s.temporal_namespace,
+                                data_converter=pydantic_data_converter)
+
+
+def build_worker(client: Client, task_queue: str | None = None, **options: Any) -> Worker:
+    s = settings()
+    options.setdefault("max_cached_workflows", s.escalation_max_cached_workflows)
+    return Worker(client, task_queue=task_queue or s.escalation_task_queue, workflows=WORKFLOWS,
+                  activities=ACTIVITIES, **options)
+
+
+async def run(stop: asyncio.Event | None = None) -> None:
+    s = settings()
+    configure_logging(s.escalation_log_level)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    client = await connect()
+    worker = build_worker(client)
+    log.info("worker_started", address=s.temporal_address, namespace=s.temporal_namespace,
+             task_queue=s.escalation_task_queue)
+    async with worker:
+        await stop.wait()
+        log.info("worker_stopping")
+    log.info("worker_stopped")
+
+
+def main() -> None:
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

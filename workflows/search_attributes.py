@@ -1,0 +1,41 @@
+"""Typed search attributes: tickets are listed and counted by these, without another database."""
+
+from __future__ import annotations
+
+from temporalio.common import SearchAttributeKey, SearchAttributePair, SearchAttributeUpdate
+
+STATUS = SearchAttributeKey.for_keyword("TicketStatus")
+TIER = SearchAttributeKey.for_keyword("TicketTier")
+PRIORITY = SearchAttributeKey.for_keyword("TicketPriority")
+DEPARTMENT = SearchAttributeKey.for_keyword("TicketDepartment")
+CHANNEL = SearchAttributeKey.for_keyword("TicketChannel")
+CUSTOMER_ID = SearchAttributeKey.for_keyword("TicketCustomerId")
+ASSIGNEE = SearchAttributeKey.for_keyword("TicketAssignee")
+ESCALATION_COUNT = SearchAttributeKey.for_int("TicketEscalationCount")
+SLA_BREACHED = SearchAttributeKey.for_bool("TicketSlaBreached")
+POLICY_VERSION = SearchAttributeKey.for_keyword("TicketPolicyVersion")
+
+ALL = (STATUS, TIER, PRIORITY, DEPARTMENT, CHANNEL, CUSTOMER_ID, ASSIGNEE, ESCALATION_COUNT, SLA_BREACHED, POLICY_VERSION)
+BY_NAME = {k.name: k for k in ALL}
+
+
+
+def cli_types() -> dict[str, str]:
+    """NAME -> type as `temporal server start-dev --search-attribute NAME=TYPE` spells it."""
+    return {k.name: k.indexed_value_type.name.title() for k in ALL}
+
+
+def cli_flags() -> list[str]:
+    flags: list[str] = []
+    for name, kind in cli_types().items():
+        flags += ["--search-attribute", f"{name}={kind}"]
+    return flags
+
+
+def updates(values: dict[str, object], previous: dict[str, object]) -> list[SearchAttributeUpdate]:
+    """Updates for the values that changed since `previous`."""
+    return [BY_NAME[name].value_set(value) for name, value in values.items() if previous.get(name) != value]  # type: ignore[attr-defined]
+
+
+def pairs(values: dict[str, object]) -> list[SearchAttributePair]:
+    return [SearchAttributePair(BY_NAME[name], value) for name, value in values.items()]  # type: ignore[arg-type]

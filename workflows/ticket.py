@@ -1,0 +1,245 @@
+"""TicketWorkflow: one durable workflow per ticket, a thin shell around `ticket_core`.
+
+It waits until the next deadline derived from the state (durable timers are
+the SLA deadlines), feeds what happened into the pure core, and carries out
+the effects the core returns. Agent actions are Updates whose validators run
+the core's checks, so a rejected action writes nothing to history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from workflows import search_attributes as sa
+    from workflows import ticket_core as core
+    from workflows.model import Ticket
+    from workflows.policy import Policy
+
+# Tickets opened "now" by a client whose clock runs slightly ahead are fine.
+CLOCK_SKEW = timedelta(minutes=5)
+NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+
+
+class TicketInput(BaseModel):
+    ticket: Ticket
+    policy: Policy
+    state: core.TicketState | None = None  # carried over by continue-as-new
+
+
+def rejection(exc: core.Rejected) -> ApplicationError:
+    return ApplicationError(exc.message, type=exc.code, non_retryable=True)
+
+
+@workflow.defn(name="Ticket")
+class TicketWorkflow:
+    @workflow.init
+    def __init__(self, inp: TicketInput) -> None:
+        self.policy = inp.policy
+        self.pending: list[core.Effect] = []
+        self.published: dict[str, object] = {}
+        if inp.state is None:
+            opened = core.open_ticket(inp.ticket, inp.policy, workflow.now())
+            self.state, self.pending = opened.state, list(opened.effects)
+        else:
+            self.state = inp.state
+        self.changed = False
+
+    @workflow.run
+    async def run(self, inp: TicketInput) -> core.TicketState:
+        if inp.state is None and inp.ticket.opened_at > workflow.now() + CLOCK_SKEW:
+            raise ApplicationError(f"opened_at {inp.ticket.opened_at.isoformat()} is in the future",
+                                   type="invalid_opened_at", non_retryable=True)
+        while True:
+            self._apply_due()
+            await self._carry_out_effects()
+            self._publish_search_attributes()
+            if self.state.closed:
+                break
+            if workflow.info().is_continue_as_new_suggested() and workflow.all_handlers_finished() and not self.pending:
+                workflow.continue_as_new(TicketInput(ticket=self.state.ticket, policy=self.policy, state=self.state))
+            await self._wait_for_news()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.state
+
+    async def _wait_for_news(self) -> None:
+        upcoming = core.deadlines(self.state, self.policy)
+        timeout = None
+        if upcoming:
+            timeout = max(upcoming[0].at - workflow.now(), timedelta(milliseconds=1))
+        with contextlib.suppress(asyncio.TimeoutError):
+            await workflow.wait_condition(lambda: self.changed or bool(self.pending), timeout=timeout)
+        self.changed = False
+
+    def _apply_due(self) -> None:
+        if core.next_due(self.state, workflow.now(), self.policy) is None:
+            return
+        caught_up = core.catch_up(self.state, workflow.now(), self.policy)
+        self.state = caught_up.state
+        self.pending += caught_up.effects
+
+    async def _carry_out_effects(self) -> None:
+        while self.pending:
+            batch, self.pending = self.pending, []
+            await asyncio.gather(*(self._notify(n) for n in batch))
+
+    async def _notify(self, n: core.Notify) -> None:
+        await workflow.execute_activity(
+            "notify", n, start_to_close_timeout=timedelta(seconds=30), schedule_to_close_timeout=timedelta(days=1),
+            retry_policy=NOTIFY_RETRY,
+        )
+
+    def _publish_search_attributes(self) -> None:
+        values = core.search_attributes(self.state)
+        changed = sa.updates(values, self.published)
+        if changed:
+            workflow.upsert_search_attributes(changed)
+            self.published = values
+
+    # ----- applying events ---------------------------------------------------------
+
+    def _check(self, event: core.Event) -> None:
+        state = self.state
+        if core.next_due(state, workflow.now(), self.policy) is not None:
+            state = core.catch_up(state, workflow.now(), self.policy).state
+        try:
+            core.check(state, event, self.policy)
+        except core.Rejected as exc:
+            raise rejection(exc) from None
+
+    def _apply(self, event: core.Event) -> core.TicketState:
+        self._apply_due()  # a deadline that passed comes first, as it did in the real world
+        try:
+            out = core.step(self.state, event, workflow.now(), self.policy)
+        except core.Rejected as exc:  # only if the catch-up changed what was validated
+            raise rejection(exc) from None
+        self.state, self.changed = out.state, True
+        self.pending += out.effects
+        workflow.logger.info("ticket %s: %s by %s", self.state.ticket.id, event.type, event.actor)
+        return self.state
+
+    # ----- agent actions: updates with validators ---------------------------------
+
+    @workflow.update
+    def acknowledge(self, e: core.Acknowledge) -> core.TicketState:
+        return self._apply(e)
+
+    @acknowledge.validator
+    def _v_acknowledge(self, e: core.Acknowledge) -> None:
+        self._check(e)
+
+    @workflow.update
+    def escalate(self, e: core.Escalate) -> core.TicketState:
+        return self._apply(e)
+
+    @escalate.validator
+    def _v_escalate(self, e: core.Escalate) -> None:
+        self._check(e)
+
+    @workflow.update
+    def transfer(self, e: core.Transfer) -> core.TicketState:
+        return self._apply(e)
+
+    @transfer.validator
+    def _v_transfer(self, e: core.Transfer) -> None:
+        self._check(e)
+
+    @workflow.update
+    def wait_on_customer(self, e: core.WaitOnCustomer) -> core.TicketState:
+        return self._apply(e)
+
+    @wait_on_customer.validator
+    def _v_wait_on_customer(self, e: core.WaitOnCustomer) -> None:
+        self._check(e)
+
+    @workflow.update
+    def resolve(self, e: core.Resolve) -> core.TicketState:
+        return self._apply(e)
+
+    @resolve.validator
+    def _v_resolve(self, e: core.Resolve) -> None:
+        self._check(e)
+
+    @workflow.update
+    def reopen(self, e: core.Reopen) -> core.TicketState:
+        return self._apply(e)
+
+    @reopen.validator
+    def _v_reopen(self, e: core.Reopen) -> None:
+        self._check(e)
+
+    @workflow.update
+    def close(self, e: core.Close) -> core.TicketState:
+        return self._apply(e)
+
+    @close.validator
+    def _v_close(self, e: core.Close) -> None:
+        self._check(e)
+
+    @workflow.update
+    def assign(self, e: core.Assign) -> core.TicketState:
+        return self._apply(e)
+
+    @assign.validator
+    def _v_assign(self, e: core.Assign) -> None:
+        self._check(e)
+
+    @workflow.update
+    def note(self, e: core.AddNote) -> core.TicketState:
+        return self._apply(e)
+
+    @note.validator
+    def _v_note(self, e: core.AddNote) -> None:
+        self._check(e)
+
+    @workflow.update
+    def change_priority(self, e: core.ChangePriority) -> core.TicketState:
+        return self._apply(e)
+
+    @change_priority.validator
+    def _v_change_priority(self, e: core.ChangePriority) -> None:
+        self._check(e)
+
+    @workflow.update
+    def customer_reply(self, e: core.CustomerReply) -> core.TicketState:
+        return self._apply(e)
+
+    @customer_reply.validator
+    def _v_customer_reply(self, e: core.CustomerReply) -> None:
+        self._check(e)
+
+    # ----- customer and system events: signals; reads: query ----------------------
+
+    @workflow.signal(name="customer_replied")
+    def customer_replied(self, e: core.CustomerReply) -> None:
+        try:
+            self._apply(e)
+        except ApplicationError as exc:  # a signal cannot be refused; record why it was ignored
+            workflow.logger.warning("ticket %s: customer reply ignored: %s", self.state.ticket.id, exc)
+
+    @workflow.query(name="state")
+    def current_state(self) -> core.TicketState:
+        return self.state
+
+    @workflow.query
+    def policy_snapshot(self) -> Policy:
+        return self.policy
+
+
+def update_names() -> dict[str, Any]:
+    """Action name -> update method, for clients that dispatch by name."""
+    return {
+        "acknowledge": TicketWorkflow.acknowledge, "escalate": TicketWorkflow.escalate,
+        "transfer": TicketWorkflow.transfer, "wait_on_customer": TicketWorkflow.wait_on_customer,
+        "resolve": TicketWorkflow.resolve, "reopen": TicketWorkflow.reopen, "close": TicketWorkflow.close,
+        "assign": TicketWorkflow.assign, "note": TicketWorkflow.note, "change_priority": TicketWorkflow.change_priority,
+        "customer_reply": TicketWorkflow.customer_reply,
+    }
