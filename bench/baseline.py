@@ -1,0 +1,158 @@
+"""The baseline: a bare workflow with the ticket lifecycle's Temporal operations and no business logic.
+
+It mirrors `workflows.ticket.TicketWorkflow` command for command over one lifecycle
+(open, acknowledge, escalate, resolve, close with a 0 s reopen window):
+- on start, two activities (the P2 ticket's `opened` and `stakeholders` notifications);
+- the same main loop: apply what is due, carry out pending effects (`asyncio.gather` of
+  activities), upsert the ten search attributes when they change, then
+  `wait_condition(changed or pending, timeout=next deadline)` (a durable timer, cancelled
+  when an update arrives);
+- three updates with validators (acknowledge: no effect; escalate: one activity;
+  resolve: one activity, then closes at once);
+- `wait_condition(all_handlers_finished)` before completing.
+The client side (`run_baseline_lifecycle`) mirrors `EscalationClient.open` (start with the
+same id policies, describe, query) and `act` (execute_update), then awaits the result.
+
+Run as a worker (its own process, like `python worker.py`): `python -m bench.baseline`
+with TEMPORAL_ADDRESS, ESCALATION_TASK_QUEUE and ESCALATION_MAX_CACHED_WORKFLOWS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+
+from temporalio import activity, workflow
+from temporalio.client import Client
+from temporalio.common import RetryPolicy, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from workflows import search_attributes as sa
+
+STEPS = ("acknowledge", "escalate", "resolve")  # the lifecycle's three updates
+RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+FIRST_DEADLINE = timedelta(minutes=90)  # like the P2 ticket's nearest deadline (the 75 % warning of a 2 h clock)
+
+
+@activity.defn(name="bench_noop")
+async def noop(key: str) -> str:
+    return key
+
+
+@workflow.defn(name="BenchBaseline")
+class BaselineWorkflow:
+    @workflow.init
+    def __init__(self, ticket_id: str) -> None:
+        self.ticket_id = ticket_id
+        self.status = "new"
+        self.tier = 1
+        self.seq = 0
+        self.pending: list[str] = ["opened", "stakeholders"]
+        self.published: dict[str, object] = {}
+        self.changed = False
+        self.deadline = workflow.now() + FIRST_DEADLINE
+
+    @workflow.run
+    async def run(self, ticket_id: str) -> str:
+        while True:
+            self._apply_due()
+            await self._carry_out_effects()
+            self._publish_search_attributes()
+            if self.status == "closed":
+                break
+            await self._wait_for_news()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.status
+
+    async def _wait_for_news(self) -> None:
+        timeout = max(self.deadline - workflow.now(), timedelta(milliseconds=1))
+        with contextlib.suppress(asyncio.TimeoutError):
+            await workflow.wait_condition(lambda: self.changed or bool(self.pending), timeout=timeout)
+        self.changed = False
+
+    def _apply_due(self) -> None:
+        if self.status == "resolved":  # reopen window 0 s: a resolved ticket closes at once
+            self.status = "closed"
+
+    async def _carry_out_effects(self) -> None:
+        while self.pending:
+            batch, self.pending = self.pending, []
+            await asyncio.gather(*(self._notify(kind) for kind in batch))
+
+    async def _notify(self, kind: str) -> None:
+        self.seq += 1
+        await workflow.execute_activity(
+            "bench_noop", f"{self.ticket_id}:{self.seq}:{kind}", start_to_close_timeout=timedelta(seconds=30),
+            schedule_to_close_timeout=timedelta(days=1), retry_policy=RETRY,
+        )
+
+    def _publish_search_attributes(self) -> None:
+        values: dict[str, object] = {
+            "TicketStatus": self.status, "TicketTier": f"tier{self.tier}", "TicketPriority": "bench",
+            "TicketDepartment": "bench", "TicketChannel": "api", "TicketCustomerId": "bench", "TicketAssignee": "",
+            "TicketEscalationCount": self.tier - 1, "TicketSlaBreached": False, "TicketPolicyVersion": "bench",
+        }
+        changed = sa.updates(values, self.published)
+        if changed:
+            workflow.upsert_search_attributes(changed)
+            self.published = values
+
+    @workflow.update
+    def step(self, name: str) -> str:
+        self._apply_due()
+        if name == "acknowledge":
+            self.status = "open"
+        elif name == "escalate":
+            self.tier += 1
+            self.pending.append("escalation")
+        elif name == "resolve":
+            self.status = "resolved"
+            self.pending.append("resolved")
+        self.changed = True
+        return self.status
+
+    @step.validator
+    def _v_step(self, name: str) -> None:
+        if name not in STEPS or self.status in ("resolved", "closed"):
+            raise ValueError(f"{name} not allowed in {self.status}")
+
+    @workflow.query(name="state")
+    def current_state(self) -> str:
+        return self.status
+
+
+async def run_baseline_lifecycle(client: Client, task_queue: str, ticket_id: str) -> None:
+    """One baseline lifecycle, with the same client calls as EscalationClient.open + 3 x act + result."""
+    handle = await client.start_workflow(
+        BaselineWorkflow.run, ticket_id, id=f"baseline-{ticket_id}", task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    )
+    await handle.describe()
+    await handle.query(BaselineWorkflow.current_state)
+    for name in STEPS:
+        await handle.execute_update(BaselineWorkflow.step, name)
+    await handle.result()
+
+
+async def _serve() -> None:
+    import signal
+
+    from temporalio.worker import Worker
+
+    from starter.settings import settings
+    from worker import connect
+
+    s = settings()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    client = await connect()
+    async with Worker(client, task_queue=s.escalation_task_queue, workflows=[BaselineWorkflow], activities=[noop],
+                      max_cached_workflows=s.escalation_max_cached_workflows):
+        await stop.wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(_serve())

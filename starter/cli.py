@@ -1,0 +1,353 @@
+"""`escalation`: the command line for agents, auditors and operators; thin over EscalationClient.
+
+Exit codes: 0 done, 1 action rejected, 2 bad input, 3 unknown ticket, 4 Temporal unavailable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from starter.client import (
+    ActionRejected,
+    EscalationClient,
+    EscalationError,
+    IdConflict,
+    InvalidInput,
+    TemporalUnavailable,
+    TicketNotFound,
+)
+from starter.policy_file import PolicyError, load_policy, policy_path
+from workflows import clocks
+from workflows import ticket_core as core
+from workflows.model import ClockName, Ticket
+from workflows.policy import Policy, format_duration
+from workflows.views import TicketView
+
+EXIT_REJECTED, EXIT_INPUT, EXIT_NOT_FOUND, EXIT_UNAVAILABLE = 1, 2, 3, 4
+EXIT_CODES: dict[type[EscalationError], int] = {
+    ActionRejected: EXIT_REJECTED, IdConflict: EXIT_REJECTED, InvalidInput: EXIT_INPUT,
+    TicketNotFound: EXIT_NOT_FOUND, TemporalUnavailable: EXIT_UNAVAILABLE,
+}
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = EXIT_INPUT) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# ----- output -------------------------------------------------------------------------
+
+
+def emit(data: BaseModel | dict[str, Any] | list[Any], as_json: bool, human: Callable[[], str]) -> None:
+    if as_json:
+        payload = data.model_dump(mode="json") if isinstance(data, BaseModel) else data
+        print(json.dumps(payload, indent=2, default=str))
+    else:
+        print(human())
+
+
+def table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> str:
+    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths, strict=True)).rstrip()  # noqa: E731
+    return "\n".join([line(list(headers)), line(["-" * w for w in widths]), *(line(r) for r in cells)])
+
+
+def _dur(value: timedelta | None) -> str:
+    return "-" if value is None else format_duration(value)
+
+
+def _at(value: datetime | None) -> str:
+    return "-" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def render_view(v: TicketView) -> str:
+    head = [
+        f"Ticket {v.id}: {v.subject}",
+        f"  status {v.status.value}   tier {v.tier}   department {v.department}   priority {v.priority}",
+        f"  customer {v.customer_id}   channel {v.channel}   assignee {v.assignee or '-'}   escalations {v.escalation_count}"
+        f"   SLA breached {'yes' if v.sla_breached else 'no'}{'   EXECUTIVE ATTENTION' if v.executive_attention else ''}",
+        f"  policy {v.policy_version}   calendar {v.calendar}   as of {_at(v.as_of)}",
+        "",
+    ]
+    clock_rows = [[c.name.value, c.phase, _dur(c.target), _dur(c.accrued), _dur(c.remaining), _at(c.due_at),
+                   "BREACHED" if c.breached else ""] for c in v.clocks]
+    timeline_rows = [[_at(e.at), e.actor, e.action, e.summary + (f" — {e.reason}" if e.reason else "")] for e in v.timeline]
+    return "\n".join([*head, table(clock_rows, ["clock", "phase", "target", "accrued", "remaining", "due", ""]), "",
+                      table(timeline_rows, ["when", "who", "what", "details"])])
+
+
+# ----- commands -------------------------------------------------------------------------
+
+
+def _actor(args: argparse.Namespace) -> str:
+    return args.actor or os.environ.get("ESCALATION_ACTOR") or f"cli:{getpass.getuser()}"
+
+
+def _parse_time(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO-8601 time (e.g. 2026-11-27T17:30:00+01:00)") from None
+    if parsed.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{value!r} has no time zone; add an offset such as +01:00 or Z")
+    return parsed
+
+
+async def cmd_open(ec: EscalationClient, a: argparse.Namespace) -> None:
+    ticket = Ticket(id=a.id, subject=a.subject, description=a.description or "", channel=a.channel,
+                    customer_id=a.customer, customer_plan=a.plan, priority=a.priority, tags=a.tag or [],
+                    opened_at=a.opened_at or datetime.now(UTC))
+    result = await ec.open(ticket)
+    word = "opened" if result.created else "exists"
+    emit(result, a.json, lambda: f"{word}: {result.view.id} ({result.view.status.value}, {result.view.tier}, "
+                                 f"{result.view.priority}, {result.view.department})")
+
+
+async def cmd_show(ec: EscalationClient, a: argparse.Namespace) -> None:
+    view = await ec.view(a.id)
+    emit(view, a.json, lambda: render_view(view))
+
+
+async def cmd_list(ec: EscalationClient, a: argparse.Namespace) -> None:
+    page = await ec.list(status=a.status, tier=a.tier, priority=a.priority, department=a.department,
+                         customer_id=a.customer, assignee=a.assignee, breached=a.breached, page_size=a.limit,
+                         cursor=a.cursor)
+    rows = [[t.id, t.status, t.tier, t.priority, t.department, t.assignee, t.escalation_count,
+             "yes" if t.sla_breached else "no", _at(t.opened_at)] for t in page.tickets]
+    more = f"\nmore: --cursor {page.next_cursor}" if page.next_cursor else ""
+    emit(page, a.json, lambda: table(rows, ["id", "status", "tier", "priority", "department", "assignee", "esc",
+                                            "breached", "opened"]) + more)
+
+
+async def cmd_history(ec: EscalationClient, a: argparse.Namespace) -> None:
+    history = await ec.history_json(a.id)
+    text = json.dumps(history, indent=2)
+    if a.output:
+        Path(a.output).write_text(text, encoding="utf-8")
+        print(f"wrote {len(history.get('events', []))} events to {a.output}")
+    else:
+        print(text)
+
+
+def _event(a: argparse.Namespace) -> core.Event:
+    actor = _actor(a)
+    builders: dict[str, Callable[[], core.Event]] = {
+        "acknowledge": lambda: core.Acknowledge(actor=actor, note=a.note or ""),
+        "escalate": lambda: core.Escalate(actor=actor, reason=a.reason, to_tier=a.to_tier),
+        "transfer": lambda: core.Transfer(actor=actor, department=a.department, reason=a.reason or ""),
+        "wait": lambda: core.WaitOnCustomer(actor=actor, reason=a.reason or ""),
+        "resolve": lambda: core.Resolve(actor=actor, summary=a.summary,
+                                        resolution="workaround" if a.workaround else "fix"),  # type: ignore[arg-type]
+        "reopen": lambda: core.Reopen(actor=actor, reason=a.reason or ""),
+        "close": lambda: core.Close(actor=actor, reason=a.reason or ""),
+        "assign": lambda: core.Assign(actor=actor, assignee=a.assignee),
+        "note": lambda: core.AddNote(actor=actor, text=a.text, public=a.public),
+        "priority": lambda: core.ChangePriority(actor=actor, priority=a.priority, reason=a.reason or ""),
+    }
+    return builders[a.command]()
+
+
+async def cmd_action(ec: EscalationClient, a: argparse.Namespace) -> None:
+    view = await ec.act(a.id, _event(a))
+    emit(view, a.json, lambda: f"{a.command}: {view.id} is {view.status.value} at {view.tier} ({view.department})")
+
+
+async def cmd_customer_reply(ec: EscalationClient, a: argparse.Namespace) -> None:
+    view, new = await ec.customer_reply(a.id, core.CustomerReply(actor=_actor(a), message=a.message,
+                                                                 message_id=a.message_id))
+    note = f"ticket {a.id} is closed; opened follow-up {view.id}" if new else f"{view.id} is {view.status.value}"
+    emit(view, a.json, lambda: note)
+
+
+def cmd_policy_check(a: argparse.Namespace) -> None:
+    policy = load_policy(a.file)
+    print(f"{policy_path(a.file)}: ok, version {policy.version()}: {len(policy.tiers)} tiers, "
+          f"{len(policy.departments)} departments, {len(policy.routing.rules)} routing rules")
+
+
+class DeadlineRow(BaseModel):
+    clock: ClockName
+    target: str | None
+    due_at: datetime | None
+    due_local: str | None
+    warnings: dict[int, datetime]
+    note: str
+
+
+def policy_deadlines(policy: Policy, priority: str, opened_at: datetime, tier: str | None = None) -> list[DeadlineRow]:
+    """Every SLA due time for a ticket opened at `opened_at` (acknowledged never: the tier clock as configured)."""
+    ticket = Ticket(id="preview", subject="preview", customer_id="preview", priority=priority, opened_at=opened_at)
+    state = core.open_ticket(ticket, policy, opened_at).state
+    if tier is not None and tier != state.tier:
+        state = state.model_copy(update={"tier": tier})
+    cal, sla = state.calendar, policy.sla(priority)
+    rows = []
+    for name, c in state.clocks.items():
+        if name == ClockName.tier and c.phase == "idle":
+            limit = sla.tier.get(state.tier)
+            rows.append(DeadlineRow(clock=name, target=_dur(limit) if limit else None, due_at=None, due_local=None,
+                                    warnings={}, note=f"starts when {state.tier} acknowledges; then due "
+                                                      f"{_dur(limit)} of business time later"))
+            continue
+        warn = {p: w for p in sla.warn_at_percent if (w := clocks.warning_at(c, p, cal)) is not None}
+        rows.append(DeadlineRow(clock=name, target=_dur(c.target) if c.target else None, due_at=c.due_at,
+                                due_local=c.due_at.astimezone(cal.zone).isoformat() if c.due_at else None,
+                                warnings=warn, note="" if c.target else "no target at this priority/tier"))
+    return rows
+
+
+def cmd_policy_deadlines(a: argparse.Namespace) -> None:
+    policy = load_policy(a.policy)
+    rows = policy_deadlines(policy, a.priority, a.opened_at, a.tier)
+    cal = policy.calendar_for(a.priority)
+    if a.json:
+        print(json.dumps({"priority": a.priority, "opened_at": a.opened_at.isoformat(), "calendar": cal.name,
+                          "timezone": cal.timezone, "policy_version": policy.version(),
+                          "deadlines": [r.model_dump(mode="json") for r in rows]}, indent=2))
+        return
+    print(f"{a.priority} opened {a.opened_at.isoformat()}: calendar {cal.name} ({cal.timezone}), "
+          f"policy {policy.version()}")
+    print(table([[r.clock.value, r.target or "-", r.due_local or "-",
+                  ", ".join(f"{p}% {w.astimezone(cal.zone):%a %Y-%m-%d %H:%M}" for p, w in r.warnings.items()), r.note]
+                 for r in rows], ["clock", "target", "due (calendar time)", "warnings", "note"]))
+
+
+# ----- parser ---------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="escalation", description="Durable escalation management on Temporal.")
+    sub = p.add_subparsers(dest="group", required=True)
+
+    t = sub.add_parser("ticket", help="open, show, list and act on tickets").add_subparsers(dest="command", required=True)
+
+    def cmd(name: str, help_: str, needs_id: bool = True) -> argparse.ArgumentParser:
+        c = t.add_parser(name, help=help_)
+        if needs_id:
+            c.add_argument("id", help="ticket id")
+        c.add_argument("--json", action="store_true", help="print JSON for scripts")
+        c.add_argument("--actor", help="who acts (default $ESCALATION_ACTOR or cli:$USER)")
+        return c
+
+    o = cmd("open", "open a ticket (idempotent on --id)", needs_id=False)
+    o.add_argument("--id", required=True)
+    o.add_argument("--subject", required=True)
+    o.add_argument("--description")
+    o.add_argument("--customer", required=True, help="opaque customer id (no email address)")
+    o.add_argument("--plan", default="standard")
+    o.add_argument("--channel", default="api", choices=["email", "chat", "phone", "social", "portal", "bot", "api"])
+    o.add_argument("--priority", choices=["P1", "P2", "P3", "P4"])
+    o.add_argument("--tag", action="append")
+    o.add_argument("--opened-at", type=_parse_time, help="ISO-8601 with offset (default now)")
+    cmd("show", "show a ticket: status, clocks, timeline")
+    ls = cmd("list", "list tickets through Temporal visibility", needs_id=False)
+    for flag in ("status", "tier", "priority", "department", "customer", "assignee", "cursor"):
+        ls.add_argument(f"--{flag}")
+    ls.add_argument("--breached", action=argparse.BooleanOptionalAction, default=None)
+    ls.add_argument("--limit", type=int, default=50)
+    h = cmd("history", "export the ticket's event history (JSON) for audit and replay")
+    h.add_argument("--output", "-o", help="file to write (default stdout)")
+
+    cmd("acknowledge", "acknowledge the ticket").add_argument("--note")
+    e = cmd("escalate", "escalate up the tiers (hierarchical)")
+    e.add_argument("--reason", required=True)
+    e.add_argument("--to-tier", help="jump to this tier (default: the next one up)")
+    tr = cmd("transfer", "transfer to another department (functional; tier stays)")
+    tr.add_argument("--department", required=True)
+    tr.add_argument("--reason")
+    cmd("wait", "wait on the customer (pauses the clocks that pause)").add_argument("--reason")
+    r = cmd("resolve", "resolve with a fix (or --workaround)")
+    r.add_argument("--summary", required=True)
+    r.add_argument("--workaround", action="store_true")
+    cmd("reopen", "reopen a resolved ticket").add_argument("--reason")
+    cmd("close", "close a resolved ticket now").add_argument("--reason")
+    cmd("assign", "assign to an agent").add_argument("--to", dest="assignee", required=True)
+    n = cmd("note", "add a note (--public: a customer-facing reply)")
+    n.add_argument("--text", required=True)
+    n.add_argument("--public", action="store_true")
+    pr = cmd("priority", "change the priority (accrued SLA time is kept)")
+    pr.add_argument("--to", dest="priority", required=True, choices=["P1", "P2", "P3", "P4"])
+    pr.add_argument("--reason")
+    cr = cmd("customer-reply", "relay a customer message")
+    cr.add_argument("--message", required=True)
+    cr.add_argument("--message-id")
+
+    pol = sub.add_parser("policy", help="check a policy; preview its deadlines").add_subparsers(dest="command",
+                                                                                                 required=True)
+    pol.add_parser("check", help="validate a policy file").add_argument("file", nargs="?")
+    d = pol.add_parser("deadlines", help="every SLA due time for a ticket opened at a given time")
+    d.add_argument("--priority", required=True, choices=["P1", "P2", "P3", "P4"])
+    d.add_argument("--opened-at", required=True, type=_parse_time)
+    d.add_argument("--tier", help="starting tier (default: the policy's default route)")
+    d.add_argument("--policy", help="policy file (default $ESCALATION_POLICY or config/policy.yaml)")
+    d.add_argument("--json", action="store_true")
+
+    sub.add_parser("worker", help="run a worker (all workflows and activities)")
+    sub.add_parser("api", help="serve the HTTP API")
+    sub.add_parser("dev", help="the embedded stack: dev server, worker, API (what `make run` starts)")
+    return p
+
+
+ACTIONS: dict[str, Callable[[EscalationClient, argparse.Namespace], Awaitable[None]]] = {
+    "open": cmd_open, "show": cmd_show, "list": cmd_list, "history": cmd_history,
+    "customer-reply": cmd_customer_reply,
+    **{name: cmd_action for name in ("acknowledge", "escalate", "transfer", "wait", "resolve", "reopen", "close",
+                                     "assign", "note", "priority")},
+}
+
+
+async def run_ticket_command(a: argparse.Namespace) -> None:
+    ec = await EscalationClient.connect()
+    await ACTIONS[a.command](ec, a)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
+    try:
+        if a.group == "ticket":
+            asyncio.run(run_ticket_command(a))
+        elif a.group == "policy":
+            (cmd_policy_check if a.command == "check" else cmd_policy_deadlines)(a)
+        elif a.group == "worker":
+            import worker
+
+            worker.main()
+        elif a.group == "api":
+            from starter.api import serve
+
+            serve()
+        elif a.group == "dev":
+            from starter.devstack import main as dev_main
+
+            return dev_main()
+        return 0
+    except EscalationError as exc:
+        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
+        return EXIT_CODES.get(type(exc), 1)
+    except (PolicyError, CliError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except ValidationError as exc:
+        for err in exc.errors():
+            where = ".".join(str(x) for x in err["loc"])
+            print(f"error: invalid {where}: {err['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
