@@ -8,7 +8,10 @@ shuts down gracefully on SIGINT/SIGTERM.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import sys
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -35,6 +38,7 @@ async def connect(address: str | None = None, namespace: str | None = None) -> C
 def build_worker(client: Client, task_queue: str | None = None, **options: Any) -> Worker:
     s = settings()
     options.setdefault("max_cached_workflows", s.escalation_max_cached_workflows)
+    options.setdefault("graceful_shutdown_timeout", timedelta(seconds=10))  # let in-flight notifications finish
     return Worker(client, task_queue=task_queue or s.escalation_task_queue, workflows=WORKFLOWS,
                   activities=ACTIVITIES, **options)
 
@@ -58,6 +62,11 @@ async def run(stop: asyncio.Event | None = None) -> None:
 
 def main() -> None:
     asyncio.run(run())
+    # The SDK's Rust runtime threads may still call into Python while the interpreter
+    # finalises (a "PyGILState_Release" abort); everything is drained by now, so leave at once.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

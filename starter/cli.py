@@ -110,7 +110,7 @@ async def cmd_open(ec: EscalationClient, a: argparse.Namespace) -> None:
     ticket = Ticket(id=a.id, subject=a.subject, description=a.description or "", channel=a.channel,
                     customer_id=a.customer, customer_plan=a.plan, priority=a.priority, tags=a.tag or [],
                     opened_at=a.opened_at or datetime.now(UTC))
-    result = await ec.open(ticket)
+    result = await ec.open(ticket, opened_at_defaulted=a.opened_at is None)
     word = "opened" if result.created else "exists"
     emit(result, a.json, lambda: f"{word}: {result.view.id} ({result.view.status.value}, {result.view.tier}, "
                                  f"{result.view.priority}, {result.view.department})")
@@ -349,5 +349,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def entry() -> None:
+    """Console-script entry: exit without interpreter finalisation, which the SDK's Rust threads can abort."""
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

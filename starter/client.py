@@ -96,6 +96,11 @@ class TicketPage(BaseModel):
     next_cursor: str | None
 
 
+def same_request(existing: Ticket, requested: Ticket, *, compare_opened_at: bool = True) -> bool:
+    skip = set() if compare_opened_at else {"opened_at"}
+    return existing.model_dump(exclude=skip) == requested.model_dump(exclude=skip)
+
+
 def workflow_id(ticket_id: str) -> str:
     return f"ticket-{ticket_id}"
 
@@ -144,8 +149,11 @@ class EscalationClient:
 
     # ----- opening ---------------------------------------------------------------
 
-    async def open(self, ticket: Ticket, *, now: datetime | None = None) -> OpenResult:
-        """Open a ticket, or return the one with that id (running or closed) if the request is the same."""
+    async def open(self, ticket: Ticket, *, now: datetime | None = None, opened_at_defaulted: bool = False) -> OpenResult:
+        """Open a ticket, or return the one with that id (running or closed) if the request is the same.
+
+        `opened_at_defaulted`: the caller filled opened_at with "now", so a retry differs only there
+        and still counts as the same request."""
         now = now or datetime.now(UTC)
         if ticket.opened_at > now + CLOCK_SKEW:
             raise InvalidInput(f"opened_at {ticket.opened_at.isoformat()} is in the future (now {now.isoformat()})")
@@ -162,7 +170,7 @@ class EscalationClient:
             except WorkflowAlreadyStartedError:
                 pass  # closed ticket: reuse rejected; return it
         state = await self.state(ticket.id)
-        if not created and state.ticket != ticket:
+        if not created and not same_request(state.ticket, ticket, compare_opened_at=not opened_at_defaulted):
             raise IdConflict(f"ticket {ticket.id} exists with a different request; use another id")
         return OpenResult(created=created, view=ticket_view(state, now))
 

@@ -17,6 +17,14 @@ class Settings(BaseSettings):
     escalation_outbox: str = "var/outbox.jsonl"
     escalation_log_level: str = "INFO"
     escalation_max_cached_workflows: int = 1000
+    # HTTP API (starter/api.py)
+    escalation_api_host: str = "127.0.0.1"  # 0.0.0.0 in a container
+    escalation_api_port: int = 8000
+    escalation_tokens_file: str | None = None  # YAML or JSON list of {name, role, token_sha256, tiers?, departments?}
+    escalation_tokens: str | None = None  # the same content inline
+    escalation_max_body_bytes: int = 256 * 1024  # larger requests get 413
+    escalation_api_timeout_s: float = 10.0  # a Temporal call slower than this is a 503
+    escalation_api_max_backdate_days: int = 30  # how far in the past a caller may set opened_at
 
 
 @lru_cache(maxsize=1)

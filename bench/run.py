@@ -1,0 +1,662 @@
+"""`make bench`: throughput, SLA-breach latency and memory, in one run on a fresh dev server.
+
+Phases, all against one fresh `temporal server start-dev` (SQLite file in a temp dir, WAL,
+as `make run` uses) and two worker processes (`python worker.py` for tickets, and
+`python -m bench.baseline` for the bare baseline workflow):
+
+1. Lifecycle vs baseline: batches of lifecycles at a fixed client concurrency, baseline and
+   lifecycle alternating A B A B so the server's drift cancels. A lifecycle is open,
+   acknowledge, escalate, resolve and close (the bench policy's reopen window is 0 s, so
+   the resolved ticket closes itself), through `EscalationClient`, awaiting completion.
+   The baseline (bench/baseline.py) does the same Temporal operations without business logic.
+2. Open N long-lived tickets (P4: day-long targets), paced by how many have not yet
+   written their `opened` notification, and wait until all of them are idle (every
+   `opened` line in the outbox and TicketStatus='new' visible for all N).
+3. Memory: VmRSS of the worker process and of the dev server (its process tree).
+4. Breach stream: while those tickets are open, open tickets at a fixed rate whose
+   acknowledge deadline is `--breach-after` (30 s); per ticket, latency = `recorded_at` of its
+   escalation line in the outbox minus its `due_at`, read by tailing the outbox file.
+5. Optionally the HTTP API bench (bench/api_bench.py), if it and the API exist.
+
+Prints a table and writes bench/results/latest.json (or --out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import platform
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import temporalio
+from temporalio.api.enums.v1 import EventType, TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from bench.baseline import run_baseline_lifecycle
+from bench.policy import BREACH_PRIORITY, LIFECYCLE_PRIORITY, LONG_PRIORITY, bench_policy
+from starter.client import EscalationClient, workflow_id
+from starter.devserver import DevServer, free_port, port_open
+from workflows import ticket_core as core
+from workflows.model import Ticket
+from workflows.policy import Policy
+from workflows.ticket import TicketInput, TicketWorkflow
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = ROOT / "bench" / "results" / "latest.json"
+TICKET_QUEUE = "bench-tickets"
+BASELINE_QUEUE = "bench-baseline"
+BREACH_P99_TARGET_S = 1.0
+BREACH_TARGET_N = 10_000
+RATIO_TARGET = 0.8
+_T0 = time.monotonic()
+
+
+def log(msg: str) -> None:
+    print(f"[{time.monotonic() - _T0:7.1f}s] {msg}", flush=True)
+
+
+# ----- small helpers ----------------------------------------------------------------
+
+
+def quantile(values: list[float], q: float) -> float:
+    """Nearest-rank quantile (the conservative one: p99 of 100 values is the 99th)."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def _vmrss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0
+
+
+def _process_tree(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo += children.get(pid, [])
+    return tree
+
+
+def tree_rss_mb(pid: int) -> float:
+    return round(sum(_vmrss_kb(p) for p in _process_tree(pid)) / 1024, 1)
+
+
+def git_commit() -> dict[str, Any]:
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+
+
+class Child:
+    """A child process (worker) in its own session, output to a log file."""
+
+    def __init__(self, name: str, cmd: list[str], env: dict[str, str], log_file: Path) -> None:
+        self.name = name
+        self.log_file = log_file
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log_file.open("ab"), stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def check(self) -> None:
+        if self.proc.poll() is not None:
+            tail = self.log_file.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; last log:\n{tail}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+
+async def wait_for_poller(client: Client, queue: str, child: Child, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    req = DescribeTaskQueueRequest(namespace=client.namespace, task_queue=TaskQueue(name=queue),
+                                   task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW)
+    while True:
+        child.check()
+        resp = await client.workflow_service.describe_task_queue(req)
+        if resp.pollers:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no worker polls {queue} after {timeout}s; see {child.log_file}")
+        await asyncio.sleep(0.2)
+
+
+def _ts(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+class OutboxTail:
+    """Follows the JSONL outbox the worker appends to; never waits on workflows."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+        self.rest = b""
+        self.kinds: Counter[str] = Counter()
+        self.opened: Counter[str] = Counter()  # by ticket id prefix (before the first '-')
+        self.escalations: dict[str, dict[str, Any]] = {}  # ticket id -> {due_at, recorded_at, latency_s}
+        self.breaches: dict[str, float] = {}
+
+    def poll(self) -> None:
+        try:
+            with self.path.open("rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return
+        self.offset += len(data)
+        *lines, self.rest = (self.rest + data).split(b"\n")
+        for raw in lines:
+            if raw.strip():
+                self._line(json.loads(raw))
+
+    def _line(self, rec: dict[str, Any]) -> None:
+        kind, tid = rec["kind"], rec["ticket_id"]
+        self.kinds[kind] += 1
+        if kind == "opened":
+            self.opened[tid.split("-", 1)[0]] += 1
+        due, at = _ts(rec.get("due_at")), _ts(rec["recorded_at"])
+        if due is None or at is None:
+            return
+        if kind == "escalation":
+            self.escalations[tid] = {"due_at": due, "recorded_at": at, "latency_s": (at - due).total_seconds()}
+        elif kind == "breach":
+            self.breaches[tid] = (at - due).total_seconds()
+
+    async def follow(self, stop: asyncio.Event, interval: float = 0.1) -> None:
+        while not stop.is_set():
+            self.poll()
+            await asyncio.sleep(interval)
+        self.poll()
+
+
+# ----- phase 1: lifecycle vs baseline -------------------------------------------------
+
+
+async def run_batch(kind: str, n: int, concurrency: int, one: Callable[[int], Awaitable[None]]) -> dict[str, Any]:
+    todo = iter(range(n))
+    done = 0
+    errors: Counter[str] = Counter()
+
+    async def lane() -> None:
+        nonlocal done
+        for i in todo:
+            try:
+                await one(i)
+                done += 1
+            except Exception as exc:
+                errors[f"{type(exc).__name__}: {str(exc)[:120]}"] += 1
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(lane() for _ in range(concurrency)))
+    seconds = time.perf_counter() - t0
+    return {"kind": kind, "count": done, "seconds": round(seconds, 3), "per_s": round(done / seconds, 3),
+            "errors": dict(errors)}
+
+
+async def lifecycle(ec: EscalationClient, ticket_id: str) -> None:
+    ticket = Ticket(id=ticket_id, subject="bench lifecycle", customer_id="bench", priority=LIFECYCLE_PRIORITY,
+                    opened_at=datetime.now(UTC))
+    await ec.open(ticket)
+    await ec.act(ticket_id, core.Acknowledge(actor="agent:bench"))
+    await ec.act(ticket_id, core.Escalate(actor="agent:bench", reason="bench"))
+    await ec.act(ticket_id, core.Resolve(actor="agent:bench", summary="bench"))
+    await ec.handle(ticket_id).result()  # closed by itself: reopen window 0 s
+
+
+async def history_shape(client: Client, wf_id: str) -> dict[str, int]:
+    history = await client.get_workflow_handle(wf_id).fetch_history()
+    shape = Counter(EventType.Name(e.event_type).removeprefix("EVENT_TYPE_") for e in history.events)
+    keep = ("ACTIVITY_TASK_SCHEDULED", "TIMER_STARTED", "TIMER_CANCELED", "WORKFLOW_EXECUTION_UPDATE_ACCEPTED",
+            "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES", "WORKFLOW_TASK_COMPLETED")
+    out = {k: shape.get(k, 0) for k in keep}
+    out["events"] = len(history.events)
+    out["history_bytes"] = history.to_json().__len__()
+    return out
+
+
+async def phase_ab(args: argparse.Namespace, client: Client, ec: EscalationClient) -> dict[str, Any]:
+    def base_one(prefix: str) -> Callable[[int], Awaitable[None]]:
+        return lambda i: run_baseline_lifecycle(client, BASELINE_QUEUE, f"{prefix}-{i}")
+
+    def life_one(prefix: str) -> Callable[[int], Awaitable[None]]:
+        return lambda i: lifecycle(ec, f"{prefix}-{i}")
+
+    warm = max(args.concurrency, 10)
+    log(f"A/B warm-up: {warm} baseline + {warm} lifecycles")
+    await run_batch("baseline", warm, args.concurrency, base_one("Wb"))
+    await run_batch("lifecycle", warm, args.concurrency, life_one("Wl"))
+    batches: list[dict[str, Any]] = []
+    for r in range(args.rounds):
+        for kind, make in (("baseline", base_one), ("lifecycle", life_one)):
+            b = await run_batch(kind, args.batch, args.concurrency, make(f"{kind[0].upper()}{r}"))
+            b["round"] = r
+            batches.append(b)
+            log(f"A/B round {r + 1}/{args.rounds} {kind:9s}: {b['count']} in {b['seconds']:.1f}s = {b['per_s']:.2f}/s"
+                + (f"  errors {b['errors']}" if b["errors"] else ""))
+
+    def rate(kind: str) -> float:
+        bs = [b for b in batches if b["kind"] == kind]
+        return sum(b["count"] for b in bs) / sum(b["seconds"] for b in bs)
+
+    baseline, life = rate("baseline"), rate("lifecycle")
+    paired = [next(b for b in batches if b["round"] == r and b["kind"] == "lifecycle")["per_s"]
+              / next(b for b in batches if b["round"] == r and b["kind"] == "baseline")["per_s"]
+              for r in range(args.rounds)]
+    shapes = {"baseline": await history_shape(client, "baseline-B0-0"),
+              "lifecycle": await history_shape(client, workflow_id("L0-0"))}
+    return {"baseline_per_s": round(baseline, 3), "lifecycle_per_s": round(life, 3),
+            "lifecycle_ratio": round(life / baseline, 3), "paired_ratios": [round(p, 3) for p in paired],
+            "batches": batches, "history_shape": shapes}
+
+
+# ----- phase 2: N long-lived open tickets ---------------------------------------------------
+
+
+async def open_long_lived(args: argparse.Namespace, client: Client, policy: Policy, tail: OutboxTail) -> dict[str, Any]:
+    n = args.open_tickets
+    sem = asyncio.Semaphore(args.open_concurrency)
+    errors: Counter[str] = Counter()
+    started = 0
+
+    async def one(i: int) -> None:
+        nonlocal started
+        try:
+            ticket = Ticket(id=f"P4-{i}", subject="bench long-lived", customer_id="bench", priority=LONG_PRIORITY,
+                            opened_at=datetime.now(UTC))
+            await client.start_workflow(  # what EscalationClient.open does, without reading the state back
+                TicketWorkflow.run, TicketInput(ticket=ticket, policy=policy), id=workflow_id(ticket.id),
+                task_queue=TICKET_QUEUE, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+            started += 1
+        except Exception as exc:
+            errors[f"{type(exc).__name__}: {str(exc)[:120]}"] += 1
+        finally:
+            sem.release()
+
+    t0 = time.perf_counter()
+    last = t0
+    tasks = []
+    for i in range(n):
+        # Pace by the server: at most `open_window` tickets started whose first task has not run yet.
+        while i - tail.opened["P4"] > args.open_window:
+            await asyncio.sleep(0.02)
+        await sem.acquire()
+        tasks.append(asyncio.create_task(one(i)))
+        if time.perf_counter() - last > 5:
+            last = time.perf_counter()
+            log(f"opening: {i}/{n} started, {tail.opened['P4']} opened ({tail.opened['P4'] / (last - t0):.1f}/s)")
+    await asyncio.gather(*tasks)
+    start_s = time.perf_counter() - t0
+    # Idle: every ticket's first task ran (its `opened` line) and its status is visible.
+    query = f"WorkflowType = 'Ticket' AND TicketPriority = '{LONG_PRIORITY}' AND TicketStatus = 'new'"
+    deadline = time.perf_counter() + max(120.0, n / 10)
+    visible = 0
+    while True:
+        if tail.opened["P4"] >= started:
+            visible = (await client.count_workflows(query)).count
+            if visible >= started:
+                break
+        if time.perf_counter() > deadline:
+            log(f"warning: not settled: {tail.opened['P4']} opened lines, {visible} visible of {started}")
+            break
+        if time.perf_counter() - last > 5:
+            last = time.perf_counter()
+            log(f"settling: {tail.opened['P4']}/{started} opened, {visible} visible")
+        await asyncio.sleep(0.5)
+    settle_s = time.perf_counter() - t0
+    await asyncio.sleep(args.quiet_seconds)  # let the last upserts and transfer tasks drain
+    log(f"opened {started} long-lived tickets in {start_s:.1f}s; all idle after {settle_s:.1f}s "
+        f"({started / settle_s:.1f}/s)" + (f"; errors {dict(errors)}" if errors else ""))
+    return {"open_tickets": started, "open_seconds": round(settle_s, 1), "open_per_s": round(started / settle_s, 2),
+            "open_errors": dict(errors), "open_visible": visible}
+
+
+# ----- phase 4: breach stream ------------------------------------------------------------
+
+
+async def breach_breakdown(client: Client, ticket_id: str, esc: dict[str, Any]) -> dict[str, Any] | None:
+    """Where the latency went, from the history: timer late, task queueing, task run, activity."""
+    history = await client.get_workflow_handle(workflow_id(ticket_id)).fetch_history()
+    events = list(history.events)
+
+    def at(e: Any) -> datetime:
+        return e.event_time.ToDatetime(tzinfo=UTC)
+
+    fired = [i for i, e in enumerate(events) if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED
+             and at(e) <= esc["recorded_at"]]
+    if not fired:
+        return None
+    i = fired[-1]
+    nxt = events[i + 1:]
+    wft_started = next((e for e in nxt if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED), None)
+    wft_done = next((e for e in nxt if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED), None)
+    act_started = [e for e in nxt if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED]
+    if wft_started is None or wft_done is None:
+        return None
+    out = {"ticket": ticket_id, "latency_s": round(esc["latency_s"], 3),
+           "timer_late_s": round((at(events[i]) - esc["due_at"]).total_seconds(), 3),
+           "wft_queue_s": round((at(wft_started) - at(events[i])).total_seconds(), 3),
+           "wft_run_s": round((at(wft_done) - at(wft_started)).total_seconds(), 3),
+           "activity_s": round((esc["recorded_at"] - at(wft_done)).total_seconds(), 3)}
+    if act_started:
+        out["activity_queue_s"] = round((max(at(e) for e in act_started[:2]) - at(wft_done)).total_seconds(), 3)
+    return out
+
+
+async def phase_breach(args: argparse.Namespace, client: Client, ec: EscalationClient, tail: OutboxTail,
+                       worker: Child, server: DevServer) -> dict[str, Any]:
+    total = max(1, round(args.breach_rate * args.breach_seconds))
+    open_lat: list[float] = []
+    lag: list[float] = []
+    errors: Counter[str] = Counter()
+    rss_peak = {"worker": 0.0, "server": 0.0}
+
+    async def one(i: int) -> None:
+        t = time.perf_counter()
+        try:
+            await ec.open(Ticket(id=f"B-{i}", subject="bench breach", customer_id="bench", priority=BREACH_PRIORITY,
+                                 opened_at=datetime.now(UTC)))
+            open_lat.append(time.perf_counter() - t)
+        except Exception as exc:
+            errors[f"{type(exc).__name__}: {str(exc)[:120]}"] += 1
+
+    stop_sampling = asyncio.Event()
+
+    async def sample_rss() -> None:
+        while not stop_sampling.is_set():
+            rss_peak["worker"] = max(rss_peak["worker"], tree_rss_mb(worker.pid))
+            rss_peak["server"] = max(rss_peak["server"], tree_rss_mb(server.process.pid))  # type: ignore[union-attr]
+            await asyncio.sleep(1)
+
+    sampler = asyncio.create_task(sample_rss())
+    log(f"breach stream: {total} tickets at {args.breach_rate}/s for {args.breach_seconds}s, "
+        f"acknowledge due after {args.breach_after}s")
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    tasks = []
+    for i in range(total):
+        when = t0 + i / args.breach_rate
+        await asyncio.sleep(max(0.0, when - loop.time()))
+        lag.append(loop.time() - when)
+        tasks.append(asyncio.create_task(one(i)))
+    await asyncio.gather(*tasks)
+    ok = total - sum(errors.values())
+    log(f"breach stream opened {ok}/{total}; waiting for escalations ...")
+    deadline = loop.time() + args.breach_after + args.breach_grace
+    last = loop.time()
+    while loop.time() < deadline:
+        worker.check()
+        got = sum(1 for k in tail.escalations if k.startswith("B-"))
+        if got >= ok:
+            break
+        if loop.time() - last > 5:
+            last = loop.time()
+            log(f"escalations seen: {got}/{ok}")
+        await asyncio.sleep(0.25)
+    await asyncio.sleep(0.3)
+    tail.poll()
+    stop_sampling.set()
+    await sampler
+    esc = {k: v for k, v in tail.escalations.items() if k.startswith("B-")}
+    lat = [v["latency_s"] for v in esc.values()]
+    dues = sorted(v["due_at"] for v in esc.values())
+    span = (dues[-1] - dues[0]).total_seconds() if len(dues) > 1 else 0.0
+    worst = sorted(esc.items(), key=lambda kv: kv[1]["latency_s"], reverse=True)[:5]
+    sample = random.Random(0).sample(sorted(esc.items()), min(20, len(esc)))
+    breakdown_worst = [b for k, v in worst if (b := await breach_breakdown(client, k, v))]
+    breakdown_sample = [b for k, v in sample if (b := await breach_breakdown(client, k, v))]
+    parts = ("timer_late_s", "wft_queue_s", "wft_run_s", "activity_s")
+    median_parts = {p: round(quantile([b[p] for b in breakdown_sample], 0.5), 3) for p in parts} if breakdown_sample else {}
+    return {
+        "breach_rate_per_s": args.breach_rate,
+        "breach_observed_rate_per_s": round((len(esc) - 1) / span, 3) if span else None,
+        "breach_tickets": total, "breach_escalations": len(esc), "breach_missing": ok - len(esc),
+        "breach_open_errors": dict(errors),
+        "breach_p50_s": round(quantile(lat, 0.50), 3), "breach_p90_s": round(quantile(lat, 0.90), 3),
+        "breach_p99_s": round(quantile(lat, 0.99), 3), "breach_max_s": round(max(lat), 3) if lat else math.nan,
+        "breach_min_s": round(min(lat), 3) if lat else math.nan,
+        "breach_line_p99_s": round(quantile(list(tail.breaches.values()), 0.99), 3),
+        "stream_open_p50_s": round(quantile(open_lat, 0.5), 3), "stream_open_p99_s": round(quantile(open_lat, 0.99), 3),
+        "stream_lag_max_s": round(max(lag), 3) if lag else 0.0,
+        "worker_rss_peak_mb": rss_peak["worker"], "server_rss_peak_mb": rss_peak["server"],
+        "breach_breakdown_median": median_parts, "breach_breakdown_worst": breakdown_worst,
+    }
+
+
+# ----- optional: the HTTP API bench --------------------------------------------------------
+
+
+async def phase_api(args: argparse.Namespace, env: dict[str, str], tmp: Path) -> dict[str, Any] | None:
+    if args.no_api:
+        return None
+    try:
+        from starter.auth import dev_tokens  # type: ignore[import-not-found]
+
+        from bench.api_bench import run_api_bench  # type: ignore[import-not-found]
+    except ImportError as exc:
+        return {"skipped": f"not available: {exc}"}
+    port = free_port()
+    tokens_file, token = dev_tokens(tmp)
+    api = Child("api", [sys.executable, "-m", "starter.api"],
+                {**env, "ESCALATION_TOKENS_FILE": str(tokens_file), "ESCALATION_API_PORT": str(port)}, tmp / "api.log")
+    try:
+        deadline = time.monotonic() + 30
+        while not port_open(port):
+            api.check()
+            if time.monotonic() > deadline:
+                return {"skipped": "the API did not open its port within 30 s"}
+            await asyncio.sleep(0.2)
+        log(f"API bench: {args.api_rate}/s for {args.api_seconds}s")
+        result: dict[str, Any] = await run_api_bench(f"http://127.0.0.1:{port}", token, rate_per_s=args.api_rate,
+                                                     seconds=args.api_seconds)
+        return result
+    except Exception as exc:  # the API bench is optional: report, do not fail the run
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        api.stop()
+
+
+# ----- the run ------------------------------------------------------------------------------
+
+
+async def bench(args: argparse.Namespace, server: DevServer, tmp: Path) -> dict[str, Any]:
+    outbox = tmp / "outbox.jsonl"
+    max_cached = args.max_cached or (args.open_tickets + round(args.breach_rate * args.breach_seconds) + 1000)
+    env = {**os.environ, "TEMPORAL_ADDRESS": server.address, "TEMPORAL_NAMESPACE": server.namespace,
+           "ESCALATION_OUTBOX": str(outbox), "ESCALATION_MAX_CACHED_WORKFLOWS": str(max_cached),
+           "ESCALATION_LOG_LEVEL": args.worker_log_level, "PYTHONUNBUFFERED": "1"}
+    env.pop("ESCALATION_POLICY", None)
+    policy = bench_policy(breach_after=timedelta(seconds=args.breach_after),
+                          warn_percent=tuple(args.warn_percent) if args.warn_percent else ())
+    workers = [Child("ticket worker", [sys.executable, "worker.py"], {**env, "ESCALATION_TASK_QUEUE": TICKET_QUEUE},
+                     tmp / "worker.log"),
+               Child("baseline worker", [sys.executable, "-m", "bench.baseline"],
+                     {**env, "ESCALATION_TASK_QUEUE": BASELINE_QUEUE}, tmp / "baseline-worker.log")]
+    worker = workers[0]
+    tail = OutboxTail(outbox)
+    stop_tail = asyncio.Event()
+    follower = asyncio.create_task(tail.follow(stop_tail))
+    results: dict[str, Any] = {}
+    try:
+        client = await Client.connect(server.address, namespace=server.namespace, data_converter=pydantic_data_converter)
+        for w, q in zip(workers, (TICKET_QUEUE, BASELINE_QUEUE), strict=True):
+            await wait_for_poller(client, q, w)
+        ec = EscalationClient(client, policy, TICKET_QUEUE)
+        log(f"server {server.address} (pid {server.pid()}), ticket worker pid {worker.pid}, "
+            f"max_cached_workflows {max_cached}, data in {tmp}")
+        results["rss_idle"] = {"worker_mb": tree_rss_mb(worker.pid), "server_mb": tree_rss_mb(server.pid() or 0)}
+
+        results.update(await phase_ab(args, client, ec))
+        results.update(await open_long_lived(args, client, policy, tail))
+        results["worker_rss_mb"] = tree_rss_mb(worker.pid)
+        results["server_rss_mb"] = tree_rss_mb(server.pid() or 0)
+        log(f"with {results['open_tickets']} open tickets: worker RSS {results['worker_rss_mb']} MB, "
+            f"server RSS {results['server_rss_mb']} MB")
+        results.update(await phase_breach(args, client, ec, tail, worker, server))
+        api = await phase_api(args, env, tmp)
+        if api is not None:
+            results["api"] = api
+        results["outbox_kinds"] = dict(tail.kinds)
+        results["max_cached_workflows"] = max_cached
+        results["policy_version"] = policy.version()
+    finally:
+        stop_tail.set()
+        await follower
+        for w in workers:
+            w.stop()
+    return results
+
+
+def targets(r: dict[str, Any]) -> dict[str, Any]:
+    n = r.get("open_tickets", 0)
+    p99 = r.get("breach_p99_s", math.nan)
+    ratio = r.get("lifecycle_ratio", math.nan)
+    return {
+        "breach_p99": {"target": f"<= {BREACH_P99_TARGET_S}s with {BREACH_TARGET_N} open tickets",
+                       "met": bool(p99 <= BREACH_P99_TARGET_S), "at_open_tickets": n,
+                       "conclusive": n >= BREACH_TARGET_N},
+        "lifecycle_ratio": {"target": f">= {RATIO_TARGET}", "met": bool(ratio >= RATIO_TARGET)},
+    }
+
+
+def print_table(res: dict[str, Any]) -> None:
+    rows = [
+        ("open tickets (N)", res.get("open_tickets")),
+        ("baseline lifecycles/s", res.get("baseline_per_s")),
+        ("ticket lifecycles/s", res.get("lifecycle_per_s")),
+        ("lifecycle / baseline", res.get("lifecycle_ratio")),
+        ("  paired ratios by round", res.get("paired_ratios")),
+        ("long-lived open rate /s", res.get("open_per_s")),
+        ("breach stream rate /s", res.get("breach_rate_per_s")),
+        ("  escalations / tickets", f"{res.get('breach_escalations')}/{res.get('breach_tickets')}"),
+        ("breach latency p50 s", res.get("breach_p50_s")),
+        ("breach latency p99 s", res.get("breach_p99_s")),
+        ("breach latency max s", res.get("breach_max_s")),
+        ("  median breakdown (sample)", res.get("breach_breakdown_median")),
+        ("worker RSS MB (N open)", res.get("worker_rss_mb")),
+        ("server RSS MB (N open)", res.get("server_rss_mb")),
+        ("worker / server RSS peak MB", f"{res.get('worker_rss_peak_mb')} / {res.get('server_rss_peak_mb')}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    print("\n" + "-" * (width + 40))
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
+    print("-" * (width + 40))
+    t = res["targets"]
+    b = t["breach_p99"]
+    verdict = "MET" if b["met"] else "NOT MET"
+    note = "" if b["conclusive"] else f" (measured at N={b['at_open_tickets']}; the target is defined at {BREACH_TARGET_N})"
+    print(f"target breach_p99_s {b['target']}: {verdict}{note}")
+    print(f"target lifecycle_ratio {t['lifecycle_ratio']['target']}: {'MET' if t['lifecycle_ratio']['met'] else 'NOT MET'}")
+    if "api" in res:
+        print(f"API bench: {json.dumps(res['api'], default=str)[:500]}")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p.add_argument("--open-tickets", type=int, default=2000, help="long-lived open tickets (N)")
+    p.add_argument("--concurrency", type=int, default=50, help="client concurrency of the A/B batches")
+    p.add_argument("--batch", type=int, default=200, help="lifecycles per A/B batch")
+    p.add_argument("--rounds", type=int, default=2, help="A/B rounds (each: a baseline then a lifecycle batch)")
+    p.add_argument("--breach-rate", type=float, default=5.0, help="breach stream: tickets opened per second")
+    p.add_argument("--breach-seconds", type=float, default=60.0, help="breach stream: how long")
+    p.add_argument("--breach-after", type=int, default=30, help="breach stream: acknowledge target, seconds")
+    p.add_argument("--breach-grace", type=float, default=60.0, help="how long to wait for late escalations")
+    p.add_argument("--warn-percent", type=int, nargs="*", default=[50], help="breach priority warnings (none: no value)")
+    p.add_argument("--open-concurrency", type=int, default=32, help="concurrent starts while opening the N tickets")
+    p.add_argument("--open-window", type=int, default=200, help="max started-but-not-yet-opened tickets")
+    p.add_argument("--quiet-seconds", type=float, default=3.0, help="pause after the N tickets are idle")
+    p.add_argument("--max-cached", type=int, default=0, help="worker max_cached_workflows (0: N + stream + 1000)")
+    p.add_argument("--worker-log-level", default="INFO")
+    p.add_argument("--no-api", action="store_true", help="skip the HTTP API bench even if bench/api_bench.py exists")
+    p.add_argument("--api-rate", type=float, default=20.0)
+    p.add_argument("--api-seconds", type=float, default=30.0)
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    p.add_argument("--keep", action="store_true", help="keep the temp dir (server DB, logs, outbox)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="escalation-bench-"))
+    started = datetime.now(UTC)
+    server = DevServer(db_file=tmp / "temporal.db", headless=True, log_file=tmp / "server.log")
+    log(f"starting dev server (SQLite WAL in {tmp}) ...")
+    server.start()
+    try:
+        results = asyncio.run(bench(args, server, tmp))
+    finally:
+        server.stop()
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    results["targets"] = targets(results)
+    results["meta"] = {
+        "open_tickets": args.open_tickets, "concurrency": args.concurrency, "batch": args.batch, "rounds": args.rounds,
+        "breach_rate_per_s": args.breach_rate, "breach_seconds": args.breach_seconds, "breach_after_s": args.breach_after,
+        "warn_percent": args.warn_percent, "open_concurrency": args.open_concurrency, "open_window": args.open_window,
+        "cpu_count": os.cpu_count(), "python": platform.python_version(), "temporalio": temporalio.__version__,
+        "started_at": started.isoformat(), "finished_at": datetime.now(UTC).isoformat(),
+        "duration_s": round(time.monotonic() - _T0, 1), "git": git_commit(), "server": "temporal server start-dev, SQLite WAL",
+        "kept_dir": str(tmp) if args.keep else None,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+    print_table(results)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

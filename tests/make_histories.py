@@ -1,0 +1,72 @@
+"""Regenerate the committed ticket histories that CI replays against the code.
+
+    .venv/bin/python -m tests.make_histories
+
+Run it only when adding a scenario: the point of the committed files is that
+they were produced by *earlier* code, so a change that alters replay fails CI
+until it is guarded with `workflow.patched`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+
+from tests.workflow_support import running_worker, start_ticket, ticket, time_skipping_env
+from workflows import ticket_core as core
+from workflows.ticket import TicketWorkflow
+
+OUT = Path(__file__).parent / "histories"
+AGENT = "agent:history"
+
+
+async def seed_escalation(env: WorkflowEnvironment, tq: str) -> str:
+    handle = await start_ticket(env.client, tq, ticket(await env.get_current_time(), id="H-seed"))
+    await env.sleep(timedelta(hours=5, minutes=5))  # ack breach -> tier2; tier2's 4 h -> tier3
+    await handle.execute_update(TicketWorkflow.acknowledge, core.Acknowledge(actor=AGENT))
+    await handle.execute_update(TicketWorkflow.resolve, core.Resolve(actor=AGENT, summary="app fixed"))
+    await handle.execute_update(TicketWorkflow.close, core.Close(actor=AGENT))
+    await handle.result()
+    return handle.id
+
+
+async def full_lifecycle(env: WorkflowEnvironment, tq: str) -> str:
+    t = ticket(await env.get_current_time(), id="H-lifecycle", description="invoice wrong, we may cancel")
+    handle = await start_ticket(env.client, tq, t)
+    await handle.execute_update(TicketWorkflow.acknowledge, core.Acknowledge(actor=AGENT))
+    await handle.execute_update(TicketWorkflow.assign, core.Assign(actor=AGENT, assignee="agent-1"))
+    await handle.execute_update(TicketWorkflow.wait_on_customer, core.WaitOnCustomer(actor=AGENT, reason="need logs"))
+    await env.sleep(timedelta(hours=2))
+    await handle.signal(TicketWorkflow.customer_replied, core.CustomerReply(message="logs attached"))
+    await handle.execute_update(TicketWorkflow.transfer, core.Transfer(actor=AGENT, department="networking"))
+    await handle.execute_update(TicketWorkflow.note, core.AddNote(actor=AGENT, text="working on it", public=True))
+    await handle.execute_update(TicketWorkflow.change_priority, core.ChangePriority(actor=AGENT, priority="P2"))
+    await handle.execute_update(TicketWorkflow.escalate, core.Escalate(actor=AGENT, reason="router bug"))
+    await handle.execute_update(TicketWorkflow.resolve, core.Resolve(actor=AGENT, summary="workaround", resolution="workaround"))
+    await env.sleep(timedelta(hours=1))
+    await handle.execute_update(TicketWorkflow.customer_reply, core.CustomerReply(message="it is back"))
+    await handle.execute_update(TicketWorkflow.resolve, core.Resolve(actor=AGENT, summary="firmware fix"))
+    await handle.result()  # the reopen window runs out: auto-close
+    return handle.id
+
+
+async def main() -> None:
+    env = await time_skipping_env()
+    try:
+        async with running_worker(env.client) as tq:
+            for scenario in (seed_escalation, full_lifecycle):
+                wf_id = await scenario(env, tq)
+                history = await env.client.get_workflow_handle(wf_id).fetch_history()
+                path = OUT / f"{scenario.__name__}.json"
+                path.write_text(json.dumps(history.to_json_dict(), indent=1) + "\n", encoding="utf-8")
+                print(f"wrote {path} ({len(history.events)} events)")
+    finally:
+        await env.shutdown()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,110 @@
+"""TicketWorkflow on the real dev server: continue-as-new, visibility, replay of real histories."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
+
+from starter.client import EscalationClient
+from starter.policy_file import load_policy
+from tests.workflow_support import local_env, policy_with, running_worker, start_ticket, ticket
+from workflows import ticket_core as core
+from workflows.model import Status
+from workflows.ticket import TicketWorkflow
+
+AGENT = "agent:bob"
+
+
+@pytest.fixture(scope="module")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    environment = await local_env("--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=60")
+    yield environment
+    await environment.shutdown()
+
+
+@pytest.fixture(scope="module")
+async def tq(env: WorkflowEnvironment) -> AsyncIterator[str]:
+    async with running_worker(env.client) as task_queue:
+        yield task_queue
+
+
+async def eventually(check: Any, timeout: float = 15.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result or time.monotonic() > deadline:
+            return result
+        await asyncio.sleep(0.2)
+
+
+async def test_continue_as_new_keeps_state_and_timers(env: WorkflowEnvironment, tq: str) -> None:
+    policy = policy_with(acknowledge="6s", warn_at_percent=[50])
+    t = ticket(datetime.now(UTC))
+    first = await start_ticket(env.client, tq, t, policy)
+    handle = env.client.get_workflow_handle(first.id)  # follows the latest run
+    for i in range(30):
+        await handle.execute_update(TicketWorkflow.note, core.AddNote(actor=AGENT, text=f"note {i}"))
+
+    async def continued() -> bool:
+        return (await handle.describe()).run_id != first.result_run_id
+
+    assert await eventually(continued), "history grew past the suggestion: the ticket must continue as new"
+    s = await handle.query(TicketWorkflow.current_state)
+    assert [e.summary for e in s.timeline if e.action == "note"] == [f"note {i}" for i in range(30)]
+
+    async def escalated() -> core.TicketState | None:
+        s = await handle.query(TicketWorkflow.current_state)
+        return s if s.tier == "tier2" else None
+
+    s = await eventually(escalated, timeout=20)
+    assert s is not None, "the acknowledge deadline still fires after continue-as-new"
+    assert [e.clock for e in s.timeline if e.action == "escalated"] == ["acknowledge"], "escalated exactly once"
+    assert s.ticket == t
+
+
+async def test_search_attributes_list_tickets(env: WorkflowEnvironment, tq: str) -> None:
+    ec = EscalationClient(env.client, load_policy(), tq)
+    t = ticket(datetime.now(UTC), customer_id="cust-visible", priority="P2")
+    opened = await ec.open(t)
+    assert opened.created and opened.view.status == Status.new
+    again = await ec.open(t)
+    assert not again.created, "the same ticket id twice gives the same workflow"
+    await ec.act(t.id, core.Escalate(actor=AGENT, reason="needs an expert"))
+    await ec.act(t.id, core.Assign(actor=AGENT, assignee="agent-7"))
+
+    async def listed() -> list[Any]:
+        page = await ec.list(customer_id="cust-visible", tier="tier2")
+        return [x for x in page.tickets if x.assignee == "agent-7"]
+
+    rows = await eventually(listed)
+    assert [(r.id, r.status, r.tier, r.priority, r.escalation_count) for r in rows] == [(t.id, "new", "tier2", "P2", 1)]
+    none = await ec.list(customer_id="cust-visible", tier="tier3")
+    assert none.tickets == []
+
+
+async def test_replay_every_ticket_history(env: WorkflowEnvironment, tq: str) -> None:
+    """An auditor's replay: every history this module produced replays against the code without divergence."""
+    client: Client = env.client
+    handle = await start_ticket(client, tq, ticket(datetime.now(UTC)))
+    await handle.execute_update(TicketWorkflow.acknowledge, core.Acknowledge(actor=AGENT))
+    await handle.execute_update(TicketWorkflow.wait_on_customer, core.WaitOnCustomer(actor=AGENT))
+    await handle.signal(TicketWorkflow.customer_replied, core.CustomerReply(message="done"))
+    await handle.execute_update(TicketWorkflow.resolve, core.Resolve(actor=AGENT, summary="fixed"))
+    await handle.execute_update(TicketWorkflow.close, core.Close(actor=AGENT))
+    assert (await handle.result()).status == Status.closed
+
+    assert await client.count_workflows("WorkflowType = 'Ticket'") is not None
+    count = (await client.count_workflows("WorkflowType = 'Ticket'")).count
+    assert count >= 4, f"expected the module's tickets in visibility, found {count}"
+    replayer = Replayer(workflows=[TicketWorkflow], data_converter=client.data_converter)
+    histories = client.list_workflows("WorkflowType = 'Ticket'").map_histories()
+    results = await replayer.replay_workflows(histories, raise_on_replay_failure=False)
+    assert len(results.replay_failures) == 0, results.replay_failures
