@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from starter import audit
 from starter.client import (
     ActionRejected,
     EscalationClient,
@@ -142,6 +143,31 @@ async def cmd_history(ec: EscalationClient, a: argparse.Namespace) -> None:
         print(text)
 
 
+async def cmd_replay(ec: EscalationClient, a: argparse.Namespace) -> None:
+    report = await audit.replay(await ec.history_json(a.id), f"ticket-{a.id}")
+    _print_replay(report, a.json)
+
+
+def _print_replay(report: audit.ReplayReport, as_json: bool) -> None:
+    emit(report, as_json, lambda: f"{report.workflow_id}: replayed {report.events} events against this code: "
+                                  + ("no divergence" if report.ok else f"DIVERGED: {report.error}"))
+    if not report.ok:
+        raise CliError(f"replay of {report.workflow_id} diverged", EXIT_REJECTED)
+
+
+def cmd_replay_file(a: argparse.Namespace) -> None:
+    path = Path(a.file)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CliError(f"{path}: cannot read a JSON history: {exc}") from None
+    try:
+        report = asyncio.run(audit.replay(data, a.workflow_id or path.stem))
+    except ValueError as exc:
+        raise CliError(f"{path}: {exc}") from None
+    _print_replay(report, a.json)
+
+
 def _event(a: argparse.Namespace) -> core.Event:
     actor = _actor(a)
     builders: dict[str, Callable[[], core.Event]] = {
@@ -260,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--limit", type=int, default=50)
     h = cmd("history", "export the ticket's event history (JSON) for audit and replay")
     h.add_argument("--output", "-o", help="file to write (default stdout)")
+    cmd("replay", "replay the ticket's recorded history against this code (auditor)")
 
     cmd("acknowledge", "acknowledge the ticket").add_argument("--note")
     e = cmd("escalate", "escalate up the tiers (hierarchical)")
@@ -295,6 +322,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--policy", help="policy file (default $ESCALATION_POLICY or config/policy.yaml)")
     d.add_argument("--json", action="store_true")
 
+    au = sub.add_parser("audit", help="auditor tools").add_subparsers(dest="command", required=True)
+    rf = au.add_parser("replay", help="replay an exported history file (no server needed)")
+    rf.add_argument("file")
+    rf.add_argument("--workflow-id")
+    rf.add_argument("--json", action="store_true")
+
     sub.add_parser("worker", help="run a worker (all workflows and activities)")
     sub.add_parser("api", help="serve the HTTP API")
     sub.add_parser("dev", help="the embedded stack: dev server, worker, API (what `make run` starts)")
@@ -302,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 ACTIONS: dict[str, Callable[[EscalationClient, argparse.Namespace], Awaitable[None]]] = {
-    "open": cmd_open, "show": cmd_show, "list": cmd_list, "history": cmd_history,
+    "open": cmd_open, "show": cmd_show, "list": cmd_list, "history": cmd_history, "replay": cmd_replay,
     "customer-reply": cmd_customer_reply,
     **{name: cmd_action for name in ("acknowledge", "escalate", "transfer", "wait", "resolve", "reopen", "close",
                                      "assign", "note", "priority")},
@@ -319,6 +352,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if a.group == "ticket":
             asyncio.run(run_ticket_command(a))
+        elif a.group == "audit":
+            cmd_replay_file(a)
         elif a.group == "policy":
             (cmd_policy_check if a.command == "check" else cmd_policy_deadlines)(a)
         elif a.group == "worker":

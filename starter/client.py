@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -260,6 +260,95 @@ class EscalationClient:
         except IdConflict:  # the same message delivered again: the follow-up exists
             return await self.view(follow.id), True
         return result.view, True
+
+    # ----- added for the HTTP API (starter/api.py) -------------------------------
+
+    async def open_nowait(self, ticket: Ticket, *, now: datetime | None = None,
+                          opened_at_defaulted: bool = False) -> OpenResult:
+        """`open`, without waiting for a worker when the ticket is new.
+
+        A new ticket's view is computed with the same pure functions the workflow runs on its first task
+        (`open_ticket`, then `catch_up`), from the same policy snapshot the workflow was started with, so
+        the caller waits only for the server to accept the start. An existing ticket (a retried request) is
+        read from its workflow and compared, exactly as `open` does.
+        """
+        now = now or datetime.now(UTC)
+        if ticket.opened_at > now + CLOCK_SKEW:
+            raise InvalidInput(f"opened_at {ticket.opened_at.isoformat()} is in the future (now {now.isoformat()})")
+        created = False
+        async with _temporal_errors():
+            try:
+                handle = await self.temporal.start_workflow(
+                    TicketWorkflow.run, TicketInput(ticket=ticket, policy=self.policy), id=workflow_id(ticket.id),
+                    task_queue=self.task_queue, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                )
+                response = getattr(handle, "_start_workflow_response", None)
+                created = bool(getattr(response, "started", True))
+            except WorkflowAlreadyStartedError:
+                pass  # closed ticket: reuse rejected; return it
+        if not created:
+            state = await self.state(ticket.id)
+            if not same_request(state.ticket, ticket, compare_opened_at=not opened_at_defaulted):
+                raise IdConflict(f"ticket {ticket.id} exists with a different request; use another id")
+            return OpenResult(created=False, view=ticket_view(state, now))
+        opened = core.open_ticket(ticket, self.policy, now)
+        return OpenResult(created=True, view=ticket_view(core.catch_up(opened.state, now, self.policy).state, now))
+
+    async def list_scoped(self, *, tiers: Collection[str] | None = None, departments: Collection[str] | None = None,
+                          status: str | None = None, tier: str | None = None, priority: str | None = None,
+                          department: str | None = None, customer_id: str | None = None, breached: bool | None = None,
+                          assignee: str | None = None, page_size: int = 50, cursor: str | None = None) -> TicketPage:
+        """`list`, restricted to tickets whose tier is in `tiers` and department in `departments` (None: any)."""
+        clauses = ["WorkflowType = 'Ticket'"]
+        for attr, value in (("TicketStatus", status), ("TicketTier", tier), ("TicketPriority", priority),
+                            ("TicketDepartment", department), ("TicketCustomerId", customer_id),
+                            ("TicketAssignee", assignee)):
+            if value is not None:
+                clauses.append(f"{attr} = '{_filter_value(attr, value)}'")
+        for attr, values in (("TicketTier", tiers), ("TicketDepartment", departments)):
+            if values is not None:
+                if not values:
+                    return TicketPage(tickets=[], next_cursor=None)
+                listed = ", ".join(f"'{_filter_value(attr, v)}'" for v in sorted(values))
+                clauses.append(f"{attr} IN ({listed})")
+        if breached is not None:
+            clauses.append(f"TicketSlaBreached = {str(breached).lower()}")
+        try:
+            token = bytes.fromhex(cursor) if cursor else None
+        except ValueError:
+            raise InvalidInput("cursor is not one this API returned") from None
+        async with _temporal_errors():
+            try:
+                it = self.temporal.list_workflows(" AND ".join(clauses), page_size=page_size, next_page_token=token)
+                await it.fetch_next_page(page_size=page_size)
+            except RPCError as exc:
+                if exc.status == RPCStatusCode.INVALID_ARGUMENT and token is not None:
+                    raise InvalidInput("cursor is not one this API returned") from None
+                raise
+        return TicketPage(tickets=[_summary(w) for w in it.current_page],
+                          next_cursor=it.next_page_token.hex() if it.next_page_token else None)
+
+    async def workflow_pollers(self, within: timedelta = timedelta(minutes=2)) -> int:
+        """How many workers polled this client's task queue for workflow tasks within `within`."""
+        from temporalio.api.enums.v1 import TaskQueueType
+        from temporalio.api.taskqueue.v1 import TaskQueue
+        from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+        async with _temporal_errors():
+            resp = await self.temporal.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
+                namespace=self.temporal.namespace, task_queue=TaskQueue(name=self.task_queue),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW))
+        since = datetime.now(UTC) - within
+        return sum(1 for p in resp.pollers
+                   if not p.HasField("last_access_time") or p.last_access_time.ToDatetime(tzinfo=UTC) >= since)
+
+
+
+def _filter_value(attr: str, value: str) -> str:
+    if not FILTER_VALUE.match(value):
+        raise InvalidInput(f"filter {attr} value {value!r} may hold only letters, digits and . _ : @ -")
+    return value
 
 
 def _action_name(event: core.Event) -> str:

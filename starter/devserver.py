@@ -32,6 +32,16 @@ def venv_bin(name: str) -> str:
     return found
 
 
+def die_with_parent() -> None:
+    """preexec_fn: the child gets SIGTERM if the process that started it dies (Linux), so nothing is orphaned."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -80,7 +90,8 @@ class DevServer:
 
     def start(self, timeout: float = 60.0) -> DevServer:
         out = self.log_file.open("ab") if self.log_file else subprocess.DEVNULL
-        self.process = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                        preexec_fn=die_with_parent)
         deadline = time.monotonic() + timeout
         while not port_open(self.port):
             if self.process.poll() is not None:

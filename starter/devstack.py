@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from starter.devserver import DevServer, port_open
+from starter.devserver import DevServer, die_with_parent, port_open
 from starter.logs import configure_logging
 from starter.settings import settings
 
@@ -24,7 +24,7 @@ VAR = ROOT / "var"
 
 def _child(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=die_with_parent)
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

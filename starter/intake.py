@@ -23,7 +23,16 @@ from email.utils import parseaddr
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from workflows.model import ID_PATTERN, Channel, CustomerId, Tag, Ticket, contains_keyword
 from workflows.ticket_core import CustomerReply

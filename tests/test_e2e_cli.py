@@ -85,6 +85,13 @@ def test_ticket_life_through_the_cli(stack: dict[str, str]) -> None:
         time.sleep(0.3)
     assert [r["id"] for r in rows] == ["E2E-1"]
 
+    exported = Path(stack["VAR"], "E2E-1.history.json")
+    assert cli(stack, "ticket", "history", "E2E-1", "-o", str(exported)).returncode == 0
+    replayed = cli(stack, "audit", "replay", str(exported), "--json")
+    assert replayed.returncode == 0, replayed.stderr
+    assert json.loads(replayed.stdout)["ok"] is True and json.loads(replayed.stdout)["events"] > 10
+    assert cli_json(stack, "ticket", "replay", "E2E-1")["ok"] is True
+
     outbox = [json.loads(line) for line in Path(stack["VAR"], "outbox.jsonl").read_text().splitlines()]
     kinds = [n["kind"] for n in outbox if n["ticket_id"] == "E2E-1"]
     assert kinds.count("escalation") == 1 and "stakeholders" in kinds and "resolved" in kinds
