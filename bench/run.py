@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import math
 import os
@@ -116,6 +117,22 @@ def _process_tree(root: int) -> list[int]:
 
 def tree_rss_mb(pid: int) -> float:
     return round(sum(_vmrss_kb(p) for p in _process_tree(pid)) / 1024, 1)
+
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process and its children (live ones)."""
+    total = 0
+    for p in _process_tree(pid):
+        try:
+            with open(f"/proc/{p}/stat", encoding="ascii", errors="replace") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / _CLK_TCK
 
 
 def git_commit() -> dict[str, Any]:
@@ -223,7 +240,8 @@ class OutboxTail:
 # ----- phase 1: lifecycle vs baseline -------------------------------------------------
 
 
-async def run_batch(kind: str, n: int, concurrency: int, one: Callable[[int], Awaitable[None]]) -> dict[str, Any]:
+async def run_batch(kind: str, n: int, concurrency: int, one: Callable[[int], Awaitable[None]],
+                    pids: dict[str, int] | None = None) -> dict[str, Any]:
     todo = iter(range(n))
     done = 0
     errors: Counter[str] = Counter()
@@ -237,11 +255,14 @@ async def run_batch(kind: str, n: int, concurrency: int, one: Callable[[int], Aw
             except Exception as exc:
                 errors[f"{type(exc).__name__}: {str(exc)[:120]}"] += 1
 
+    pids = pids or {}
+    cpu0 = {k: tree_cpu_s(p) for k, p in pids.items()}
     t0 = time.perf_counter()
     await asyncio.gather(*(lane() for _ in range(concurrency)))
     seconds = time.perf_counter() - t0
+    cpu = {k: round((tree_cpu_s(p) - cpu0[k]) * 1000 / max(done, 1), 1) for k, p in pids.items()}
     return {"kind": kind, "count": done, "seconds": round(seconds, 3), "per_s": round(done / seconds, 3),
-            "errors": dict(errors)}
+            "cpu_ms_per_item": cpu, "errors": dict(errors)}
 
 
 async def lifecycle(ec: EscalationClient, ticket_id: str) -> None:
@@ -265,7 +286,8 @@ async def history_shape(client: Client, wf_id: str) -> dict[str, int]:
     return out
 
 
-async def phase_ab(args: argparse.Namespace, client: Client, ec: EscalationClient) -> dict[str, Any]:
+async def phase_ab(args: argparse.Namespace, client: Client, ec: EscalationClient,
+                   pids: dict[str, dict[str, int]]) -> dict[str, Any]:
     def base_one(prefix: str) -> Callable[[int], Awaitable[None]]:
         return lambda i: run_baseline_lifecycle(client, BASELINE_QUEUE, f"{prefix}-{i}")
 
@@ -279,11 +301,11 @@ async def phase_ab(args: argparse.Namespace, client: Client, ec: EscalationClien
     batches: list[dict[str, Any]] = []
     for r in range(args.rounds):
         for kind, make in (("baseline", base_one), ("lifecycle", life_one)):
-            b = await run_batch(kind, args.batch, args.concurrency, make(f"{kind[0].upper()}{r}"))
+            b = await run_batch(kind, args.batch, args.concurrency, make(f"{kind[0].upper()}{r}"), pids[kind])
             b["round"] = r
             batches.append(b)
             log(f"A/B round {r + 1}/{args.rounds} {kind:9s}: {b['count']} in {b['seconds']:.1f}s = {b['per_s']:.2f}/s"
-                + (f"  errors {b['errors']}" if b["errors"] else ""))
+                f"  CPU ms per lifecycle {b['cpu_ms_per_item']}" + (f"  errors {b['errors']}" if b["errors"] else ""))
 
     def rate(kind: str) -> float:
         bs = [b for b in batches if b["kind"] == kind]
@@ -293,10 +315,16 @@ async def phase_ab(args: argparse.Namespace, client: Client, ec: EscalationClien
     paired = [next(b for b in batches if b["round"] == r and b["kind"] == "lifecycle")["per_s"]
               / next(b for b in batches if b["round"] == r and b["kind"] == "baseline")["per_s"]
               for r in range(args.rounds)]
+    def cpu(kind: str) -> dict[str, float]:
+        bs = [b for b in batches if b["kind"] == kind]
+        return {k: round(sum(b["cpu_ms_per_item"][k] * b["count"] for b in bs) / sum(b["count"] for b in bs), 1)
+                for k in bs[0]["cpu_ms_per_item"]}
+
     shapes = {"baseline": await history_shape(client, "baseline-B0-0"),
               "lifecycle": await history_shape(client, workflow_id("L0-0"))}
     return {"baseline_per_s": round(baseline, 3), "lifecycle_per_s": round(life, 3),
             "lifecycle_ratio": round(life / baseline, 3), "paired_ratios": [round(p, 3) for p in paired],
+            "cpu_ms_per_lifecycle": {"baseline": cpu("baseline"), "lifecycle": cpu("lifecycle")},
             "batches": batches, "history_shape": shapes}
 
 
@@ -481,11 +509,10 @@ async def phase_breach(args: argparse.Namespace, client: Client, ec: EscalationC
 async def phase_api(args: argparse.Namespace, env: dict[str, str], tmp: Path) -> dict[str, Any] | None:
     if args.no_api:
         return None
-    try:
-        from starter.auth import dev_tokens  # type: ignore[import-not-found]
-
-        from bench.api_bench import run_api_bench  # type: ignore[import-not-found]
-    except ImportError as exc:
+    try:  # both optional: written by others, may not exist yet
+        run_api_bench = importlib.import_module("bench.api_bench").run_api_bench
+        dev_tokens = importlib.import_module("starter.auth").dev_tokens
+    except (ImportError, AttributeError) as exc:
         return {"skipped": f"not available: {exc}"}
     port = free_port()
     tokens_file, token = dev_tokens(tmp)
@@ -538,7 +565,10 @@ async def bench(args: argparse.Namespace, server: DevServer, tmp: Path) -> dict[
             f"max_cached_workflows {max_cached}, data in {tmp}")
         results["rss_idle"] = {"worker_mb": tree_rss_mb(worker.pid), "server_mb": tree_rss_mb(server.pid() or 0)}
 
-        results.update(await phase_ab(args, client, ec))
+        me, srv = os.getpid(), server.pid() or 0
+        pids = {"baseline": {"worker": workers[1].pid, "server": srv, "client": me},
+                "lifecycle": {"worker": worker.pid, "server": srv, "client": me}}
+        results.update(await phase_ab(args, client, ec, pids))
         results.update(await open_long_lived(args, client, policy, tail))
         results["worker_rss_mb"] = tree_rss_mb(worker.pid)
         results["server_rss_mb"] = tree_rss_mb(server.pid() or 0)
@@ -578,6 +608,8 @@ def print_table(res: dict[str, Any]) -> None:
         ("ticket lifecycles/s", res.get("lifecycle_per_s")),
         ("lifecycle / baseline", res.get("lifecycle_ratio")),
         ("  paired ratios by round", res.get("paired_ratios")),
+        ("  CPU ms/lifecycle baseline", (res.get("cpu_ms_per_lifecycle") or {}).get("baseline")),
+        ("  CPU ms/lifecycle ticket", (res.get("cpu_ms_per_lifecycle") or {}).get("lifecycle")),
         ("long-lived open rate /s", res.get("open_per_s")),
         ("breach stream rate /s", res.get("breach_rate_per_s")),
         ("  escalations / tickets", f"{res.get('breach_escalations')}/{res.get('breach_tickets')}"),

@@ -216,7 +216,7 @@ class EscalationClient:
         async with _temporal_errors():
             it = self.temporal.list_workflows(" AND ".join(clauses), page_size=page_size, next_page_token=token)
             await it.fetch_next_page(page_size=page_size)
-        return TicketPage(tickets=[_summary(w) for w in it.current_page],
+        return TicketPage(tickets=[_summary(w) for w in it.current_page or []],
                           next_cursor=it.next_page_token.hex() if it.next_page_token else None)
 
     # ----- acting ---------------------------------------------------------------
@@ -326,7 +326,7 @@ class EscalationClient:
                 if exc.status == RPCStatusCode.INVALID_ARGUMENT and token is not None:
                     raise InvalidInput("cursor is not one this API returned") from None
                 raise
-        return TicketPage(tickets=[_summary(w) for w in it.current_page],
+        return TicketPage(tickets=[_summary(w) for w in it.current_page or []],
                           next_cursor=it.next_page_token.hex() if it.next_page_token else None)
 
     async def workflow_pollers(self, within: timedelta = timedelta(minutes=2)) -> int:

@@ -39,7 +39,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 def main() -> int:
     configure_logging()
     s = settings()
-    host, _, port = s.temporal_address.rpartition(":")
+    _, _, port = s.temporal_address.rpartition(":")
     grpc_port = int(port or 7233)
     ui_port = int(os.environ.get("TEMPORAL_UI_PORT", "8233"))
     api_port = int(os.environ.get("ESCALATION_API_PORT", "8000"))
@@ -81,7 +81,7 @@ def main() -> int:
         while not stopping:
             for proc in children:
                 if proc.poll() is not None:
-                    print(f"error: {proc.args} exited with {proc.returncode}; see the logs in {VAR}", file=sys.stderr)
+                    print(f"error: {proc.args!r} exited with {proc.returncode}; see the logs in {VAR}", file=sys.stderr)
                     stopping = True
             time.sleep(0.5)
     finally:

@@ -27,7 +27,9 @@ SPLIT_NY = BusinessCalendar(
     hours={"mon": ["08:00-12:00", "13:00-17:30"], "wed": "13:00-24:00", "thu": ["00:00-02:00"], "sat": ["10:00-14:00"]},
     holidays=[date(2026, 7, 4), date(2026, 11, 26)],
 )
-LORD_HOWE = BusinessCalendar(name="lh", timezone="Australia/Lord_Howe", hours={d: ["01:00-03:00", "09:00-17:00"] for d in WEEKDAYS})
+LORD_HOWE = BusinessCalendar(
+    name="lh", timezone="Australia/Lord_Howe", hours={d: ["01:00-03:00", "09:00-17:00"] for d in WEEKDAYS}
+)
 
 
 def berlin(*args: int) -> datetime:
@@ -239,7 +241,7 @@ def test_adjacent_intervals_and_long_weekday_names_are_fine() -> None:
 
 
 def test_add_gives_up_clearly_when_the_calendar_never_has_enough_time() -> None:
-    with pytest.raises(ValueError, match="no .* of business time"):
+    with pytest.raises(ValueError, match=r"no .* of business time"):
         OFFICE.add(berlin(2026, 1, 1, 0, 0), timedelta(days=10_000))
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
@@ -147,6 +147,15 @@ def test_retarget_to_no_target() -> None:
     assert r.due_at is None and r.accrued == H and r.phase == "running"
 
 
+def test_warning_after_resume_counts_the_time_already_accrued() -> None:
+    c = clocks.pause(fresh(4 * H), T0 + H, OFFICE)  # 1h of 4h accrued
+    resume_at = T0 + timedelta(days=1)
+    resumed = clocks.resume(c, resume_at, OFFICE)
+    assert clocks.warning_at(resumed, 50, OFFICE) == resume_at + H  # 2h mark: 1h more
+    assert clocks.warning_at(resumed, 75, OFFICE) == resume_at + 2 * H
+    assert clocks.warning_at(resumed, 10, OFFICE) == resume_at  # already past: due at once
+
+
 def test_mark_breached_keeps_counting() -> None:
     c = fresh(H)
     b = clocks.mark_breached(c, T0 + H)
@@ -243,5 +252,8 @@ def test_accrued_is_the_business_time_spent_running(
                 assert c.since == now
             assert c.due_at == cal.add(c.since, c.target - c.accrued)
             assert clocks.remaining_at(c, now, cal) == c.target - expected
+            warn = clocks.warning_at(c, 60, cal)
+            assert warn is not None and warn <= c.due_at
+            assert clocks.accrued_at(c, warn, cal) == max(c.target * 60 / 100, c.accrued)
         else:
             assert c.due_at is None

@@ -62,7 +62,11 @@ def test_first_match_wins() -> None:
 def test_first_match_wins_is_about_order_not_specificity() -> None:
     rules = [
         {"name": "a", "when": {"keywords": ["refund"]}, "then": {"department": "billing"}},
-        {"name": "b", "when": {"keywords": ["refund"], "plans": ["enterprise"]}, "then": {"department": "accounts", "priority": "P1"}},
+        {
+            "name": "b",
+            "when": {"keywords": ["refund"], "plans": ["enterprise"]},
+            "then": {"department": "accounts", "priority": "P1"},
+        },
     ]
     p = policy_with_rules(rules)
     d = route(ticket("refund", customer_plan="enterprise"), p)

@@ -34,7 +34,7 @@ def cli_flags() -> list[str]:
 
 def updates(values: dict[str, object], previous: dict[str, object]) -> list[SearchAttributeUpdate]:
     """Updates for the values that changed since `previous`."""
-    return [BY_NAME[name].value_set(value) for name, value in values.items() if previous.get(name) != value]  # type: ignore[attr-defined]
+    return [BY_NAME[name].value_set(value) for name, value in values.items() if previous.get(name) != value]  # type: ignore[arg-type]
 
 
 def pairs(values: dict[str, object]) -> list[SearchAttributePair]:

@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import ticket_core as core
     from workflows.model import Ticket
     from workflows.policy import Policy
+    from workflows.views import TicketView, ticket_view
 
 # Tickets opened "now" by a client whose clock runs slightly ahead are fine.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -60,8 +61,8 @@ class TicketWorkflow:
                                    type="invalid_opened_at", non_retryable=True)
         while True:
             self._apply_due()
-            await self._carry_out_effects()
             self._publish_search_attributes()
+            await self._carry_out_effects()
             if self.state.closed:
                 break
             if workflow.info().is_continue_as_new_suggested() and workflow.all_handlers_finished() and not self.pending:
@@ -228,6 +229,11 @@ class TicketWorkflow:
     @workflow.query(name="state")
     def current_state(self) -> core.TicketState:
         return self.state
+
+    @workflow.query(name="view")
+    def current_view(self) -> TicketView:
+        """The view as of the workflow's last activation (workflow time does not move in a query)."""
+        return ticket_view(self.state, workflow.now())
 
     @workflow.query
     def policy_snapshot(self) -> Policy:

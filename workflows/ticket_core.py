@@ -8,7 +8,7 @@ and the policy simulator use the same functions.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
@@ -343,6 +343,7 @@ _CHECKS: dict[type, Callable[[TicketState, object, Policy], None]] = {
 def step(state: TicketState, event: Event, now: datetime, policy: Policy) -> Outcome:
     """Apply one event at `now`. Raises Rejected (and changes nothing) if it is not allowed."""
     check(state, event, policy)
+    now = now.astimezone(UTC)  # interval arithmetic on aware datetimes is wall-clock arithmetic in their zone
     s = state.model_copy(deep=True)
     fx = _HANDLERS[type(event)](s, event, now, policy)
     _settle_pauses(s, now, policy)
@@ -603,10 +604,15 @@ def deadlines(s: TicketState, p: Policy) -> list[Deadline]:
 
 
 def catch_up(s: TicketState, now: datetime, p: Policy) -> Outcome:
-    """Apply every deadline that has passed by `now`, in order (a timer may not have fired yet)."""
+    """Apply every deadline that has passed by `now`, in order, each at its due time.
+
+    A timer may fire late (a worker was down, a burst queued) or not have fired yet when
+    an action arrives; applying each deadline at its own instant keeps the ticket exactly
+    where the policy says it should be (an unacknowledged P1 found 6 hours late has climbed
+    twice, not once). Never earlier than the state's own `as_of`: time does not run back."""
     effects: list[Effect] = []
     while (ev := next_due(s, now, p)) is not None:
-        out = step(s, ev, now, p)
+        out = step(s, ev, min(max(ev.due_at, s.as_of), now), p)
         s, effects = out.state, effects + out.effects
     return Outcome(state=s, effects=effects)
 
