@@ -48,11 +48,21 @@ class Outbox:
                         continue  # a torn last line after a crash
         return keys
 
+    def _end_torn_line(self) -> None:
+        if self.path.exists() and self.path.stat().st_size:
+            with self.path.open("rb") as f:
+                f.seek(-1, 2)
+                torn = f.read(1) != b"\n"
+            if torn:
+                with self.path.open("a", encoding="utf-8") as f:
+                    f.write("\n")
+
     async def deliver(self, n: Notify) -> Delivery:
         async with self._lock:
             if self._keys is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._keys = self._load_keys()
+                self._end_torn_line()
             now = datetime.now(UTC)
             if n.key in self._keys:
                 return Delivery(key=n.key, duplicate=True, recorded_at=now)

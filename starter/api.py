@@ -10,6 +10,8 @@ Errors are JSON of one shape (`ErrorBody`):
 
 import argparse
 import asyncio
+import hashlib
+import hmac
 import logging
 import re
 import time
@@ -481,14 +483,22 @@ def create_app(settings: Settings | None = None, *, client: EscalationClient | N
         assignee: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9._:@-]{1,100}$")] = None,
         breached: Annotated[bool | None, Query(description="only tickets whose SLA was (not) breached")] = None,
         limit: Annotated[int, Query(ge=1, le=100)] = 50,
-        cursor: Annotated[str | None, Query(pattern=r"^(?:[0-9a-f]{2}){1,4096}$",
+        cursor: Annotated[str | None, Query(pattern=r"^(?:[0-9a-f]{2}){5,4096}$",
                                             description="next_cursor of the previous page")] = None,
     ) -> TicketPage:
         """List tickets through Temporal visibility, newest first; an agent sees only its tiers and departments."""
-        return await ctx.temporal(request, lambda c: c.list_scoped(
-            tiers=who.tiers, departments=who.departments, status=status.value if status else None, tier=tier,
-            priority=priority, department=department, customer_id=customer, assignee=assignee, breached=breached,
-            page_size=limit, cursor=cursor))
+        token = _unwrap_cursor(cursor) if cursor else None
+        try:
+            page = await ctx.temporal(request, lambda c: c.list_scoped(
+                tiers=who.tiers, departments=who.departments, status=status.value if status else None, tier=tier,
+                priority=priority, department=department, customer_id=customer, assignee=assignee, breached=breached,
+                page_size=limit, cursor=token))
+        except RPCError as exc:
+            if token is None:
+                raise
+            log.info("bad_cursor", status=exc.status.name if exc.status else None, message=exc.message)
+            raise _bad_cursor() from None
+        return TicketPage(tickets=page.tickets, next_cursor=_wrap_cursor(page.next_cursor) if page.next_cursor else None)
 
     @app.get("/v1/tickets/{ticket_id}", tags=["tickets"], response_model=TicketView, responses=errors(403, 404))
     async def get_ticket(request: Request, ticket_id: TicketIdPath,
@@ -604,6 +614,28 @@ def already_relayed(state: core.TicketState, message_id: str) -> bool:
     """Whether the customer message with this id is already in the timeline (a redelivered email)."""
     return bool(message_id) and any(
         e.action == "customer_replied" and e.summary.endswith(f"({message_id})") for e in state.timeline)
+
+
+def _cursor_check(token_hex: str) -> str:
+    return hashlib.sha256(b"escalation-cursor:" + token_hex.encode()).hexdigest()[:8]
+
+
+def _wrap_cursor(token_hex: str) -> str:
+    """Temporal's page token plus a check value, so a mangled cursor is a 422 here, not an error in Temporal."""
+    return token_hex + _cursor_check(token_hex)
+
+
+def _unwrap_cursor(cursor: str) -> str:
+    token_hex, check = cursor[:-8], cursor[-8:]
+    if not token_hex or not hmac.compare_digest(check, _cursor_check(token_hex)):
+        raise _bad_cursor()
+    return token_hex
+
+
+def _bad_cursor() -> ApiError:
+    message = "cursor is not one this API returned (pass next_cursor from the previous page unchanged)"
+    return ApiError(422, "invalid_request", message,
+                    details=[ErrorDetail(loc=["query", "cursor"], message=message, type="value_error")])
 
 
 def _check_opened_at(opened_at: datetime | None, now: datetime, max_backdate: timedelta) -> None:

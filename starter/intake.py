@@ -154,7 +154,7 @@ class PhoneIntake(_Payload):
     started_at: AwareDatetime | None = None
 
     model_config = ConfigDict(extra="ignore", frozen=True, json_schema_extra={"examples": [{
-        "call_id": "call-5521-77", "caller": "+49 30 1234567", "summary": "Internet down for the whole office",
+        "call_id": "5521-77", "caller": "+49 30 1234567", "summary": "Internet down for the whole office",
         "notes": "Router lights red since 08:00.",
         "transfers": [{"from_agent": "front-desk", "to_agent": "networking-l1", "reason": "network issue"}],
     }]})
@@ -240,10 +240,10 @@ class BotIntake(_Payload):
     handed_off_at: AwareDatetime | None = None
 
     model_config = ConfigDict(extra="ignore", frozen=True, json_schema_extra={"examples": [{
-        "conversation_id": "bot-conv-7f3a", "customer_id": "cust-1042", "bot": "helpbot",
-        "reason": "customer asked for a human", "intent": "streaming-app-crash",
-        "transcript": [{"role": "customer", "text": "The streaming app on my smart TV crashes."},
-                       {"role": "bot", "text": "Have you tried reinstalling the app?"},
+        "conversation_id": "7f3a9c", "customer_id": "cust-1042", "bot": "helpbot",
+        "reason": "customer asked for a human", "intent": "password-reset",
+        "transcript": [{"role": "customer", "text": "The reset link never arrives."},
+                       {"role": "bot", "text": "Have you checked your spam folder?"},
                        {"role": "customer", "text": "Yes. I want to talk to a person."}],
     }]})
 
@@ -340,7 +340,8 @@ def detect_sensitive(text: str) -> list[str]:
             found.add("payment_card")
     if _IBAN.search(text):
         found.add("bank_account")
-    if _EMAIL.search(text) or _PHONE.search(text):
+    phones = (re.sub(r"\D", "", m.group()) for m in _PHONE.finditer(text))
+    if _EMAIL.search(text) or any(8 <= len(d) <= 15 for d in phones):  # E.164: at most 15 digits; cards have more
         found.add("contact")
     return sorted(found)
 
