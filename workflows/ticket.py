@@ -13,7 +13,6 @@ import contextlib
 from datetime import timedelta
 from typing import Any
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
@@ -21,19 +20,13 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows import ticket_core as core
-    from workflows.model import Ticket
     from workflows.policy import Policy
+    from workflows.ticket_core import TicketInput
     from workflows.views import TicketView, ticket_view
 
 # Tickets opened "now" by a client whose clock runs slightly ahead are fine.
 CLOCK_SKEW = timedelta(minutes=5)
 NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
-
-
-class TicketInput(BaseModel):
-    ticket: Ticket
-    policy: Policy
-    state: core.TicketState | None = None  # carried over by continue-as-new
 
 
 def rejection(exc: core.Rejected) -> ApplicationError:

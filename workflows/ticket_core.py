@@ -202,6 +202,14 @@ class TicketState(BaseModel):
         return self.status == Status.closed
 
 
+class TicketInput(BaseModel):
+    """The workflow's input: the ticket, the policy snapshot that governs it, and (after continue-as-new) its state."""
+
+    ticket: Ticket
+    policy: Policy
+    state: TicketState | None = None
+
+
 class Outcome(BaseModel):
     state: TicketState
     effects: list[Effect] = []
