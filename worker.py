@@ -35,6 +35,11 @@ ACTIVITIES: list[Any] = [notify]
 log = structlog.get_logger("escalation.worker")
 
 
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox every worker and replayer uses (the same code path for a live run and an auditor's replay)."""
+    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PURE_CORE))
+
+
 async def connect(address: str | None = None, namespace: str | None = None) -> Client:
     s = settings()
     return await Client.connect(address or s.temporal_address, namespace=namespace or s.temporal_namespace,
@@ -44,8 +49,7 @@ async def connect(address: str | None = None, namespace: str | None = None) -> C
 def build_worker(client: Client, task_queue: str | None = None, **options: Any) -> Worker:
     s = settings()
     options.setdefault("max_cached_workflows", s.escalation_max_cached_workflows)
-    options.setdefault("workflow_runner", SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PURE_CORE)))
+    options.setdefault("workflow_runner", workflow_runner())
     options.setdefault("graceful_shutdown_timeout", timedelta(seconds=10))  # let in-flight notifications finish
     return Worker(client, task_queue=task_queue or s.escalation_task_queue, workflows=WORKFLOWS,
                   activities=ACTIVITIES, **options)

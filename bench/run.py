@@ -18,6 +18,8 @@ as `make run` uses) and two worker processes (`python worker.py` for tickets, an
    escalation line in the outbox minus its `due_at`, read by tailing the outbox file.
 5. Optionally the HTTP API bench (bench/api_bench.py), if it and the API exist.
 
+`--worker-cmd bench/gc_worker.py` runs the same worker with its GC pauses logged and summarised.
+
 Prints a table and writes bench/results/latest.json (or --out).
 """
 
@@ -31,6 +33,7 @@ import math
 import os
 import platform
 import random
+import shlex
 import shutil
 import signal
 import subprocess
@@ -122,10 +125,10 @@ def tree_rss_mb(pid: int) -> float:
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def tree_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process and its children (live ones)."""
+def tree_cpu_s(pid: int, children: bool = True) -> float:
+    """User + system CPU seconds of a process and (unless told not to) its live children."""
     total = 0
-    for p in _process_tree(pid):
+    for p in _process_tree(pid) if children else [pid]:
         try:
             with open(f"/proc/{p}/stat", encoding="ascii", errors="replace") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
@@ -256,11 +259,14 @@ async def run_batch(kind: str, n: int, concurrency: int, one: Callable[[int], Aw
                 errors[f"{type(exc).__name__}: {str(exc)[:120]}"] += 1
 
     pids = pids or {}
-    cpu0 = {k: tree_cpu_s(p) for k, p in pids.items()}
+    def cpu_s(kind: str, pid: int) -> float:
+        return tree_cpu_s(pid, children=kind != "client")  # the servers and workers are this process's children
+
+    cpu0 = {k: cpu_s(k, p) for k, p in pids.items()}
     t0 = time.perf_counter()
     await asyncio.gather(*(lane() for _ in range(concurrency)))
     seconds = time.perf_counter() - t0
-    cpu = {k: round((tree_cpu_s(p) - cpu0[k]) * 1000 / max(done, 1), 1) for k, p in pids.items()}
+    cpu = {k: round((cpu_s(k, p) - cpu0[k]) * 1000 / max(done, 1), 1) for k, p in pids.items()}
     return {"kind": kind, "count": done, "seconds": round(seconds, 3), "per_s": round(done / seconds, 3),
             "cpu_ms_per_item": cpu, "errors": dict(errors)}
 
@@ -506,7 +512,7 @@ async def phase_breach(args: argparse.Namespace, client: Client, ec: EscalationC
 # ----- optional: the HTTP API bench --------------------------------------------------------
 
 
-async def phase_api(args: argparse.Namespace, env: dict[str, str], tmp: Path) -> dict[str, Any] | None:
+async def phase_api(args: argparse.Namespace, env: dict[str, str], tmp: Path, pids: dict[str, int]) -> dict[str, Any] | None:
     if args.no_api:
         return None
     try:  # both optional: written by others, may not exist yet
@@ -515,19 +521,22 @@ async def phase_api(args: argparse.Namespace, env: dict[str, str], tmp: Path) ->
     except (ImportError, AttributeError) as exc:
         return {"skipped": f"not available: {exc}"}
     port = free_port()
-    tokens_file, token = dev_tokens(tmp)
-    api = Child("api", [sys.executable, "-m", "starter.api"],
-                {**env, "ESCALATION_TOKENS_FILE": str(tokens_file), "ESCALATION_API_PORT": str(port)}, tmp / "api.log")
+    tokens_file, token = dev_tokens(tmp / "var")
+    api_env = {**env, "ESCALATION_TASK_QUEUE": TICKET_QUEUE, "ESCALATION_TOKENS_FILE": str(tokens_file),
+               "ESCALATION_API_PORT": str(port), "ESCALATION_API_HOST": "127.0.0.1"}
+    api_env.pop("ESCALATION_TOKENS", None)
+    api = Child("api", [sys.executable, "-m", "starter.api"], api_env, tmp / "api.log")
+    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while not port_open(port):
             api.check()
             if time.monotonic() > deadline:
-                return {"skipped": "the API did not open its port within 30 s"}
+                return {"skipped": "the API did not open its port within 60 s"}
             await asyncio.sleep(0.2)
-        log(f"API bench: {args.api_rate}/s for {args.api_seconds}s")
-        result: dict[str, Any] = await run_api_bench(f"http://127.0.0.1:{port}", token, rate_per_s=args.api_rate,
-                                                     seconds=args.api_seconds)
+        log(f"API bench (bench/api_bench.py) against {base}, with the open tickets still open")
+        result: dict[str, Any] = await run_api_bench(base, token, rate_per_s=args.api_rate, seconds=args.api_seconds,
+                                                     search_max=args.api_search, pids={**pids, "api": api.pid}, log=log)
         return result
     except Exception as exc:  # the API bench is optional: report, do not fail the run
         return {"error": f"{type(exc).__name__}: {exc}"}
@@ -547,8 +556,8 @@ async def bench(args: argparse.Namespace, server: DevServer, tmp: Path) -> dict[
     env.pop("ESCALATION_POLICY", None)
     policy = bench_policy(breach_after=timedelta(seconds=args.breach_after),
                           warn_percent=tuple(args.warn_percent) if args.warn_percent else ())
-    workers = [Child("ticket worker", [sys.executable, "worker.py"], {**env, "ESCALATION_TASK_QUEUE": TICKET_QUEUE},
-                     tmp / "worker.log"),
+    workers = [Child("ticket worker", [sys.executable, *shlex.split(args.worker_cmd)],
+                     {**env, "ESCALATION_TASK_QUEUE": TICKET_QUEUE}, tmp / "worker.log"),
                Child("baseline worker", [sys.executable, "-m", "bench.baseline"],
                      {**env, "ESCALATION_TASK_QUEUE": BASELINE_QUEUE}, tmp / "baseline-worker.log")]
     worker = workers[0]
@@ -575,7 +584,7 @@ async def bench(args: argparse.Namespace, server: DevServer, tmp: Path) -> dict[
         log(f"with {results['open_tickets']} open tickets: worker RSS {results['worker_rss_mb']} MB, "
             f"server RSS {results['server_rss_mb']} MB")
         results.update(await phase_breach(args, client, ec, tail, worker, server))
-        api = await phase_api(args, env, tmp)
+        api = await phase_api(args, env, tmp, {"server": srv, "worker": worker.pid})
         if api is not None:
             results["api"] = api
         results["outbox_kinds"] = dict(tail.kinds)
@@ -586,7 +595,27 @@ async def bench(args: argparse.Namespace, server: DevServer, tmp: Path) -> dict[
         await follower
         for w in workers:
             w.stop()
+    pauses = gc_pauses(worker.log_file)
+    if pauses:
+        results["worker_gc_pauses"] = pauses
     return results
+
+
+def gc_pauses(log_file: Path) -> dict[str, Any] | None:
+    """Summary of the GCPAUSE lines bench/gc_worker.py writes (None when the worker ran without it)."""
+    pauses: list[tuple[str, float]] = []
+    try:
+        for line in log_file.read_text(errors="replace").splitlines():
+            if line.startswith("GCPAUSE "):
+                _, gen, ms, *_ = line.split()
+                pauses.append((gen, float(ms.removesuffix("ms")) / 1000))
+    except OSError:
+        return None
+    if not pauses:
+        return None
+    return {"count": len(pauses), "max_s": max(p for _, p in pauses),
+            "over_100ms": sum(1 for _, p in pauses if p > 0.1), "by_generation": dict(Counter(g for g, _ in pauses)),
+            "gen2_total_s": round(sum(p for g, p in pauses if g == "gen2"), 3)}
 
 
 def targets(r: dict[str, Any]) -> dict[str, Any]:
@@ -621,6 +650,8 @@ def print_table(res: dict[str, Any]) -> None:
         ("server RSS MB (N open)", res.get("server_rss_mb")),
         ("worker / server RSS peak MB", f"{res.get('worker_rss_peak_mb')} / {res.get('server_rss_peak_mb')}"),
     ]
+    if res.get("worker_gc_pauses"):
+        rows.append(("worker GC pauses > 20 ms", res["worker_gc_pauses"]))
     width = max(len(k) for k, _ in rows)
     print("\n" + "-" * (width + 40))
     for k, v in rows:
@@ -632,16 +663,20 @@ def print_table(res: dict[str, Any]) -> None:
     note = "" if b["conclusive"] else f" (measured at N={b['at_open_tickets']}; the target is defined at {BREACH_TARGET_N})"
     print(f"target breach_p99_s {b['target']}: {verdict}{note}")
     print(f"target lifecycle_ratio {t['lifecycle_ratio']['target']}: {'MET' if t['lifecycle_ratio']['met'] else 'NOT MET'}")
-    if "api" in res:
-        print(f"API bench: {json.dumps(res['api'], default=str)[:500]}")
+    api = res.get("api")
+    if api:
+        figures = {k: v for k, v in api.items() if not isinstance(v, dict | list)}
+        print(f"API bench: {json.dumps(figures, default=str)}")
+        if isinstance(api.get("api_limit"), dict):
+            print(f"  API limit: {api['api_limit'].get('component')}: {api['api_limit'].get('reason')}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("--open-tickets", type=int, default=2000, help="long-lived open tickets (N)")
     p.add_argument("--concurrency", type=int, default=50, help="client concurrency of the A/B batches")
-    p.add_argument("--batch", type=int, default=200, help="lifecycles per A/B batch")
-    p.add_argument("--rounds", type=int, default=2, help="A/B rounds (each: a baseline then a lifecycle batch)")
+    p.add_argument("--batch", type=int, default=150, help="lifecycles per A/B batch")
+    p.add_argument("--rounds", type=int, default=4, help="A/B rounds (each: a baseline then a lifecycle batch)")
     p.add_argument("--breach-rate", type=float, default=5.0, help="breach stream: tickets opened per second")
     p.add_argument("--breach-seconds", type=float, default=60.0, help="breach stream: how long")
     p.add_argument("--breach-after", type=int, default=30, help="breach stream: acknowledge target, seconds")
@@ -652,9 +687,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quiet-seconds", type=float, default=3.0, help="pause after the N tickets are idle")
     p.add_argument("--max-cached", type=int, default=0, help="worker max_cached_workflows (0: N + stream + 1000)")
     p.add_argument("--worker-log-level", default="INFO")
+    p.add_argument("--worker-cmd", default="worker.py",
+                   help="the ticket worker, run with this Python from the repo root (bench/gc_worker.py logs GC pauses)")
     p.add_argument("--no-api", action="store_true", help="skip the HTTP API bench even if bench/api_bench.py exists")
     p.add_argument("--api-rate", type=float, default=20.0)
     p.add_argument("--api-seconds", type=float, default=30.0)
+    p.add_argument("--api-search", action="store_true", help="also search the API's max sustained rate (a few minutes)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--keep", action="store_true", help="keep the temp dir (server DB, logs, outbox)")
     return p.parse_args(argv)
@@ -662,6 +700,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    git = git_commit()  # the code the workers load now, not whatever is committed by the end of the run
     tmp = Path(tempfile.mkdtemp(prefix="escalation-bench-"))
     started = datetime.now(UTC)
     server = DevServer(db_file=tmp / "temporal.db", headless=True, log_file=tmp / "server.log")
@@ -680,7 +719,7 @@ def main(argv: list[str] | None = None) -> int:
         "warn_percent": args.warn_percent, "open_concurrency": args.open_concurrency, "open_window": args.open_window,
         "cpu_count": os.cpu_count(), "python": platform.python_version(), "temporalio": temporalio.__version__,
         "started_at": started.isoformat(), "finished_at": datetime.now(UTC).isoformat(),
-        "duration_s": round(time.monotonic() - _T0, 1), "git": git_commit(), "server": "temporal server start-dev, SQLite WAL",
+        "duration_s": round(time.monotonic() - _T0, 1), "git": git, "server": "temporal server start-dev, SQLite WAL",
         "kept_dir": str(tmp) if args.keep else None,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from worker import workflow_runner
 from workflows.ticket import TicketWorkflow
 
 
@@ -31,7 +32,7 @@ async def replay(history_json: dict[str, Any], workflow_id: str) -> ReplayReport
         raise ValueError(f"not a Temporal history export (`escalation ticket history ID`): {exc}") from None
     if not history.events:
         raise ValueError("the history has no events")
-    replayer = Replayer(workflows=[TicketWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[TicketWorkflow], data_converter=pydantic_data_converter, workflow_runner=workflow_runner())
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     error = None if result.replay_failure is None else str(result.replay_failure)
     return ReplayReport(workflow_id=workflow_id, events=len(history.events), ok=error is None, error=error)

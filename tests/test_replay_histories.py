@@ -10,6 +10,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from worker import workflow_runner
 from workflows.ticket import TicketWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
@@ -25,4 +26,4 @@ async def test_replay(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, data)
     kinds = {e.WhichOneof("attributes") for e in history.events}
     assert "workflow_execution_completed_event_attributes" in kinds, "a history of a whole ticket life"
-    await Replayer(workflows=[TicketWorkflow], data_converter=pydantic_data_converter).replay_workflow(history)
+    await Replayer(workflows=[TicketWorkflow], data_converter=pydantic_data_converter, workflow_runner=workflow_runner()).replay_workflow(history)

@@ -18,6 +18,7 @@ from starter.policy_file import load_policy
 from tests.workflow_support import local_env, policy_with, running_worker, start_ticket, ticket
 from workflows import ticket_core as core
 from workflows.model import Status
+from worker import workflow_runner
 from workflows.ticket import TicketWorkflow
 
 AGENT = "agent:bob"
@@ -104,7 +105,7 @@ async def test_replay_every_ticket_history(env: WorkflowEnvironment, tq: str) ->
     assert await client.count_workflows("WorkflowType = 'Ticket'") is not None
     count = (await client.count_workflows("WorkflowType = 'Ticket'")).count
     assert count >= 4, f"expected the module's tickets in visibility, found {count}"
-    replayer = Replayer(workflows=[TicketWorkflow], data_converter=client.data_converter)
+    replayer = Replayer(workflows=[TicketWorkflow], data_converter=client.data_converter, workflow_runner=workflow_runner())
     histories = client.list_workflows("WorkflowType = 'Ticket'").map_histories()
     results = await replayer.replay_workflows(histories, raise_on_replay_failure=False)
     assert len(results.replay_failures) == 0, results.replay_failures

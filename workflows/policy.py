@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import cached_property
 from datetime import timedelta
 from typing import Annotated, Literal
 
@@ -245,8 +246,24 @@ class Policy(_Strict):
 
     def version(self) -> str:
         """Name plus a hash of the canonical content: two equal policies share it."""
+        return self._version
+
+    @cached_property
+    def _version(self) -> str:
         digest = hashlib.sha256(self.model_dump_json(by_alias=True).encode()).hexdigest()[:12]
         return f"{self.name}@{digest}"
+
+
+_INTERNED: dict[str, Policy] = {}
+
+
+def intern_policy(policy: Policy) -> Policy:
+    """One shared (immutable) object per policy version: thousands of open tickets carry the same snapshot.
+
+    Deterministic: the object returned is equal in content to the one given."""
+    if len(_INTERNED) > 64:  # policy versions are few; never grow without bound
+        _INTERNED.clear()
+    return _INTERNED.setdefault(policy.version(), policy)
 
 
 def _unique(where: str, ids: list[str]) -> None:

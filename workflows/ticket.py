@@ -20,7 +20,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows import ticket_core as core
-    from workflows.policy import Policy
+    from workflows.policy import Policy, intern_policy
     from workflows.ticket_core import TicketInput
     from workflows.views import TicketView, ticket_view
 
@@ -37,7 +37,7 @@ def rejection(exc: core.Rejected) -> ApplicationError:
 class TicketWorkflow:
     @workflow.init
     def __init__(self, inp: TicketInput) -> None:
-        self.policy = inp.policy
+        self.policy = intern_policy(inp.policy)
         self.pending: list[core.Effect] = []
         self.published: dict[str, object] = {}
         if inp.state is None:
@@ -110,6 +110,11 @@ class TicketWorkflow:
             raise rejection(exc) from None
 
     def _apply(self, event: core.Event) -> core.TicketState:
+        """Apply an action; return the new state with only the timeline entries it added.
+
+        The whole timeline stays readable by query; returning it from every update would put
+        it into the history again each time (quadratic growth for long tickets)."""
+        seen = self.state.seq
         self._apply_due()  # a deadline that passed comes first, as it did in the real world
         try:
             out = core.step(self.state, event, workflow.now(), self.policy)
@@ -118,7 +123,7 @@ class TicketWorkflow:
         self.state, self.changed = out.state, True
         self.pending += out.effects
         workflow.logger.info("ticket %s: %s by %s", self.state.ticket.id, event.type, event.actor)
-        return self.state
+        return self.state.model_copy(update={"timeline": [e for e in self.state.timeline if e.seq > seen]})
 
     # ----- agent actions: updates with validators ---------------------------------
 

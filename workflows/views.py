@@ -54,6 +54,8 @@ class TicketView(BaseModel):
     as_of: datetime
     clocks: list[ClockView]
     timeline: list[TimelineEntry]
+    # False in the answer to an action: it carries only the entries that action added (read the ticket for all).
+    timeline_complete: bool
 
 
 def clock_view(c: clocks.ClockState, now: datetime, state: TicketState) -> ClockView:
@@ -77,4 +79,5 @@ def ticket_view(state: TicketState, now: datetime) -> TicketView:
         acknowledged_at=state.acknowledged_at, resolved_at=state.resolved_at, closed_at=state.closed_at,
         linked_ticket_id=t.linked_ticket_id, as_of=now,
         clocks=[clock_view(c, now, state) for c in state.clocks.values()], timeline=state.timeline,
+        timeline_complete=bool(state.timeline) and state.timeline[0].seq == 1,
     )
