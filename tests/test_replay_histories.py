@@ -26,4 +26,5 @@ async def test_replay(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, data)
     kinds = {e.WhichOneof("attributes") for e in history.events}
     assert "workflow_execution_completed_event_attributes" in kinds, "a history of a whole ticket life"
-    await Replayer(workflows=[TicketWorkflow], data_converter=pydantic_data_converter, workflow_runner=workflow_runner()).replay_workflow(history)
+    replayer = Replayer(workflows=[TicketWorkflow], data_converter=pydantic_data_converter, workflow_runner=workflow_runner())
+    await replayer.replay_workflow(history)

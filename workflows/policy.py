@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from functools import cached_property
 from datetime import timedelta
+from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
