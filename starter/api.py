@@ -16,7 +16,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
@@ -26,7 +26,17 @@ from fastapi import Body, Depends, FastAPI, HTTPException, Path, Query, Request,
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    WithJsonSchema,
+    create_model,
+    field_validator,
+)
 from pydantic.fields import FieldInfo
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -53,7 +63,7 @@ from workflows import ticket_core as core
 from workflows.model import ID_PATTERN, Channel, CustomerId, Status, Ticket
 from workflows.policy import Policy
 from workflows.ticket import CLOCK_SKEW
-from workflows.views import TicketView, ticket_view
+from workflows.views import ClockView, TicketView, ticket_view
 
 log = structlog.get_logger("escalation.api")
 T = TypeVar("T")
@@ -109,7 +119,7 @@ def _request_id(request: Request) -> str:
 
 
 def error_response(request: Request, status: int, code: str, message: str, details: list[ErrorDetail] | None = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+                   headers: Mapping[str, str] | None = None) -> JSONResponse:
     body = ErrorBody(error=ErrorInfo(code=code, message=message, details=details or [], request_id=_request_id(request)))
     return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=status, headers=headers)
 
@@ -121,7 +131,7 @@ def _allowed(err: dict[str, Any]) -> list[str] | None:
     return None
 
 
-def validation_details(errors: list[Any] | tuple[Any, ...], prefix: tuple[str, ...] = ()) -> list[ErrorDetail]:
+def validation_details(errors: Sequence[Any], prefix: tuple[str, ...] = ()) -> list[ErrorDetail]:
     out = []
     for err in errors:
         loc = [*prefix, *(p if isinstance(p, int) else str(p) for p in err.get("loc", ()))]
@@ -211,11 +221,46 @@ class TicketIn(Ticket):
 
     @field_validator("opened_at")
     @classmethod
-    def _aware(cls, v: datetime | None) -> datetime | None:
-        return v
+    def _aware(cls, v: datetime | None) -> datetime | None:  # type: ignore[override]
+        return v  # AwareDatetime checks the zone; None means "now"
 
     def ticket(self, now: datetime) -> Ticket:
         return Ticket(**{**self.model_dump(exclude={"opened_at"}), "opened_at": self.opened_at or now})
+
+
+def iso_duration(value: timedelta) -> str:
+    """ISO 8601, whole seconds, a leading '-' when overdue: 'PT1H30M', 'P2DT4H', '-PT5M'."""
+    total = round(value.total_seconds())
+    sign, total = ("-", -total) if total < 0 else ("", total)
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    clock = "".join(f"{n}{u}" for n, u in ((hours, "H"), (minutes, "M"), (seconds, "S")) if n)
+    return f"{sign}P{f'{days}D' if days else ''}{'T' + clock if clock else ('' if days else 'T0S')}"
+
+
+Duration = Annotated[timedelta, PlainSerializer(iso_duration, return_type=str), WithJsonSchema({
+    "type": "string", "pattern": r"^-?P(\d+D)?(T(\d+H)?(\d+M)?(\d+S)?)?$", "examples": ["PT1H30M", "-PT5M"],
+    "description": "ISO 8601 duration in whole seconds; negative when overdue"})]
+
+
+class ClockOut(ClockView):
+    """A clock as shown: business time accrued and remaining (negative when overdue), and the due time."""
+
+    target: Duration | None  # type: ignore[assignment]
+    accrued: Duration  # type: ignore[assignment]
+    remaining: Duration | None  # type: ignore[assignment]
+
+
+class TicketOut(TicketView):
+    """The ticket as a person sees it at `as_of`: state, SLA clocks, timeline."""
+
+    clocks: list[ClockOut]  # type: ignore[assignment]
+
+
+
+def out(view: TicketView) -> TicketOut:
+    return TicketOut.model_validate(view, from_attributes=True)
 
 
 class Outcome(StrEnum):
@@ -231,7 +276,7 @@ class IntakeResult(BaseModel):
                                          "customer_reply: an email reply added to its ticket (200); follow_up: a reply "
                                          "to a closed ticket opened a linked ticket (201); duplicate: that reply was "
                                          "already recorded (200)")
-    ticket: TicketView
+    ticket: TicketOut
     replied_to: str | None = Field(None, description="the ticket an email replied to")
     sensitive: list[str] = Field(default_factory=list, description="sensitive data found on a public channel: "
                                  "the ticket is flagged and the reply must move to a private channel")
@@ -455,8 +500,8 @@ def create_app(settings: Settings | None = None, *, client: EscalationClient | N
     async def open_ticket(request: Request, ticket: Ticket, exact_time: bool) -> OpenResult:
         return await ctx.temporal(request, lambda c: c.open_nowait(ticket, opened_at_defaulted=not exact_time))
 
-    @app.post("/v1/tickets", tags=["tickets"], response_model=TicketView, status_code=201,
-              responses={200: {"model": TicketView, "description": "the ticket with this id already exists "
+    @app.post("/v1/tickets", tags=["tickets"], response_model=TicketOut, status_code=201,
+              responses={200: {"model": TicketOut, "description": "the ticket with this id already exists "
                                                                    "(a retried request with the same body)"},
                          **errors(403, 409, 413)})
     async def open_ticket_route(request: Request, response: Response, body: TicketIn,
@@ -500,7 +545,7 @@ def create_app(settings: Settings | None = None, *, client: EscalationClient | N
             raise _bad_cursor() from None
         return TicketPage(tickets=page.tickets, next_cursor=_wrap_cursor(page.next_cursor) if page.next_cursor else None)
 
-    @app.get("/v1/tickets/{ticket_id}", tags=["tickets"], response_model=TicketView, responses=errors(403, 404))
+    @app.get("/v1/tickets/{ticket_id}", tags=["tickets"], response_model=TicketOut, responses=errors(403, 404))
     async def get_ticket(request: Request, ticket_id: TicketIdPath,
                          who: Annotated[Principal, Depends(requires(Permission.read))]) -> TicketView:
         """The ticket as a person sees it now: state, clocks (due times, remaining business time), timeline."""
@@ -546,8 +591,10 @@ def create_app(settings: Settings | None = None, *, client: EscalationClient | N
                     if new:
                         response.status_code = 201
                         response.headers["Location"] = f"/v1/tickets/{view.id}"
-                    return view
-                return await ctx.temporal(request, lambda c: c.act(ticket_id, event))  # type: ignore[arg-type]
+                        return view
+                else:
+                    view = await ctx.temporal(request, lambda c: c.act(ticket_id, event))  # type: ignore[arg-type]
+                return await full_view(request, view)
             except TicketNotFound:
                 # An update that races the ticket's closing is aborted with NOT_FOUND ("workflow update was
                 # aborted by closing workflow"): tell that apart from a ticket that does not exist.
@@ -556,6 +603,16 @@ def create_app(settings: Settings | None = None, *, client: EscalationClient | N
                     continue  # retry once: a reply to a closed ticket opens a follow-up
                 raise ActionRejected("ticket_closed", f"ticket {ticket_id} is closed; open a new ticket instead") from None
         raise ActionRejected("rejected", f"ticket {ticket_id} changed while {action} was being applied; retry")
+
+    async def full_view(request: Request, view: TicketView) -> TicketView:
+        """An Update returns the ticket with only the timeline entries it added (so histories do not grow
+        quadratically); the answer shows the whole ticket, read by query. Should that read fail, the
+        Update's own result is still the truth about the action."""
+        try:
+            state = await ctx.temporal(request, lambda c: c.state(view.id))
+        except (TemporalUnavailable, TicketNotFound):
+            return view
+        return ticket_view(state, datetime.now(UTC)) if state.seq >= _last_seq(view) else view
 
     for action in ACTION_EVENTS:
         _add_action_route(app, action, requires(ACTION_PERMISSIONS.get(action, Permission.act)), act)
@@ -574,7 +631,7 @@ def create_app(settings: Settings | None = None, *, client: EscalationClient | N
         result = await open_ticket(request, mapped.ticket, mapped.exact_time)
         response.status_code = 201 if result.created else 200
         response.headers["Location"] = f"/v1/tickets/{result.view.id}"
-        return IntakeResult(outcome=Outcome.opened if result.created else Outcome.existing, ticket=result.view,
+        return IntakeResult(outcome=Outcome.opened if result.created else Outcome.existing, ticket=out(result.view),
                             sensitive=mapped.sensitive)
 
     async def _email_reply(request: Request, p: intake.EmailIntake, targets: list[str],
@@ -588,13 +645,14 @@ def create_app(settings: Settings | None = None, *, client: EscalationClient | N
         if state.closed:
             try:
                 follow = await ctx.temporal(request, lambda c: c.state(follow_up_id(tid, mid)))
-                return IntakeResult(outcome=Outcome.duplicate, ticket=ticket_view(follow, now), replied_to=tid)
+                return IntakeResult(outcome=Outcome.duplicate, ticket=out(ticket_view(follow, now)), replied_to=tid)
             except TicketNotFound:
                 pass
         elif already_relayed(state, mid):
-            return IntakeResult(outcome=Outcome.duplicate, ticket=ticket_view(state, now), replied_to=tid)
+            return IntakeResult(outcome=Outcome.duplicate, ticket=out(ticket_view(state, now)), replied_to=tid)
         view, new = await ctx.temporal(request, lambda c: c.customer_reply(tid, reply))
-        return IntakeResult(outcome=Outcome.follow_up if new else Outcome.customer_reply, ticket=view, replied_to=tid)
+        view = view if new else await full_view(request, view)
+        return IntakeResult(outcome=Outcome.follow_up if new else Outcome.customer_reply, ticket=out(view), replied_to=tid)
 
     async def _first_existing(request: Request, ticket_ids: list[str]) -> core.TicketState | None:
         for tid in ticket_ids:
@@ -608,6 +666,10 @@ def create_app(settings: Settings | None = None, *, client: EscalationClient | N
         _add_intake_route(app, channel, model, requires(Permission.intake), take_in)
 
     return app
+
+
+def _last_seq(view: TicketView) -> int:
+    return max((e.seq for e in view.timeline), default=0)
 
 
 def already_relayed(state: core.TicketState, message_id: str) -> bool:
@@ -657,8 +719,8 @@ def _add_action_route(app: FastAPI, action: str, dependency: Callable[..., Await
     optional = not any(f.is_required() for f in model.model_fields.values())
     responses = errors(403, 404, 409, 413)
     if action == "customer-reply":
-        responses[201] = {"model": TicketView, "description": "the ticket was closed: a new ticket linked to it was opened"}
-    kwargs: dict[str, Any] = {"tags": ["actions"], "response_model": TicketView, "responses": responses,
+        responses[201] = {"model": TicketOut, "description": "the ticket was closed: a new ticket linked to it was opened"}
+    kwargs: dict[str, Any] = {"tags": ["actions"], "response_model": TicketOut, "responses": responses,
                               "summary": action.replace("-", " ").capitalize(), "description": ACTION_DOCS[action],
                               "operation_id": f"ticket_{action.replace('-', '_')}"}
     path = f"/v1/tickets/{{ticket_id}}/{action}"
@@ -714,6 +776,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         if isinstance(exc, ApiError):
             return error_response(request, exc.status_code, exc.code, exc.message, exc.details, exc.headers)
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":  # e.g. not UTF-8
+            message = "the body is not valid JSON (UTF-8)"
+            return error_response(request, 422, "invalid_request", message,
+                                  [ErrorDetail(loc=["body"], message=message, type="json_invalid")])
         code = STATUS_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         if exc.status_code == 404:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -97,7 +98,7 @@ def live_api(stack: Any, tokens_file: Path, port: int | None = None, log_file: P
     """`python -m starter.api` on loopback against the stack; yields the base URL."""
     port = port or free_port()
     env = stack.env(ESCALATION_TOKENS_FILE=str(tokens_file), ESCALATION_API_PORT=str(port),
-                    ESCALATION_API_HOST="127.0.0.1", ESCALATION_LOG_LEVEL="WARNING")
+                    ESCALATION_API_HOST="127.0.0.1", ESCALATION_LOG_LEVEL=os.environ.get("TEST_API_LOG_LEVEL", "WARNING"))
     out = log_file.open("ab") if log_file else subprocess.DEVNULL
     proc = subprocess.Popen([sys.executable, "-m", "starter.api"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:

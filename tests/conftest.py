@@ -7,7 +7,7 @@ import os
 import threading
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -32,7 +32,6 @@ class TemporalStack:
     task_queue: str
     policy: Policy
     outbox: Path
-    _stop: list[object] = field(default_factory=list, repr=False)
 
     @property
     def address(self) -> str:
@@ -44,7 +43,8 @@ class TemporalStack:
                 "ESCALATION_TASK_QUEUE": self.task_queue, "ESCALATION_OUTBOX": str(self.outbox), **extra}
 
 
-def _worker_thread(address: str, task_queue: str, ready: threading.Event, stopper: list[object]) -> None:
+def _worker_thread(address: str, task_queue: str, ready: threading.Event,
+                   stopper: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]]) -> None:
     from worker import build_worker, connect
 
     async def run() -> None:
@@ -68,7 +68,8 @@ async def temporal_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncItera
     server = DevServer(headless=True)
     await asyncio.to_thread(server.start)
     task_queue = f"stack-{uuid.uuid4().hex[:8]}"
-    ready, stopper = threading.Event(), []
+    ready = threading.Event()
+    stopper: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
     thread = threading.Thread(target=_worker_thread, args=(server.address, task_queue, ready, stopper),
                               name="temporal-worker", daemon=True)
     thread.start()
@@ -76,10 +77,9 @@ async def temporal_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncItera
         if not await asyncio.to_thread(ready.wait, 60):
             raise RuntimeError("the worker did not start within 60 s")
         client = await connect(server.address, "default")
-        yield TemporalStack(server=server, client=client, task_queue=task_queue, policy=load_policy(), outbox=outbox,
-                            _stop=stopper)
+        yield TemporalStack(server=server, client=client, task_queue=task_queue, policy=load_policy(), outbox=outbox)
     finally:
-        for loop, stop in stopper:  # type: ignore[misc]
+        for loop, stop in stopper:
             loop.call_soon_threadsafe(stop.set)
         await asyncio.to_thread(thread.join, 30)
         server.stop()

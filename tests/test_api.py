@@ -109,7 +109,7 @@ async def test_a_read_that_no_worker_answers_is_503_not_a_hang(temporal_stack: A
         assert r.status_code == 201, r.text  # the server accepted it; no worker needed to answer
         r = await client.get(f"/v1/tickets/{r.json()['id']}", headers=tokens.header("admin"))
         err = error(r, 503, "temporal_unavailable")
-        assert "nobody-polls-this" not in err["message"] or "worker" in err["message"]
+        assert "did not answer within 1s" in err["message"]
         assert r.headers["retry-after"] == "5"
 
 
@@ -386,7 +386,7 @@ async def test_list_rejects_bad_filters_with_allowed_values(http: httpx.AsyncCli
 
 async def test_intake_every_channel_opens_one_ticket_per_message(http: httpx.AsyncClient, tokens: Tokens) -> None:
     for channel, model in PAYLOADS.items():
-        payload = dict(model.model_config["json_schema_extra"]["examples"][0])  # type: ignore[index]
+        payload = dict(model.model_config["json_schema_extra"]["examples"][0])  # type: ignore[index,arg-type]
         key = next(k for k in ("message_id", "conversation_id", "call_id", "post_id", "submission_id") if k in payload)
         payload[key] = f"{payload[key]}-{unique()}" if key != "message_id" else f"<{unique()}@mail.example.com>"
         r = await http.post(f"/v1/intake/{channel.value}", json=payload, headers=tokens.header("intake"))
@@ -432,6 +432,7 @@ async def test_email_replies_thread_onto_their_ticket(http: httpx.AsyncClient, t
     r = await http.post("/v1/intake/email", json=reply, headers=h)
     assert r.status_code == 200, r.text
     assert r.json()["outcome"] == "customer_reply" and r.json()["replied_to"] == tid and r.json()["ticket"]["id"] == tid
+    assert r.json()["ticket"]["timeline"][0]["action"] == "opened"  # the whole timeline, not just the new entry
     assert r.json()["ticket"]["timeline"][-1]["action"] == "customer_replied"
     r = await http.post("/v1/intake/email", json=reply, headers=h)
     assert r.json()["outcome"] == "duplicate"
@@ -452,7 +453,7 @@ async def test_email_replies_thread_onto_their_ticket(http: httpx.AsyncClient, t
 async def test_sensitive_data_on_a_public_post_is_flagged(http: httpx.AsyncClient, tokens: Tokens) -> None:
     h = tokens.header("intake")
     post = {"network": "twitter", "post_id": unique("p"), "handle": "@ana",
-            "text": "@ExampleTV you charged my card 4111 1111 1111 1111 twice!"}
+            "text": "@ExampleTV a double charge on my card 4111 1111 1111 1111!"}
     r = await http.post("/v1/intake/social", json=post, headers=h)
     assert r.status_code == 201, r.text
     assert r.json()["sensitive"] == ["billing", "payment_card"]

@@ -16,9 +16,9 @@ from temporalio.worker import Replayer
 from starter.client import EscalationClient
 from starter.policy_file import load_policy
 from tests.workflow_support import local_env, policy_with, running_worker, start_ticket, ticket
+from worker import workflow_runner
 from workflows import ticket_core as core
 from workflows.model import Status
-from worker import workflow_runner
 from workflows.ticket import TicketWorkflow
 
 AGENT = "agent:bob"
