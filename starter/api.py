@@ -308,7 +308,7 @@ class ApiContext:
         self._client = client
         self._lock: asyncio.Lock | None = None
         self.executive_tiers = frozenset(t.id for t in policy.tiers if not t.automatic_entry)
-        self.max_backdate = timedelta(days=settings.escalation_api_max_backdate_days)
+        self.max_backdate = timedelta(days=settings.escalation_max_backdate_days)
 
     async def client(self) -> EscalationClient:
         """Connect on first use (and again after a failure): the API starts, and reports 503, while Temporal is down."""
@@ -498,7 +498,7 @@ def create_app(settings: Settings | None = None, *, client: EscalationClient | N
     # ----- tickets -------------------------------------------------------------------------
 
     async def open_ticket(request: Request, ticket: Ticket, exact_time: bool) -> OpenResult:
-        return await ctx.temporal(request, lambda c: c.open_nowait(ticket, opened_at_defaulted=not exact_time))
+        return await ctx.temporal(request, lambda c: c.open(ticket, opened_at_defaulted=not exact_time, wait_for_worker=False))
 
     @app.post("/v1/tickets", tags=["tickets"], response_model=TicketOut, status_code=201,
               responses={200: {"model": TicketOut, "description": "the ticket with this id already exists "
@@ -511,7 +511,6 @@ def create_app(settings: Settings | None = None, *, client: EscalationClient | N
         The same id with a different body is 409 `id_conflict`; a closed ticket's id returns the closed ticket.
         """
         now = datetime.now(UTC)
-        _check_opened_at(body.opened_at, now, ctx.max_backdate)
         result = await open_ticket(request, body.ticket(now), exact_time=body.opened_at is not None)
         response.status_code = 201 if result.created else 200
         response.headers["Location"] = f"/v1/tickets/{result.view.id}"
@@ -700,19 +699,6 @@ def _bad_cursor() -> ApiError:
                     details=[ErrorDetail(loc=["query", "cursor"], message=message, type="value_error")])
 
 
-def _check_opened_at(opened_at: datetime | None, now: datetime, max_backdate: timedelta) -> None:
-    if opened_at is None:
-        return
-    if opened_at > now + CLOCK_SKEW:
-        problem = f"opened_at is in the future (now {now.isoformat(timespec='seconds')})"
-    elif opened_at < now - max_backdate:
-        problem = f"opened_at is more than {max_backdate.days} days in the past"
-    else:
-        return
-    raise ApiError(422, "invalid_request", problem,
-                   details=[ErrorDetail(loc=["body", "opened_at"], message=problem, type="value_error")])
-
-
 def _add_action_route(app: FastAPI, action: str, dependency: Callable[..., Awaitable[Principal]],
                       act: Callable[..., Awaitable[TicketView]]) -> None:
     model = ACTION_BODIES[action]
@@ -766,7 +752,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         if isinstance(exc, ActionRejected | IdConflict):
             return error_response(request, 409, exc.code, exc.message)
         if isinstance(exc, InvalidInput):
-            return error_response(request, 422, "invalid_request", exc.message)
+            details = [ErrorDetail(loc=["body", exc.field], message=exc.message, type="value_error")] if exc.field else None
+            return error_response(request, 422, "invalid_request", exc.message, details)
         if isinstance(exc, TemporalUnavailable):
             return error_response(request, 503, "temporal_unavailable", exc.message,
                                   headers={"Retry-After": str(RETRY_AFTER_S)})

@@ -66,6 +66,10 @@ class IdConflict(EscalationError):
 class InvalidInput(EscalationError):
     code = "invalid_input"
 
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
 
 class TemporalUnavailable(EscalationError):
     code = "temporal_unavailable"
@@ -96,6 +100,19 @@ class TicketPage(BaseModel):
     next_cursor: str | None
 
 
+DEFAULT_MAX_BACKDATE = timedelta(days=30)
+
+
+def check_opened_at(opened_at: datetime, now: datetime, max_backdate: timedelta) -> None:
+    """A ticket is opened now-ish: not in the future (beyond clock skew), not older than `max_backdate`."""
+    if opened_at > now + CLOCK_SKEW:
+        raise InvalidInput(f"opened_at {opened_at.isoformat()} is in the future (now {now.isoformat(timespec='seconds')})",
+                           field="opened_at")
+    if opened_at < now - max_backdate:
+        raise InvalidInput(f"opened_at {opened_at.isoformat()} is more than {max_backdate.days} days in the past",
+                           field="opened_at")
+
+
 def same_request(existing: Ticket, requested: Ticket, *, compare_opened_at: bool = True) -> bool:
     skip = set() if compare_opened_at else {"opened_at"}
     return existing.model_dump(exclude=skip) == requested.model_dump(exclude=skip)
@@ -124,10 +141,12 @@ async def _temporal_errors(ticket_id: str | None = None) -> AsyncIterator[None]:
 
 
 class EscalationClient:
-    def __init__(self, client: Client, policy: Policy, task_queue: str) -> None:
+    def __init__(self, client: Client, policy: Policy, task_queue: str,
+                 max_backdate: timedelta = DEFAULT_MAX_BACKDATE) -> None:
         self.temporal = client
         self.policy = policy
         self.task_queue = task_queue
+        self.max_backdate = max_backdate
 
     @classmethod
     async def connect(cls, policy: Policy | None = None) -> EscalationClient:
@@ -140,7 +159,8 @@ class EscalationClient:
             client = await connect()
         except RuntimeError as exc:  # the core SDK reports connection failures this way
             raise TemporalUnavailable(f"cannot reach Temporal at {s.temporal_address}: {exc}") from None
-        return cls(client, policy or load_policy(s.escalation_policy), s.escalation_task_queue)
+        return cls(client, policy or load_policy(s.escalation_policy), s.escalation_task_queue,
+                   timedelta(days=s.escalation_max_backdate_days))
 
     def handle(self, ticket_id: str) -> WorkflowHandle[Any, core.TicketState]:
         if not re.match(ID_PATTERN, ticket_id):
@@ -149,14 +169,16 @@ class EscalationClient:
 
     # ----- opening ---------------------------------------------------------------
 
-    async def open(self, ticket: Ticket, *, now: datetime | None = None, opened_at_defaulted: bool = False) -> OpenResult:
+    async def open(self, ticket: Ticket, *, now: datetime | None = None, opened_at_defaulted: bool = False,
+                   wait_for_worker: bool = True) -> OpenResult:
         """Open a ticket, or return the one with that id (running or closed) if the request is the same.
 
         `opened_at_defaulted`: the caller filled opened_at with "now", so a retry differs only there
-        and still counts as the same request."""
+        and still counts as the same request. `wait_for_worker=False`: for a new ticket, compute the view
+        with the same pure functions the workflow runs on its first task (`open_ticket`, `catch_up`) from
+        the same policy snapshot, so the caller waits only for the server to accept the start."""
         now = now or datetime.now(UTC)
-        if ticket.opened_at > now + CLOCK_SKEW:
-            raise InvalidInput(f"opened_at {ticket.opened_at.isoformat()} is in the future (now {now.isoformat()})")
+        check_opened_at(ticket.opened_at, now, self.max_backdate)
         created = False
         async with _temporal_errors():
             try:
@@ -169,6 +191,9 @@ class EscalationClient:
                 created = bool(getattr(response, "started", True))
             except WorkflowAlreadyStartedError:
                 pass  # closed ticket: reuse rejected; return it
+        if created and not wait_for_worker:
+            opened = core.open_ticket(ticket, self.policy, now)
+            return OpenResult(created=True, view=ticket_view(core.catch_up(opened.state, now, self.policy).state, now))
         state = await self.state(ticket.id)
         if not created and not same_request(state.ticket, ticket, compare_opened_at=not opened_at_defaulted):
             raise IdConflict(f"ticket {ticket.id} exists with a different request; use another id")
@@ -234,7 +259,7 @@ class EscalationClient:
                     raise ActionRejected(cause.type or "rejected", cause.message) from None
                 raise
             except RPCError as exc:
-                if exc.status == RPCStatusCode.NOT_FOUND and "completed" in exc.message.lower():
+                if exc.status == RPCStatusCode.NOT_FOUND and any(w in exc.message.lower() for w in ("completed", "closing")):
                     raise ActionRejected("ticket_closed", f"ticket {ticket_id} is closed") from None
                 raise
             except WorkflowFailureError as exc:  # pragma: no cover - defensive
@@ -262,38 +287,6 @@ class EscalationClient:
         return result.view, True
 
     # ----- added for the HTTP API (starter/api.py) -------------------------------
-
-    async def open_nowait(self, ticket: Ticket, *, now: datetime | None = None,
-                          opened_at_defaulted: bool = False) -> OpenResult:
-        """`open`, without waiting for a worker when the ticket is new.
-
-        A new ticket's view is computed with the same pure functions the workflow runs on its first task
-        (`open_ticket`, then `catch_up`), from the same policy snapshot the workflow was started with, so
-        the caller waits only for the server to accept the start. An existing ticket (a retried request) is
-        read from its workflow and compared, exactly as `open` does.
-        """
-        now = now or datetime.now(UTC)
-        if ticket.opened_at > now + CLOCK_SKEW:
-            raise InvalidInput(f"opened_at {ticket.opened_at.isoformat()} is in the future (now {now.isoformat()})")
-        created = False
-        async with _temporal_errors():
-            try:
-                handle = await self.temporal.start_workflow(
-                    TicketWorkflow.run, TicketInput(ticket=ticket, policy=self.policy), id=workflow_id(ticket.id),
-                    task_queue=self.task_queue, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                )
-                response = getattr(handle, "_start_workflow_response", None)
-                created = bool(getattr(response, "started", True))
-            except WorkflowAlreadyStartedError:
-                pass  # closed ticket: reuse rejected; return it
-        if not created:
-            state = await self.state(ticket.id)
-            if not same_request(state.ticket, ticket, compare_opened_at=not opened_at_defaulted):
-                raise IdConflict(f"ticket {ticket.id} exists with a different request; use another id")
-            return OpenResult(created=False, view=ticket_view(state, now))
-        opened = core.open_ticket(ticket, self.policy, now)
-        return OpenResult(created=True, view=ticket_view(core.catch_up(opened.state, now, self.policy).state, now))
 
     async def list_scoped(self, *, tiers: Collection[str] | None = None, departments: Collection[str] | None = None,
                           status: str | None = None, tier: str | None = None, priority: str | None = None,

@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     escalation_tokens: str | None = None  # the same content inline
     escalation_max_body_bytes: int = 256 * 1024  # larger requests get 413
     escalation_api_timeout_s: float = 10.0  # a Temporal call slower than this is a 503
-    escalation_api_max_backdate_days: int = 30  # how far in the past a caller may set opened_at
+    escalation_max_backdate_days: int = 30  # how far in the past a caller may set opened_at
 
 
 @lru_cache(maxsize=1)
