@@ -533,7 +533,7 @@ def create_app(settings: Settings | None = None, *, client: EscalationClient | N
         """List tickets through Temporal visibility, newest first; an agent sees only its tiers and departments."""
         token = _unwrap_cursor(cursor) if cursor else None
         try:
-            page = await ctx.temporal(request, lambda c: c.list_scoped(
+            page = await ctx.temporal(request, lambda c: c.list(
                 tiers=who.tiers, departments=who.departments, status=status.value if status else None, tier=tier,
                 priority=priority, department=department, customer_id=customer, assignee=assignee, breached=breached,
                 page_size=limit, cursor=token))

@@ -224,26 +224,6 @@ class EscalationClient:
             history = await handle.fetch_history()
         return history.to_json_dict()
 
-    async def list(self, *, status: str | None = None, tier: str | None = None, priority: str | None = None,
-                   department: str | None = None, customer_id: str | None = None, breached: bool | None = None,
-                   assignee: str | None = None, page_size: int = 50, cursor: str | None = None) -> TicketPage:
-        clauses = ["WorkflowType = 'Ticket'"]
-        for attr, value in (("TicketStatus", status), ("TicketTier", tier), ("TicketPriority", priority),
-                            ("TicketDepartment", department), ("TicketCustomerId", customer_id),
-                            ("TicketAssignee", assignee)):
-            if value is not None:
-                if not FILTER_VALUE.match(value):
-                    raise InvalidInput(f"filter {attr} value {value!r} may hold only letters, digits and . _ : @ -")
-                clauses.append(f"{attr} = '{value}'")
-        if breached is not None:
-            clauses.append(f"TicketSlaBreached = {str(breached).lower()}")
-        token = bytes.fromhex(cursor) if cursor else None
-        async with _temporal_errors():
-            it = self.temporal.list_workflows(" AND ".join(clauses), page_size=page_size, next_page_token=token)
-            await it.fetch_next_page(page_size=page_size)
-        return TicketPage(tickets=[_summary(w) for w in it.current_page or []],
-                          next_cursor=it.next_page_token.hex() if it.next_page_token else None)
-
     # ----- acting ---------------------------------------------------------------
 
     async def act(self, ticket_id: str, event: core.Event) -> TicketView:
@@ -288,11 +268,11 @@ class EscalationClient:
 
     # ----- added for the HTTP API (starter/api.py) -------------------------------
 
-    async def list_scoped(self, *, tiers: Collection[str] | None = None, departments: Collection[str] | None = None,
+    async def list(self, *, tiers: Collection[str] | None = None, departments: Collection[str] | None = None,
                           status: str | None = None, tier: str | None = None, priority: str | None = None,
                           department: str | None = None, customer_id: str | None = None, breached: bool | None = None,
                           assignee: str | None = None, page_size: int = 50, cursor: str | None = None) -> TicketPage:
-        """`list`, restricted to tickets whose tier is in `tiers` and department in `departments` (None: any)."""
+        """Tickets through Temporal visibility, filtered; `tiers`/`departments` restrict to a scope (None: any)."""
         clauses = ["WorkflowType = 'Ticket'"]
         for attr, value in (("TicketStatus", status), ("TicketTier", tier), ("TicketPriority", priority),
                             ("TicketDepartment", department), ("TicketCustomerId", customer_id),
