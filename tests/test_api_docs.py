@@ -1,4 +1,4 @@
-"""The curl examples in docs/API.md, executed verbatim against a live API, dev server and worker.
+"""The curl examples in the README, executed verbatim against a live API, dev server and worker.
 
 Only two things are substituted, as a reader would: $TOKEN is the token `make run` prints
 (made by the same `dev_tokens` function), and the port, if 8000 is taken here.
@@ -20,7 +20,7 @@ from starter.auth import dev_tokens
 from starter.devserver import port_open
 from tests.api_support import ROOT, live_api
 
-DOC = ROOT / "docs" / "API.md"
+DOC = ROOT / "README.md"
 DOC_BASE = "http://localhost:8000"
 
 
@@ -61,7 +61,7 @@ def api(temporal_stack: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         yield base, token
 
 
-def test_the_docs_have_the_examples_the_issue_asks_for() -> None:
+def test_the_readme_has_the_examples_the_issue_asks_for() -> None:
     text = "\n".join(curl_blocks())
     for needle in ("-X POST http://localhost:8000/v1/tickets \\", "/escalate", "/resolve", "/v1/intake/email",
                    "/v1/tickets?"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -107,3 +108,28 @@ def test_bad_input_is_named(stack: dict[str, str]) -> None:
     naive = cli(stack, "ticket", "open", "--id", "E2E-3", "--subject", "x", "--customer", "c1",
                 "--opened-at", "2026-01-01T00:00:00")
     assert naive.returncode == 2 and "time zone" in naive.stderr
+
+
+def readme_blocks(prefix: str) -> list[str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return [b for b in re.findall(r"```sh\n(.*?)```", text, flags=re.S) if b.lstrip().startswith(prefix)]
+
+
+def test_readme_cli_examples_run_verbatim(stack: dict[str, str], tmp_path: Path) -> None:
+    """A new user pastes the README's command lines (with `make run`'s server; here the test's, via the env)."""
+    (tmp_path / ".venv").symlink_to(ROOT / ".venv")
+    blocks = readme_blocks(".venv/bin/escalation")
+    assert len(blocks) >= 2, "the README shows the CLI"
+    for block in blocks:
+        for line in (ln for ln in block.splitlines() if ln.strip()):
+            done = subprocess.run(["bash", "-c", line], cwd=tmp_path, env=stack, capture_output=True, text=True,
+                                  timeout=60)
+            assert done.returncode == 0, f"{line}\n{done.stdout}\n{done.stderr}"
+    replayed = subprocess.run(["bash", "-c", ".venv/bin/escalation audit replay DEMO-1.json --json"], cwd=tmp_path,
+                              env=stack, capture_output=True, text=True, timeout=60)
+    assert json.loads(replayed.stdout)["ok"] is True
+    deadlines = subprocess.run(["bash", "-c", ".venv/bin/escalation policy deadlines --priority P3 "
+                                "--opened-at 2026-11-27T17:30:00+01:00 --json"], cwd=tmp_path, env=stack,
+                               capture_output=True, text=True, timeout=60)
+    ack = next(d for d in json.loads(deadlines.stdout)["deadlines"] if d["clock"] == "acknowledge")
+    assert ack["due_local"] == "2026-11-30T12:30:00+01:00", "the README's worked example: Monday 12:30"
