@@ -31,7 +31,7 @@ from starter.client import (
 from starter.policy_file import PolicyError, load_policy, policy_path
 from workflows import clocks
 from workflows import ticket_core as core
-from workflows.model import ClockName, Ticket
+from workflows.model import ClockName, Status, Ticket
 from workflows.policy import Policy, format_duration
 from workflows.views import TicketView
 
@@ -137,6 +137,7 @@ async def cmd_history(ec: EscalationClient, a: argparse.Namespace) -> None:
     history = await ec.history_json(a.id)
     text = json.dumps(history, indent=2)
     if a.output:
+        Path(a.output).parent.mkdir(parents=True, exist_ok=True)
         Path(a.output).write_text(text, encoding="utf-8")
         print(f"wrote {len(history.get('events', []))} events to {a.output}")
     else:
@@ -192,7 +193,7 @@ async def cmd_action(ec: EscalationClient, a: argparse.Namespace) -> None:
 
 
 async def cmd_customer_reply(ec: EscalationClient, a: argparse.Namespace) -> None:
-    view, new = await ec.customer_reply(a.id, core.CustomerReply(actor=_actor(a), message=a.message,
+    view, new = await ec.customer_reply(a.id, core.CustomerReply(actor=a.actor or "customer", message=a.message,
                                                                  message_id=a.message_id))
     note = f"ticket {a.id} is closed; opened follow-up {view.id}" if new else f"{view.id} is {view.status.value}"
     emit(view, a.json, lambda: note)
@@ -224,9 +225,10 @@ def policy_deadlines(policy: Policy, priority: str, opened_at: datetime, tier: s
     for name, c in state.clocks.items():
         if name == ClockName.tier and c.phase == "idle":
             limit = sla.tier.get(state.tier)
+            note = (f"starts when {state.tier} acknowledges; then due {_dur(limit)} of business time later" if limit
+                    else f"no time limit at {state.tier} for {priority}")
             rows.append(DeadlineRow(clock=name, target=_dur(limit) if limit else None, due_at=None, due_local=None,
-                                    warnings={}, note=f"starts when {state.tier} acknowledges; then due "
-                                                      f"{_dur(limit)} of business time later"))
+                                    warnings={}, note=note))
             continue
         warn = {p: w for p in sla.warn_at_percent if (w := clocks.warning_at(c, p, cal)) is not None}
         rows.append(DeadlineRow(clock=name, target=_dur(c.target) if c.target else None, due_at=c.due_at,
@@ -256,9 +258,10 @@ def cmd_policy_deadlines(a: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="escalation", description="Durable escalation management on Temporal.")
-    sub = p.add_subparsers(dest="group", required=True)
+    sub = p.add_subparsers(dest="group", metavar="COMMAND", required=True)
 
-    t = sub.add_parser("ticket", help="open, show, list and act on tickets").add_subparsers(dest="command", required=True)
+    t = sub.add_parser("ticket", help="open, show, list and act on tickets").add_subparsers(
+        dest="command", metavar="ACTION", required=True)
 
     def cmd(name: str, help_: str, needs_id: bool = True) -> argparse.ArgumentParser:
         c = t.add_parser(name, help=help_)
@@ -280,8 +283,13 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--opened-at", type=_parse_time, help="ISO-8601 with offset (default now)")
     cmd("show", "show a ticket: status, clocks, timeline")
     ls = cmd("list", "list tickets through Temporal visibility", needs_id=False)
-    for flag in ("status", "tier", "priority", "department", "customer", "assignee", "cursor"):
-        ls.add_argument(f"--{flag}")
+    ls.add_argument("--status", choices=[x.value for x in Status])
+    ls.add_argument("--priority", choices=["P1", "P2", "P3", "P4"])
+    ls.add_argument("--tier", help="a tier id of the policy, e.g. tier2")
+    ls.add_argument("--department", help="a department id of the policy, e.g. billing")
+    ls.add_argument("--customer", help="customer id")
+    ls.add_argument("--assignee", help="assignee")
+    ls.add_argument("--cursor", help="next page: the cursor the previous page printed")
     ls.add_argument("--breached", action=argparse.BooleanOptionalAction, default=None)
     ls.add_argument("--limit", type=int, default=50)
     h = cmd("history", "export the ticket's event history (JSON) for audit and replay")
@@ -330,7 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("worker", help="run a worker (all workflows and activities)")
     sub.add_parser("api", help="serve the HTTP API")
-    sub.add_parser("dev", help="the embedded stack: dev server, worker, API (what `make run` starts)")
+    sub.add_parser("dev", help="the embedded stack: dev server, worker, API (what `make run` starts)",
+                   description="Start the Temporal dev server (SQLite under var/), the worker and the HTTP API; "
+                               "Ctrl-C stops them all. This is what `make run` runs.")
     return p
 
 
@@ -370,6 +380,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return dev_main()
         return 0
     except EscalationError as exc:
+        if getattr(a, "json", False):  # scripts get the error in the format they asked for
+            print(json.dumps({"error": {"code": exc.code, "message": exc.message}}))
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
         return EXIT_CODES.get(type(exc), 1)
     except (PolicyError, CliError) as exc:

@@ -32,7 +32,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from workflows import ticket_core as core
-from workflows.model import ID_PATTERN, Ticket
+from workflows.model import ID_PATTERN, PRIORITIES, Status, Ticket
 from workflows.policy import Policy
 from workflows.ticket import CLOCK_SKEW, TicketInput, TicketWorkflow, update_names
 from workflows.views import TicketView, ticket_view
@@ -158,7 +158,9 @@ class EscalationClient:
         try:
             client = await connect()
         except RuntimeError as exc:  # the core SDK reports connection failures this way
-            raise TemporalUnavailable(f"cannot reach Temporal at {s.temporal_address}: {exc}") from None
+            reason = "connection refused" if "refused" in str(exc).lower() else str(exc)
+            raise TemporalUnavailable(f"cannot reach Temporal at {s.temporal_address} ({reason}); is it running? "
+                                      "`make run` starts one, or set TEMPORAL_ADDRESS") from None
         return cls(client, policy or load_policy(s.escalation_policy), s.escalation_task_queue,
                    timedelta(days=s.escalation_max_backdate_days))
 
@@ -224,6 +226,15 @@ class EscalationClient:
             history = await handle.fetch_history()
         return history.to_json_dict()
 
+    def _known_value(self, attr: str, value: str) -> str:
+        """A filter on a closed vocabulary must use one of its words: a typo is an error, not an empty list."""
+        allowed = {"TicketStatus": [x.value for x in Status], "TicketTier": self.policy.tier_ids(),
+                   "TicketPriority": list(PRIORITIES), "TicketDepartment": self.policy.department_ids()}.get(attr)
+        if allowed is not None and value not in allowed:
+            field = FILTER_FIELDS[attr]
+            raise InvalidInput(f"{field} {value!r} is not one of: {', '.join(allowed)}", field=field)
+        return _filter_value(attr, value)
+
     # ----- acting ---------------------------------------------------------------
 
     async def act(self, ticket_id: str, event: core.Event) -> TicketView:
@@ -278,7 +289,7 @@ class EscalationClient:
                             ("TicketDepartment", department), ("TicketCustomerId", customer_id),
                             ("TicketAssignee", assignee)):
             if value is not None:
-                clauses.append(f"{attr} = '{_filter_value(attr, value)}'")
+                clauses.append(f"{attr} = '{self._known_value(attr, value)}'")
         for attr, values in (("TicketTier", tiers), ("TicketDepartment", departments)):
             if values is not None:
                 if not values:
@@ -316,6 +327,10 @@ class EscalationClient:
         return sum(1 for p in resp.pollers
                    if not p.HasField("last_access_time") or p.last_access_time.ToDatetime(tzinfo=UTC) >= since)
 
+
+
+FILTER_FIELDS = {"TicketStatus": "status", "TicketTier": "tier", "TicketPriority": "priority",
+                 "TicketDepartment": "department", "TicketCustomerId": "customer", "TicketAssignee": "assignee"}
 
 
 def _filter_value(attr: str, value: str) -> str:

@@ -125,7 +125,7 @@ def test_readme_cli_examples_run_verbatim(stack: dict[str, str], tmp_path: Path)
             done = subprocess.run(["bash", "-c", line], cwd=tmp_path, env=stack, capture_output=True, text=True,
                                   timeout=60)
             assert done.returncode == 0, f"{line}\n{done.stdout}\n{done.stderr}"
-    replayed = subprocess.run(["bash", "-c", ".venv/bin/escalation audit replay DEMO-1.json --json"], cwd=tmp_path,
+    replayed = subprocess.run(["bash", "-c", ".venv/bin/escalation audit replay var/DEMO-1.json --json"], cwd=tmp_path,
                               env=stack, capture_output=True, text=True, timeout=60)
     assert json.loads(replayed.stdout)["ok"] is True
     deadlines = subprocess.run(["bash", "-c", ".venv/bin/escalation policy deadlines --priority P3 "

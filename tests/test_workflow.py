@@ -10,7 +10,14 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.workflow_support import minutes, policy_with, running_worker, start_ticket, ticket, time_skipping_env
+from tests.workflow_support import (
+    minutes,
+    policy_with,
+    running_worker,
+    start_ticket,
+    ticket,
+    time_skipping_env,
+)
 from workflows import ticket_core as core
 from workflows.model import ClockName, Status
 from workflows.ticket import TicketWorkflow
@@ -18,18 +25,21 @@ from workflows.ticket import TicketWorkflow
 AGENT = "agent:alice"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 async def env() -> AsyncIterator[WorkflowEnvironment]:
+    """A fresh time-skipping server per test: one test's timers never fire into another's time skips."""
     environment = await time_skipping_env()
     yield environment
     await environment.shutdown()
 
 
-@pytest.fixture(scope="module")
-async def tq(env: WorkflowEnvironment) -> AsyncIterator[str]:
-    """One worker for the module: the test server stops skipping time while any workflow task has no worker.
+# The time-skipping server can wedge on rare interleavings ("invalid history builder state"): fail fast, not in 5 min.
+pytestmark = pytest.mark.timeout(90)
 
-    max_cached_workflows=0 forces a full replay on every task, so every test also checks determinism."""
+
+@pytest.fixture
+async def tq(env: WorkflowEnvironment) -> AsyncIterator[str]:
+    """max_cached_workflows=0 forces a full replay on every task, so every test also checks determinism."""
     async with running_worker(env.client, max_cached_workflows=0) as task_queue:
         yield task_queue
 

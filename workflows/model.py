@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
-TicketId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+# The pattern is checked by the validator (for a message a person can act on) and shown in the JSON schema.
+_ID_SCHEMA = Field(json_schema_extra={"pattern": ID_PATTERN, "maxLength": 100})
+TicketId = Annotated[str, AfterValidator(lambda v: _id(v)), _ID_SCHEMA]
 PRIORITIES = ("P1", "P2", "P3", "P4")
 
 
@@ -64,10 +66,16 @@ def _opaque_customer(value: str) -> str:
             "customer_id must be an opaque id (letters, digits, '.', '_', '-'), not an email address: "
             "ids are stored unencrypted in workflow ids and search attributes"
         )
+    return _id(value)
+
+
+def _id(value: str) -> str:
+    if not re.match(ID_PATTERN, value):
+        raise ValueError(f"{value!r} is not a valid id: 1 to 100 letters, digits, '.', '_' or '-', starting with a letter/digit")
     return value
 
 
-CustomerId = Annotated[str, StringConstraints(pattern=ID_PATTERN), AfterValidator(_opaque_customer)]
+CustomerId = Annotated[str, AfterValidator(_opaque_customer), _ID_SCHEMA]
 Text = Annotated[str, StringConstraints(max_length=20_000)]
 Short = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 Tag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9:._/-]{0,63}$")]
@@ -83,7 +91,7 @@ class Ticket(BaseModel):
     channel: Channel = Channel.api
     customer_id: CustomerId
     customer_plan: Annotated[str, StringConstraints(max_length=64)] = "standard"
-    priority: Annotated[str, StringConstraints(pattern=r"^P[1-4]$")] | None = None
+    priority: Literal["P1", "P2", "P3", "P4"] | None = None
     tags: Annotated[list[Tag], Field(max_length=50)] = Field(default_factory=list)
     opened_at: datetime
     linked_ticket_id: TicketId | None = None

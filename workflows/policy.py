@@ -48,10 +48,9 @@ def parse_duration(value: object) -> timedelta:
 def format_duration(value: timedelta) -> str:
     total = int(value.total_seconds())
     sign, total = ("-", -total) if total < 0 else ("", total)
-    d, rest = divmod(total, 86400)
-    h, rest = divmod(rest, 3600)
+    h, rest = divmod(total, 3600)  # no days: a "day" of business time depends on the calendar
     m, s = divmod(rest, 60)
-    parts = [f"{n}{u}" for n, u in ((d, "d"), (h, "h"), (m, "m"), (s, "s")) if n]
+    parts = [f"{n}{u}" for n, u in ((h, "h"), (m, "m"), (s, "s")) if n]
     return sign + ("".join(parts) or "0s")
 
 
