@@ -51,8 +51,8 @@ def build_worker(client: Client, task_queue: str | None = None, **options: Any) 
     options.setdefault("max_cached_workflows", s.escalation_max_cached_workflows)
     options.setdefault("workflow_runner", workflow_runner())
     options.setdefault("graceful_shutdown_timeout", timedelta(seconds=10))  # let in-flight notifications finish
-    return Worker(client, task_queue=task_queue or s.escalation_task_queue, workflows=WORKFLOWS,
-                  activities=ACTIVITIES, **options)
+    options.setdefault("activities", ACTIVITIES)  # tests swap in failing receivers
+    return Worker(client, task_queue=task_queue or s.escalation_task_queue, workflows=WORKFLOWS, **options)
 
 
 async def run(stop: asyncio.Event | None = None) -> None:

@@ -333,12 +333,25 @@ def test_wait_on_customer_pauses_and_reply_resumes_without_instant_breach() -> N
     assert sim.s.tier == "tier2"  # the remaining tier time still counts after the reply
 
 
-def test_wait_before_acknowledgement_goes_back_to_new_and_ack_clock_keeps_running() -> None:
+def test_wait_before_acknowledgement_pauses_the_ack_clock_and_goes_back_to_new() -> None:
     sim = Sim()
     sim.do(WaitOnCustomer(), T0 + 10 * M)
-    assert sim.clock(ACK).phase == "running"  # acknowledging is on us, waiting or not
-    sim.do(CustomerReply(message="ok"), T0 + 20 * M)
+    assert sim.clock(ACK).phase == "paused", "no escalation while the customer owes us an answer (FIELD #1)"
+    sim.advance(T0 + 5 * H)
+    assert sim.s.tier == "tier1" and not sim.s.breaches
+    sim.do(CustomerReply(message="ok"), T0 + 5 * H)
     assert sim.s.status == Status.new
+    assert sim.clock(ACK).due_at == T0 + 5 * H + 50 * M, "the 50 unused minutes remain"
+
+
+def test_ack_breach_after_reaching_tier2_does_not_climb_again() -> None:
+    """Tier 2 has 4 hours from entry: a missed acknowledgement does not cut that short."""
+    sim = Sim()
+    sim.do(Escalate(reason="obvious app bug"), T0 + 5 * M)
+    sim.advance(T0 + 2 * H)
+    assert sim.s.tier == "tier2" and ACK in [b.clock for b in sim.s.breaches]
+    sim.advance(T0 + 5 * M + 4 * H)
+    assert sim.s.tier == "tier3", "the tier clock, not the ack clock, moves it on"
 
 
 def test_wait_on_customer_in_office_hours() -> None:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
+from temporalio import activity
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
@@ -181,3 +182,24 @@ async def test_priority_change_keeps_accrued_time(env: WorkflowEnvironment, tq: 
     await env.sleep(minutes(11))  # 31 minutes accrued in all against P1's 30
     s = await state(handle)
     assert s.tier == "tier2" and s.breaches[0].clock == ClockName.acknowledge
+
+
+@activity.defn(name="notify")
+async def unreachable_notify(n: core.Notify) -> None:
+    # Non-retryable, so the time-skipping server does not run a day of retries in real time.
+    raise ApplicationError("SMTP relay unreachable", non_retryable=True)
+
+
+async def test_failing_notifications_never_hold_up_sla_timers(env: WorkflowEnvironment) -> None:
+    async with running_worker(env.client, activities=[unreachable_notify]) as tq:
+        handle = await start_ticket(env.client, tq, ticket(await env.get_current_time()))
+        await env.sleep(minutes(61))
+        s = await state(handle)
+        assert s.tier == "tier2", "the acknowledge breach escalates on time although no notification gets through"
+        esc = next(e for e in s.timeline if e.action == "escalated")
+        assert esc.at == esc.due_at
+        failed = [e for e in s.timeline if e.action == "notification_failed"]
+        assert len(failed) >= 3 and "SMTP relay unreachable" in failed[0].reason
+        assert s.status == Status.new, "the ticket lives on: a failed notification never fails the workflow"
+        desc = await handle.describe()
+        assert desc.status is not None and desc.status.name == "RUNNING"

@@ -113,7 +113,7 @@ def _default_clocks() -> dict[ClockName, ClockRules]:
     return {
         ClockName.acknowledge: ClockRules(
             starts_on=frozenset({T.opened}), stops_on=frozenset({T.acknowledged, T.resolved, T.closed}),
-            on_breach="escalate",
+            paused_while=frozenset({S.waiting_on_customer}), on_breach="escalate",
         ),
         ClockName.tier: ClockRules(
             restarts_on=frozenset({T.escalated, T.reopened}), stops_on=frozenset({T.resolved, T.closed}),

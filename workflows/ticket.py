@@ -15,7 +15,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
@@ -38,8 +38,10 @@ class TicketWorkflow:
     @workflow.init
     def __init__(self, inp: TicketInput) -> None:
         self.policy = intern_policy(inp.policy)
-        self.pending: list[core.Effect] = []
-        self.published: dict[str, object] = {}
+        self.pending: list[core.Effect] = []  # notifications to send
+        self.in_flight: set[asyncio.Task[None]] = set()  # notifications being sent (retrying)
+        started = workflow.info().typed_search_attributes  # set by the client at start: not upserted again
+        self.published: dict[str, object] = {k.name: v for k in sa.ALL if (v := started.get(k)) is not None}
         if inp.state is None:
             opened = core.open_ticket(inp.ticket, inp.policy, workflow.now())
             self.state, self.pending = opened.state, list(opened.effects)
@@ -55,14 +57,17 @@ class TicketWorkflow:
         while True:
             self._apply_due()
             self._publish_search_attributes()
-            await self._carry_out_effects()
+            self._send_notifications()
             if self.state.closed:
                 break
-            if workflow.info().is_continue_as_new_suggested() and workflow.all_handlers_finished() and not self.pending:
+            if workflow.info().is_continue_as_new_suggested() and self._idle():
                 workflow.continue_as_new(TicketInput(ticket=self.state.ticket, policy=self.policy, state=self.state))
             await self._wait_for_news()
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await workflow.wait_condition(self._idle)
         return self.state
+
+    def _idle(self) -> bool:
+        return workflow.all_handlers_finished() and not self.pending and not self.in_flight
 
     async def _wait_for_news(self) -> None:
         upcoming = core.deadlines(self.state, self.policy)
@@ -80,16 +85,23 @@ class TicketWorkflow:
         self.state = caught_up.state
         self.pending += caught_up.effects
 
-    async def _carry_out_effects(self) -> None:
-        while self.pending:
-            batch, self.pending = self.pending, []
-            await asyncio.gather(*(self._notify(n) for n in batch))
+    def _send_notifications(self) -> None:
+        """Send in the background: a notification that retries never holds up the SLA timers."""
+        for n in self.pending:
+            task = asyncio.create_task(self._notify(n))
+            self.in_flight.add(task)
+            task.add_done_callback(self.in_flight.discard)
+        self.pending = []
 
     async def _notify(self, n: core.Notify) -> None:
-        await workflow.execute_activity(
-            "notify", n, start_to_close_timeout=timedelta(seconds=30), schedule_to_close_timeout=timedelta(days=1),
-            retry_policy=NOTIFY_RETRY,
-        )
+        try:
+            await workflow.execute_activity(
+                "notify", n, start_to_close_timeout=timedelta(seconds=30), schedule_to_close_timeout=timedelta(days=1),
+                retry_policy=NOTIFY_RETRY,
+            )
+        except ActivityError as exc:  # retried for a day: record it, never fail the ticket over it
+            self.state = core.notification_failed(self.state, n, workflow.now(), str(exc.cause or exc))
+            self.changed = True
 
     def _publish_search_attributes(self) -> None:
         values = core.search_attributes(self.state)

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, StringConstraints
 
 from workflows import clocks
+from workflows import search_attributes as sa
 from workflows.calendar import BusinessCalendar
 from workflows.clocks import ClockState
 from workflows.model import (
@@ -190,6 +191,7 @@ class TicketState(BaseModel):
     clocks: dict[ClockName, ClockState]
     calendar: BusinessCalendar  # of the current priority; clients compute remaining time with it
     timeline: list[TimelineEntry] = []
+    timeline_dropped: int = 0  # oldest entries no longer carried (still in the event history)
     seq: int = 0
     as_of: datetime
 
@@ -510,7 +512,11 @@ def _breach(s: TicketState, name: ClockName, now: datetime, p: Policy) -> list[E
     fx: list[Effect] = [_notify(s, p, "breach", [*p.breach_notify, f"tier:{s.tier}"],
                                 f"SLA breached ({name}): {s.ticket.subject}", f"Due {due.isoformat()}, tier {s.tier}", due)]
     nxt = p.next_tier(s.tier)
-    if p.clocks[name].on_breach == "escalate" and nxt is not None and p.tier(nxt).automatic_entry:
+    # A missed acknowledgement moves the ticket on only while its tier's own clock is still waiting for that
+    # acknowledgement (Tier 1: "60 minutes to acknowledge, then Tier 2 at once"); once a tier clock runs
+    # (Tier 2 "has 4 hours from entry"), that clock decides.
+    waits_for_ack = name != ClockName.acknowledge or s.clocks[ClockName.tier].phase == "idle"
+    if p.clocks[name].on_breach == "escalate" and waits_for_ack and nxt is not None and p.tier(nxt).automatic_entry:
         fx += _escalate(s, nxt, now, p, SYSTEM_SLA, f"{name} SLA breached (due {due.isoformat()})", name, due)
     return fx
 
@@ -611,6 +617,14 @@ def deadlines(s: TicketState, p: Policy) -> list[Deadline]:
     return sorted(out, key=lambda d: (d.at, d.kind != "warning", str(d.clock), d.percent or 0))
 
 
+def notification_failed(state: TicketState, n: Notify, now: datetime, error: str) -> TicketState:
+    """A notification could not be delivered even after retrying: the timeline says so (people can follow up)."""
+    s = state.model_copy(deep=True)
+    _log(s, now.astimezone(UTC), "system:notify", "notification_failed",
+         f"{n.kind} notification to {', '.join(n.recipients)} not delivered", error[:500])
+    return s
+
+
 def catch_up(s: TicketState, now: datetime, p: Policy) -> Outcome:
     """Apply every deadline that has passed by `now`, in order, each at its due time.
 
@@ -634,11 +648,22 @@ def next_due(s: TicketState, now: datetime, p: Policy) -> DeadlineReached | None
 # ----- helpers -------------------------------------------------------------------------
 
 
+TIMELINE_KEPT = 500  # entries carried in the state (and continue-as-new); the history keeps every one
+TEXT_KEPT = 2000  # characters of a note or reason kept in the timeline
+
+
 def _log(s: TicketState, at: datetime, actor: str, action: str, summary: str, reason: str = "", *,
          rule: str | None = None, clock: ClockName | None = None, due_at: datetime | None = None) -> None:
     s.seq += 1
-    s.timeline.append(TimelineEntry(seq=s.seq, at=at, actor=actor, action=action, summary=summary, reason=reason,
-                                    rule=rule, clock=clock, due_at=due_at))
+    s.timeline.append(TimelineEntry(seq=s.seq, at=at, actor=actor, action=action, summary=_clip(summary),
+                                    reason=_clip(reason), rule=rule, clock=clock, due_at=due_at))
+    if len(s.timeline) > TIMELINE_KEPT:
+        s.timeline_dropped += len(s.timeline) - TIMELINE_KEPT
+        del s.timeline[: len(s.timeline) - TIMELINE_KEPT]
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= TEXT_KEPT else text[: TEXT_KEPT - 1] + "…"
 
 
 def _notify(s: TicketState, p: Policy, kind: str, recipients: list[str], subject: str, body: str,
@@ -662,14 +687,14 @@ def _flag_executive(s: TicketState, p: Policy, now: datetime, actor: str, keywor
 def search_attributes(s: TicketState) -> dict[str, object]:
     """What the ticket is listed and counted by (no personal data: stored unencrypted)."""
     return {
-        "TicketStatus": s.status.value,
-        "TicketTier": s.tier,
-        "TicketPriority": s.priority,
-        "TicketDepartment": s.department,
-        "TicketChannel": s.ticket.channel.value,
-        "TicketCustomerId": s.ticket.customer_id,
-        "TicketAssignee": s.assignee or "",
-        "TicketEscalationCount": s.escalation_count,
-        "TicketSlaBreached": s.sla_breached,
-        "TicketPolicyVersion": s.policy_version,
+        sa.STATUS.name: s.status.value,
+        sa.TIER.name: s.tier,
+        sa.PRIORITY.name: s.priority,
+        sa.DEPARTMENT.name: s.department,
+        sa.CHANNEL.name: s.ticket.channel.value,
+        sa.CUSTOMER_ID.name: s.ticket.customer_id,
+        sa.ASSIGNEE.name: s.assignee or "",
+        sa.ESCALATION_COUNT.name: s.escalation_count,
+        sa.SLA_BREACHED.name: s.sla_breached,
+        sa.POLICY_VERSION.name: s.policy_version,
     }

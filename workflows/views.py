@@ -79,5 +79,5 @@ def ticket_view(state: TicketState, now: datetime) -> TicketView:
         acknowledged_at=state.acknowledged_at, resolved_at=state.resolved_at, closed_at=state.closed_at,
         linked_ticket_id=t.linked_ticket_id, as_of=now,
         clocks=[clock_view(c, now, state) for c in state.clocks.values()], timeline=state.timeline,
-        timeline_complete=bool(state.timeline) and state.timeline[0].seq == 1,
+        timeline_complete=bool(state.timeline) and state.timeline[0].seq == 1 and not state.timeline_dropped,
     )
