@@ -7,6 +7,7 @@ history's input, so the policy of that day is what the replay uses).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from pydantic import BaseModel
@@ -16,6 +17,8 @@ from temporalio.worker import Replayer
 
 from worker import workflow_runner
 from workflows.ticket import TicketWorkflow
+
+REPLAY_TIMEOUT_S = 120
 
 
 class ReplayReport(BaseModel):
@@ -30,9 +33,16 @@ async def replay(history_json: dict[str, Any], workflow_id: str) -> ReplayReport
         history = WorkflowHistory.from_json(workflow_id, history_json)
     except (ValueError, TypeError, KeyError) as exc:
         raise ValueError(f"not a Temporal history export (`escalation ticket history ID`): {exc}") from None
-    if not history.events:
-        raise ValueError("the history has no events")
+    first = history.events[0] if history.events else None
+    if first is None or not first.HasField("workflow_execution_started_event_attributes"):
+        raise ValueError("the history does not begin with the workflow's start event")
+    kind = first.workflow_execution_started_event_attributes.workflow_type.name
+    if kind != "Ticket":
+        raise ValueError(f"the history is of a {kind!r} workflow, not a Ticket")
     replayer = Replayer(workflows=[TicketWorkflow], data_converter=pydantic_data_converter, workflow_runner=workflow_runner())
-    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    try:
+        result = await asyncio.wait_for(replayer.replay_workflow(history, raise_on_replay_failure=False), REPLAY_TIMEOUT_S)
+    except TimeoutError:
+        raise ValueError(f"the replay did not finish within {REPLAY_TIMEOUT_S}s (a malformed history?)") from None
     error = None if result.replay_failure is None else str(result.replay_failure)
     return ReplayReport(workflow_id=workflow_id, events=len(history.events), ok=error is None, error=error)

@@ -27,6 +27,7 @@ from starter.client import (
     InvalidInput,
     TemporalUnavailable,
     TicketNotFound,
+    workflow_id,
 )
 from starter.policy_file import PolicyError, load_policy, policy_path
 from workflows import clocks
@@ -145,7 +146,7 @@ async def cmd_history(ec: EscalationClient, a: argparse.Namespace) -> None:
 
 
 async def cmd_replay(ec: EscalationClient, a: argparse.Namespace) -> None:
-    report = await audit.replay(await ec.history_json(a.id), f"ticket-{a.id}")
+    report = await audit.replay(await ec.history_json(a.id), workflow_id(a.id))
     _print_replay(report, a.json)
 
 
@@ -216,10 +217,13 @@ class DeadlineRow(BaseModel):
 
 def policy_deadlines(policy: Policy, priority: str, opened_at: datetime, tier: str | None = None) -> list[DeadlineRow]:
     """Every SLA due time for a ticket opened at `opened_at` (acknowledged never: the tier clock as configured)."""
+    if tier is not None:
+        if tier not in policy.tier_ids():
+            raise CliError(f"--tier {tier!r} is not a tier; allowed: {', '.join(policy.tier_ids())}")
+        start_at = policy.routing.default.model_copy(update={"tier": tier})
+        policy = policy.model_copy(update={"routing": policy.routing.model_copy(update={"rules": [], "default": start_at})})
     ticket = Ticket(id="preview", subject="preview", customer_id="preview", priority=priority, opened_at=opened_at)
     state = core.open_ticket(ticket, policy, opened_at).state
-    if tier is not None and tier != state.tier:
-        state = state.model_copy(update={"tier": tier})
     cal, sla = state.calendar, policy.sla(priority)
     rows = []
     for name, c in state.clocks.items():

@@ -27,10 +27,11 @@ from temporalio.client import (
 from temporalio.client import (
     WorkflowExecutionStatus as ExecStatus,
 )
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from workflows import search_attributes as sa
 from workflows import ticket_core as core
 from workflows.model import ID_PATTERN, PRIORITIES, Status, Ticket
 from workflows.policy import Policy
@@ -129,15 +130,24 @@ def follow_up_id(ticket_id: str, message_key: str) -> str:
 
 
 @asynccontextmanager
-async def _temporal_errors(ticket_id: str | None = None) -> AsyncIterator[None]:
+async def _temporal_errors(ticket_id: str | None = None, task_queue: str | None = None) -> AsyncIterator[None]:
+    """Temporal's errors as the few our users tell apart; never a raw RPC error."""
     try:
         yield
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND and ticket_id is not None:
             raise TicketNotFound(f"no ticket with id {ticket_id!r}") from None
-        if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED):
-            raise TemporalUnavailable(f"Temporal is unavailable: {exc.message}") from None
-        raise
+        if exc.status in (RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED) and ticket_id is not None:
+            raise TemporalUnavailable(
+                f"ticket {ticket_id} did not answer within {RPC_TIMEOUT.seconds}s: is a worker polling task queue "
+                f"{task_queue!r}? (an action already sent is applied when one starts)") from None
+        if exc.status == RPCStatusCode.INVALID_ARGUMENT and "search attribute" in exc.message:
+            raise TemporalUnavailable(f"Temporal does not know our search attributes ({exc.message}); "
+                                      "`make run` registers them, docker-compose's temporal-setup too") from None
+        raise TemporalUnavailable(f"Temporal refused or failed the request: {exc.message}") from None
+
+
+RPC_TIMEOUT = timedelta(seconds=15)
 
 
 class EscalationClient:
@@ -181,6 +191,7 @@ class EscalationClient:
         the same policy snapshot, so the caller waits only for the server to accept the start."""
         now = now or datetime.now(UTC)
         check_opened_at(ticket.opened_at, now, self.max_backdate)
+        opened = core.open_ticket(ticket, self.policy, now)  # what the workflow's first task will compute
         created = False
         async with _temporal_errors():
             try:
@@ -188,13 +199,15 @@ class EscalationClient:
                     TicketWorkflow.run, TicketInput(ticket=ticket, policy=self.policy), id=workflow_id(ticket.id),
                     task_queue=self.task_queue, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    # listable at once, before a worker runs the first task
+                    search_attributes=TypedSearchAttributes(sa.pairs(core.search_attributes(opened.state))),
                 )
+                # `started` is False when USE_EXISTING returned a running ticket; unknown means "compare".
                 response = getattr(handle, "_start_workflow_response", None)
-                created = bool(getattr(response, "started", True))
+                created = bool(getattr(response, "started", False))
             except WorkflowAlreadyStartedError:
                 pass  # closed ticket: reuse rejected; return it
         if created and not wait_for_worker:
-            opened = core.open_ticket(ticket, self.policy, now)
             return OpenResult(created=True, view=ticket_view(core.catch_up(opened.state, now, self.policy).state, now))
         state = await self.state(ticket.id)
         if not created and not same_request(state.ticket, ticket, compare_opened_at=not opened_at_defaulted):
@@ -205,14 +218,14 @@ class EscalationClient:
 
     async def state(self, ticket_id: str) -> core.TicketState:
         handle = self.handle(ticket_id)
-        async with _temporal_errors(ticket_id):
-            desc = await handle.describe()
+        async with _temporal_errors(ticket_id, self.task_queue):
+            desc = await handle.describe(rpc_timeout=RPC_TIMEOUT)
             if desc.status in (ExecStatus.COMPLETED,):
                 return await handle.result()
             if desc.status != ExecStatus.RUNNING:
                 raise TicketNotFound(f"ticket {ticket_id} ended abnormally ({desc.status.name if desc.status else '?'})")
             try:
-                return await handle.query(TicketWorkflow.current_state)
+                return await handle.query(TicketWorkflow.current_state, rpc_timeout=RPC_TIMEOUT)
             except WorkflowQueryFailedError as exc:
                 raise TemporalUnavailable(f"ticket {ticket_id} could not be read yet: {exc}") from None
 
@@ -241,9 +254,9 @@ class EscalationClient:
         """Send an agent action as an Update; return the ticket as it is after it."""
         name = _action_name(event)
         handle = self.handle(ticket_id)
-        async with _temporal_errors(ticket_id):
+        async with _temporal_errors(ticket_id, self.task_queue):
             try:
-                state: core.TicketState = await handle.execute_update(update_names()[name], event)
+                state: core.TicketState = await handle.execute_update(update_names()[name], event, rpc_timeout=RPC_TIMEOUT)
             except WorkflowUpdateFailedError as exc:
                 cause = exc.cause
                 if isinstance(cause, ApplicationError):
@@ -264,11 +277,13 @@ class EscalationClient:
         except ActionRejected as exc:
             if exc.code != "ticket_closed":
                 raise
-        old = (await self.state(ticket_id)).ticket
+        old_state = await self.state(ticket_id)
+        old = old_state.ticket
         key = reply.message_id or reply.message
         follow = Ticket(
             id=follow_up_id(ticket_id, key), subject=f"Re: {old.subject}"[:500], description=reply.message,
             channel=old.channel, customer_id=old.customer_id, customer_plan=old.customer_plan, tags=old.tags,
+            priority=old_state.priority,  # a P1 customer's reply after close is still P1
             opened_at=datetime.now(UTC).replace(microsecond=0), linked_ticket_id=old.id, sensitive=old.sensitive,
         )
         try:

@@ -14,6 +14,20 @@ DEFAULT_POLICY = Path(__file__).resolve().parent.parent / "config" / "policy.yam
 POLICY_ENV = "ESCALATION_POLICY"
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that rejects a key given twice in one mapping (YAML would silently keep the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:  # type: ignore[override,type-arg]
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 class PolicyError(ValueError):
     """A policy file that cannot be used; the message names file, field path and allowed values."""
 
@@ -25,7 +39,7 @@ def policy_path(path: str | os.PathLike[str] | None = None) -> Path:
 def load_policy(path: str | os.PathLike[str] | None = None) -> Policy:
     file = policy_path(path)
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        data = yaml.load(file.read_text(encoding="utf-8"), Loader=_StrictLoader)
     except FileNotFoundError as exc:
         raise PolicyError(f"{file}: no such policy file (set {POLICY_ENV} or pass a path)") from exc
     except yaml.YAMLError as exc:

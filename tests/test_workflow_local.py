@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -67,7 +67,10 @@ async def test_continue_as_new_keeps_state_and_timers(env: WorkflowEnvironment, 
 
     s = await eventually(escalated, timeout=20)
     assert s is not None, "the acknowledge deadline still fires after continue-as-new"
-    assert [e.clock for e in s.timeline if e.action == "escalated"] == ["acknowledge"], "escalated exactly once"
+    escalations = [e for e in s.timeline if e.action == "escalated"]
+    assert [e.clock for e in escalations] == ["acknowledge"], "escalated exactly once"
+    assert escalations[0].due_at == t.opened_at + timedelta(seconds=6), "the clock kept its start across runs"
+    assert s.clocks["acknowledge"].warnings_sent == [50], "the 50 % warning went out once, before or after the new run"
     assert s.ticket == t
 
 
@@ -102,7 +105,6 @@ async def test_replay_every_ticket_history(env: WorkflowEnvironment, tq: str) ->
     await handle.execute_update(TicketWorkflow.close, core.Close(actor=AGENT))
     assert (await handle.result()).status == Status.closed
 
-    assert await client.count_workflows("WorkflowType = 'Ticket'") is not None
     count = (await client.count_workflows("WorkflowType = 'Ticket'")).count
     assert count >= 4, f"expected the module's tickets in visibility, found {count}"
     replayer = Replayer(workflows=[TicketWorkflow], data_converter=client.data_converter, workflow_runner=workflow_runner())

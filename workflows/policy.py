@@ -215,6 +215,8 @@ class Policy(_Strict):
                 _known(f"{where}.then.department", rule.set.department, depts)
             if rule.set.tier is not None:
                 _known(f"{where}.then.tier", rule.set.tier, tiers)
+        if self.reopen_window < timedelta(0):
+            raise ValueError(f"reopen_window: must not be negative, got {format_duration(self.reopen_window)}")
         _known("routing.default.department", self.routing.default.department, depts)
         _known("routing.default.tier", self.routing.default.tier, tiers)
         return self
