@@ -348,21 +348,6 @@ def _log(msg: str, _t0: float = time.monotonic()) -> None:
     print(f"[{time.monotonic() - _t0:7.1f}s] {msg}", flush=True)
 
 
-def _spawn(cmd: list[str], env: dict[str, str], log_file: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log_file.open("ab"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
-
 async def _wait_ready(base: str, procs: list[subprocess.Popen[bytes]], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(base_url=base, timeout=5) as http:
@@ -382,7 +367,7 @@ async def _wait_ready(base: str, procs: list[subprocess.Popen[bytes]], timeout: 
 
 def main(argv: list[str] | None = None) -> None:
     from starter.auth import dev_tokens
-    from starter.devserver import DevServer, free_port
+    from starter.devserver import DevServer, free_port, spawn, stop_process
 
     p = argparse.ArgumentParser(prog="python -m bench.api_bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--rate", type=float, default=20, help="fixed request rate, per second (default 20)")
@@ -406,8 +391,8 @@ def main(argv: list[str] | None = None) -> None:
                "ESCALATION_API_HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1"}
         env.pop("ESCALATION_POLICY", None)
         env.pop("ESCALATION_TOKENS", None)
-        worker = _spawn([sys.executable, "worker.py"], env, tmp / "worker.log")
-        api = _spawn([sys.executable, "-m", "starter.api"], env, tmp / "api.log")
+        worker = spawn([sys.executable, "worker.py"], env, tmp / "worker.log")
+        api = spawn([sys.executable, "-m", "starter.api"], env, tmp / "api.log")
         try:
             base = f"http://127.0.0.1:{port}"
             asyncio.run(_wait_ready(base, [worker, api]))
@@ -417,8 +402,8 @@ def main(argv: list[str] | None = None) -> None:
                                                step_seconds=args.step_seconds, budget_s=args.budget, pids=pids,
                                                log=_log))
         finally:
-            _stop(api)
-            _stop(worker)
+            stop_process(api)
+            stop_process(worker)
             server.stop()
     result["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": sys.platform}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -42,6 +42,27 @@ def die_with_parent() -> None:
         pass
 
 
+def spawn(cmd: list[str], env: dict[str, str], log_file: Path, cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    """A child in its own session (Ctrl-C goes to us; we stop it), logging to a file, dying with its parent."""
+    return subprocess.Popen(cmd, cwd=cwd or Path(__file__).resolve().parent.parent, env=env,
+                            stdout=log_file.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+                            preexec_fn=die_with_parent)
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    """SIGTERM to the child's process group; SIGKILL if it does not end in time."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=timeout)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -124,14 +145,8 @@ class DevServer:
         return self.process.pid if self.process else None
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=15)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=5)
+        if self.process is not None:
+            stop_process(self.process)
 
     def __enter__(self) -> DevServer:
         return self.start()

@@ -14,26 +14,12 @@ import sys
 import time
 from pathlib import Path
 
-from starter.devserver import DevServer, die_with_parent, port_open
+from starter.devserver import DevServer, port_open, spawn, stop_process
 from starter.logs import configure_logging
 from starter.settings import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
-
-
-def _child(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
-                            start_new_session=True, preexec_fn=die_with_parent)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def main() -> int:
@@ -56,7 +42,7 @@ def main() -> int:
     server.set_retention("720h")
     env = {**os.environ, "TEMPORAL_ADDRESS": server.address, "TEMPORAL_NAMESPACE": s.temporal_namespace,
            "ESCALATION_OUTBOX": str(VAR / "outbox.jsonl"), "PYTHONUNBUFFERED": "1"}
-    children = [_child([sys.executable, "worker.py"], env, VAR / "worker.log")]
+    children = [spawn([sys.executable, "worker.py"], env, VAR / "worker.log")]
     token = _start_api(env, api_port, children)
     print("\n".join([
         "",
@@ -87,7 +73,7 @@ def main() -> int:
     finally:
         print("stopping ...", flush=True)
         for proc in reversed(children):
-            _stop(proc)
+            stop_process(proc)
         server.stop()
         print("stopped.", flush=True)
     return 0
@@ -100,7 +86,7 @@ def _start_api(env: dict[str, str], port: int, children: list[subprocess.Popen[b
         return None
     tokens_file, token = dev_tokens(VAR)
     api_env = {**env, "ESCALATION_TOKENS_FILE": str(tokens_file), "ESCALATION_API_PORT": str(port)}
-    children.append(_child([sys.executable, "-m", "starter.api"], api_env, VAR / "api.log"))
+    children.append(spawn([sys.executable, "-m", "starter.api"], api_env, VAR / "api.log"))
     deadline = time.monotonic() + 30
     while not port_open(port) and time.monotonic() < deadline:
         time.sleep(0.2)
