@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import structlog
 from fastapi import Body, Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import (
     AwareDatetime,
@@ -424,6 +424,22 @@ escalation into the executive tier), `auditor` (read-only, including histories),
 """
 
 
+def _serve_docs_offline(app: FastAPI) -> None:
+    """Swagger UI from a PyPI package, not a CDN: /docs works on a machine without internet."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/static/swagger-ui", StaticFiles(directory=str(swagger_ui_path)), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} - docs",
+                                   swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/swagger-ui/swagger-ui.css",
+                                   swagger_favicon_url="/static/swagger-ui/favicon-32x32.png")
+
+
 def create_app(settings: Settings | None = None, *, client: EscalationClient | None = None,
                tokens: TokenStore | None = None, policy: Policy | None = None) -> FastAPI:
     """The API. Without arguments: settings, tokens and policy from the environment; Temporal connected on first use."""
@@ -441,13 +457,14 @@ def create_app(settings: Settings | None = None, *, client: EscalationClient | N
             log.warning("no_api_tokens", hint="set ESCALATION_TOKENS_FILE or ESCALATION_TOKENS; every request gets 401")
     ctx = ApiContext(s, policy, tokens, client)
 
-    app = FastAPI(title="Escalation engine API", version="1.0.0", description=DESCRIPTION, openapi_tags=[
+    app = FastAPI(title="Escalation engine API", version="1.0.0", description=DESCRIPTION, docs_url=None, openapi_tags=[
         {"name": "tickets", "description": "open, read and list tickets"},
         {"name": "actions", "description": "agent actions: sent to the ticket's workflow as Updates; each returns the new view"},
         {"name": "intake", "description": "one endpoint per channel, each taking that channel's own payload"},
         {"name": "health", "description": "liveness and readiness"},
     ])
     app.state.ctx = ctx
+    _serve_docs_offline(app)
     app.add_middleware(RequestMiddleware, max_body=s.escalation_max_body_bytes)
     _install_error_handlers(app)
     bearer = HTTPBearer(auto_error=False, description="a token from ESCALATION_TOKENS_FILE / ESCALATION_TOKENS")

@@ -88,3 +88,20 @@ def test_curl_examples_run_verbatim(api: tuple[str, str]) -> None:
         assert check(docs), f"{block}\n{run.stdout}"
         checked.add(next(k for k in EXPECT if k in block))
     assert checked == set(EXPECT)
+
+
+async def test_docs_page_works_offline() -> None:
+    """/docs loads Swagger UI from this server (a PyPI package), not from a CDN this machine cannot reach."""
+    import httpx
+
+    from starter.api import create_app
+    from starter.settings import Settings
+
+    app = create_app(Settings(escalation_tokens="[]"))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+        page = await client.get("/docs")
+        assert page.status_code == 200
+        scripts = re.findall(r'src="([^"]+)"', page.text) + re.findall(r'href="([^"]+)"', page.text)
+        assert scripts and all(url.startswith("/") for url in scripts), scripts
+        for url in scripts:
+            assert (await client.get(url)).status_code == 200, url
