@@ -756,3 +756,17 @@ def test_random_event_sequences_keep_the_invariants(
     # the state is what the workflow stores and queries: it must survive JSON
     stored = sim.s.model_dump_json()
     assert TicketState.model_validate_json(stored).model_dump_json() == stored
+
+
+def test_executive_keywords_can_move_the_ticket_to_the_executive_tier() -> None:
+    data = POLICY.model_dump(mode="json", by_alias=True)
+    data["executive"]["on_match"] = "escalate"
+    policy = Policy.model_validate(data)
+    opened = tc.open_ticket(make_ticket(description="Fix it or we call our lawyer"), policy, T0)
+    s = opened.state
+    assert s.tier == "executive" and s.escalation_count == 1 and s.executive_attention
+    assert [f.kind for f in opened.effects].count("executive") == 1
+    esc = next(e for e in s.timeline if e.action == "escalated")
+    assert "lawyer" in esc.reason
+    # the default policy only flags and notifies
+    assert tc.open_ticket(make_ticket(description="we call our lawyer"), POLICY, T0).state.tier == "tier1"

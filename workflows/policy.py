@@ -167,6 +167,9 @@ class Routing(_Strict):
 class ExecutiveEscalation(_Strict):
     keywords: list[str] = Field(default_factory=list)
     notify: list[str] = Field(default_factory=lambda: ["executive_team", "csm", "account_manager"])
+    # notify: flag the ticket and tell the executives; escalate: also move it to `tier` (default: the top tier)
+    on_match: Literal["notify", "escalate"] = "notify"
+    tier: str | None = None
 
 
 class Policy(_Strict):
@@ -217,6 +220,8 @@ class Policy(_Strict):
                 _known(f"{where}.then.tier", rule.set.tier, tiers)
         if self.reopen_window < timedelta(0):
             raise ValueError(f"reopen_window: must not be negative, got {format_duration(self.reopen_window)}")
+        if self.executive.tier is not None:
+            _known("executive.tier", self.executive.tier, tiers)
         _known("routing.default.department", self.routing.default.department, depts)
         _known("routing.default.tier", self.routing.default.tier, tiers)
         return self

@@ -680,8 +680,12 @@ def _flag_executive(s: TicketState, p: Policy, now: datetime, actor: str, keywor
     _log(s, now, actor, "executive_attention", f"executive keywords: {', '.join(keywords)}", rule="executive.keywords")
     if not first:
         return []
-    return [_notify(s, p, "executive", p.executive.notify, f"Executive attention: {s.ticket.subject}",
-                    f"Customer {s.ticket.customer_id} mentioned: {', '.join(keywords)}")]
+    fx: list[Effect] = [_notify(s, p, "executive", p.executive.notify, f"Executive attention: {s.ticket.subject}",
+                                f"Customer {s.ticket.customer_id} mentioned: {', '.join(keywords)}")]
+    target = p.executive.tier or p.tiers[-1].id
+    if p.executive.on_match == "escalate" and s.status in ACTIVE and p.tier_index(target) > p.tier_index(s.tier):
+        fx += _escalate(s, target, now, p, actor, f"executive keywords: {', '.join(keywords)}")
+    return fx
 
 
 def search_attributes(s: TicketState) -> dict[str, object]:
