@@ -38,7 +38,6 @@ from workflows.policy import Policy
 from workflows.ticket import CLOCK_SKEW, TicketInput, TicketWorkflow, update_names
 from workflows.views import TicketView, ticket_view
 
-ACTIONS = tuple(update_names())
 FILTER_VALUE = re.compile(r"^[A-Za-z0-9._:@-]{1,100}$")
 
 
