@@ -14,6 +14,7 @@ import pytest
 import pytest_asyncio
 from temporalio.client import Client
 
+from starter.client import EscalationClient
 from starter.devserver import DevServer
 from starter.policy_file import load_policy
 from workflows.policy import Policy
@@ -58,6 +59,16 @@ def _worker_thread(address: str, task_queue: str, ready: threading.Event,
     asyncio.run(run())
 
 
+async def _until_polled(escalation: EscalationClient, timeout: float = 30.0) -> None:
+    """A started worker has not necessarily reached the server yet: wait until the server lists its poller,
+    so that no test (e.g. /readyz) races the worker's first poll."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while await escalation.workflow_pollers() == 0:
+        if asyncio.get_running_loop().time() > deadline:
+            raise RuntimeError(f"no worker polled {escalation.task_queue!r} within {timeout:.0f} s")
+        await asyncio.sleep(0.1)
+
+
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def temporal_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[TemporalStack]:
     from worker import connect
@@ -77,7 +88,9 @@ async def temporal_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncItera
         if not await asyncio.to_thread(ready.wait, 60):
             raise RuntimeError("the worker did not start within 60 s")
         client = await connect(server.address, "default")
-        yield TemporalStack(server=server, client=client, task_queue=task_queue, policy=load_policy(), outbox=outbox)
+        policy = load_policy()
+        await _until_polled(EscalationClient(client, policy, task_queue))
+        yield TemporalStack(server=server, client=client, task_queue=task_queue, policy=policy, outbox=outbox)
     finally:
         for loop, stop in stopper:
             loop.call_soon_threadsafe(stop.set)
