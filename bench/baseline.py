@@ -3,15 +3,16 @@
 It mirrors `workflows.ticket.TicketWorkflow` command for command over one lifecycle
 (open, acknowledge, escalate, resolve, close with a 0 s reopen window):
 - on start, two activities (the P2 ticket's `opened` and `stakeholders` notifications);
-- the same main loop: apply what is due, carry out pending effects (`asyncio.gather` of
-  activities), upsert the ten search attributes when they change, then
+- the same main loop: apply what is due, upsert the ten search attributes when they change,
+  start pending notifications as background tasks (never awaited by the loop, so a timer is
+  started after every update, as the ticket does), then
   `wait_condition(changed or pending, timeout=next deadline)` (a durable timer, cancelled
   when an update arrives);
 - three updates with validators (acknowledge: no effect; escalate: one activity;
   resolve: one activity, then closes at once);
-- `wait_condition(all_handlers_finished)` before completing.
+- `wait_condition(handlers finished and no notification in flight)` before completing.
 The client side (`run_baseline_lifecycle`) mirrors `EscalationClient.open` (start with the
-same id policies, describe, query) and `act` (execute_update), then awaits the result.
+same id policies and the search attributes, describe, query) and `act` (execute_update), then awaits the result.
 
 Run as a worker (its own process, like `python worker.py`): `python -m bench.baseline`
 with TEMPORAL_ADDRESS, ESCALATION_TASK_QUEUE and ESCALATION_MAX_CACHED_WORKFLOWS.
@@ -25,7 +26,7 @@ from datetime import timedelta
 
 from temporalio import activity, workflow
 from temporalio.client import Client
-from temporalio.common import RetryPolicy, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import RetryPolicy, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
@@ -40,6 +41,14 @@ async def noop(key: str) -> str:
     return key
 
 
+def search_attribute_values(status: str, tier: int) -> dict[str, object]:
+    return {
+        "TicketStatus": status, "TicketTier": f"tier{tier}", "TicketPriority": "bench",
+        "TicketDepartment": "bench", "TicketChannel": "api", "TicketCustomerId": "bench", "TicketAssignee": "",
+        "TicketEscalationCount": tier - 1, "TicketSlaBreached": False, "TicketPolicyVersion": "bench",
+    }
+
+
 @workflow.defn(name="BenchBaseline")
 class BaselineWorkflow:
     @workflow.init
@@ -49,7 +58,9 @@ class BaselineWorkflow:
         self.tier = 1
         self.seq = 0
         self.pending: list[str] = ["opened", "stakeholders"]
-        self.published: dict[str, object] = {}
+        self.in_flight: set[asyncio.Task[None]] = set()
+        started = workflow.info().typed_search_attributes  # set by the client at start, as for a ticket
+        self.published: dict[str, object] = {k.name: v for k in sa.ALL if (v := started.get(k)) is not None}
         self.changed = False
         self.deadline = workflow.now() + FIRST_DEADLINE
 
@@ -57,12 +68,12 @@ class BaselineWorkflow:
     async def run(self, ticket_id: str) -> str:
         while True:
             self._apply_due()
-            await self._carry_out_effects()
             self._publish_search_attributes()
+            self._send_notifications()
             if self.status == "closed":
                 break
             await self._wait_for_news()
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self.in_flight)
         return self.status
 
     async def _wait_for_news(self) -> None:
@@ -75,10 +86,12 @@ class BaselineWorkflow:
         if self.status == "resolved":  # reopen window 0 s: a resolved ticket closes at once
             self.status = "closed"
 
-    async def _carry_out_effects(self) -> None:
-        while self.pending:
-            batch, self.pending = self.pending, []
-            await asyncio.gather(*(self._notify(kind) for kind in batch))
+    def _send_notifications(self) -> None:
+        for kind in self.pending:
+            task = asyncio.create_task(self._notify(kind))
+            self.in_flight.add(task)
+            task.add_done_callback(self.in_flight.discard)
+        self.pending = []
 
     async def _notify(self, kind: str) -> None:
         self.seq += 1
@@ -88,11 +101,7 @@ class BaselineWorkflow:
         )
 
     def _publish_search_attributes(self) -> None:
-        values: dict[str, object] = {
-            "TicketStatus": self.status, "TicketTier": f"tier{self.tier}", "TicketPriority": "bench",
-            "TicketDepartment": "bench", "TicketChannel": "api", "TicketCustomerId": "bench", "TicketAssignee": "",
-            "TicketEscalationCount": self.tier - 1, "TicketSlaBreached": False, "TicketPolicyVersion": "bench",
-        }
+        values = search_attribute_values(self.status, self.tier)
         changed = sa.updates(values, self.published)
         if changed:
             workflow.upsert_search_attributes(changed)
@@ -127,6 +136,7 @@ async def run_baseline_lifecycle(client: Client, task_queue: str, ticket_id: str
     handle = await client.start_workflow(
         BaselineWorkflow.run, ticket_id, id=f"baseline-{ticket_id}", task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        search_attributes=TypedSearchAttributes(sa.pairs(search_attribute_values("new", 1))),
     )
     await handle.describe()
     await handle.query(BaselineWorkflow.current_state)
