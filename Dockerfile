@@ -15,7 +15,10 @@ COPY activities/ activities/
 COPY starter/ starter/
 COPY config/ config/
 COPY worker.py ./
+# Bytecode is compiled at build time: the sandbox imports the workflow module afresh for every ticket it
+# starts, and the app directory is read-only for the runtime user.
 RUN pip install -c constraints.txt . \
+ && python -m compileall -q workflows activities starter worker.py \
  && mkdir -p /app/var \
  && chown escalation /app/var
 

@@ -8,7 +8,9 @@ shuts down gracefully on SIGINT/SIGTERM.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
+import py_compile
 import signal
 import sys
 from datetime import timedelta
@@ -46,8 +48,22 @@ async def connect(address: str | None = None, namespace: str | None = None) -> C
                                 data_converter=pydantic_data_converter)
 
 
+def cache_bytecode(workflows: list[type]) -> None:
+    """The sandbox imports each workflow's module afresh for every new run. Without cached bytecode (e.g. under
+    PYTHONDONTWRITEBYTECODE, or a fresh checkout) that means compiling its source every time; compile it once here.
+    A read-only install (a container image) is fine: then the image should ship its bytecode."""
+    for wf in workflows:
+        source = inspect.getsourcefile(wf)
+        if source:
+            try:
+                py_compile.compile(source, doraise=True)
+            except (OSError, py_compile.PyCompileError) as exc:
+                log.warning("bytecode_not_cached", file=source, error=str(exc))
+
+
 def build_worker(client: Client, task_queue: str | None = None, **options: Any) -> Worker:
     s = settings()
+    cache_bytecode(WORKFLOWS)
     options.setdefault("max_cached_workflows", s.escalation_max_cached_workflows)
     options.setdefault("workflow_runner", workflow_runner())
     options.setdefault("graceful_shutdown_timeout", timedelta(seconds=10))  # let in-flight notifications finish

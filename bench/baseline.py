@@ -151,7 +151,7 @@ async def _serve() -> None:
     from temporalio.worker import Worker
 
     from starter.settings import settings
-    from worker import connect
+    from worker import cache_bytecode, connect
 
     s = settings()
     stop = asyncio.Event()
@@ -159,6 +159,7 @@ async def _serve() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     client = await connect()
+    cache_bytecode([BaselineWorkflow])  # as the ticket worker does
     async with Worker(client, task_queue=s.escalation_task_queue, workflows=[BaselineWorkflow], activities=[noop],
                       max_cached_workflows=s.escalation_max_cached_workflows):
         await stop.wait()
