@@ -32,6 +32,7 @@ from starter.client import (
 from starter.policy_file import PolicyError, load_policy, policy_path
 from workflows import clocks
 from workflows import ticket_core as core
+from workflows.calendar import TZDATA_VERSION
 from workflows.model import ClockName, Status, Ticket
 from workflows.policy import Policy, format_duration
 from workflows.views import TicketView
@@ -247,11 +248,11 @@ def cmd_policy_deadlines(a: argparse.Namespace) -> None:
     cal = policy.calendar_for(a.priority)
     if a.json:
         print(json.dumps({"priority": a.priority, "opened_at": a.opened_at.isoformat(), "calendar": cal.name,
-                          "timezone": cal.timezone, "policy_version": policy.version(),
+                          "timezone": cal.timezone, "tzdata": TZDATA_VERSION, "policy_version": policy.version(),
                           "deadlines": [r.model_dump(mode="json") for r in rows]}, indent=2))
         return
-    print(f"{a.priority} opened {a.opened_at.isoformat()}: calendar {cal.name} ({cal.timezone}), "
-          f"policy {policy.version()}")
+    print(f"{a.priority} opened {a.opened_at.isoformat()}: calendar {cal.name} ({cal.timezone}, "
+          f"tzdata {TZDATA_VERSION}), policy {policy.version()}")
     print(table([[r.clock.value, r.target or "-", r.due_local or "-",
                   ", ".join(f"{p}% {w.astimezone(cal.zone):%a %Y-%m-%d %H:%M}" for p, w in r.warnings.items()), r.note]
                  for r in rows], ["clock", "target", "due (calendar time)", "warnings", "note"]))

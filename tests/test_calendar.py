@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from importlib import resources
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import tzdata
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -378,3 +381,35 @@ def test_always_open_is_plain_addition(a: datetime, b: datetime, seconds: int) -
     d = timedelta(seconds=seconds, microseconds=seconds % 997)
     assert ALWAYS.add(a, d) == a + d
     assert ALWAYS.elapsed(a, b) == max(b - a, timedelta(0))
+
+
+def test_zone_rules_come_from_the_pinned_tzdata_package_not_the_host(tmp_path: Path) -> None:
+    # A host whose zone files say something else (here: "Europe/Berlin" holds Tokyo's rules) must not change
+    # a due time: the calendar reads the pinned package, so a replay anywhere computes the same instants.
+    import zoneinfo
+
+    from workflows import calendar as cal
+
+    (tmp_path / "Europe").mkdir()
+    tokyo = resources.files("tzdata.zoneinfo").joinpath("Asia", "Tokyo").read_bytes()
+    (tmp_path / "Europe" / "Berlin").write_bytes(tokyo)
+    cal._zone.cache_clear()
+    zoneinfo.reset_tzpath(to=[str(tmp_path)])
+    try:
+        zoneinfo.ZoneInfo.clear_cache()
+        host = zoneinfo.ZoneInfo("Europe/Berlin")
+        assert host.utcoffset(datetime(2026, 1, 1)) == timedelta(hours=9)  # the host's (bogus) rules
+        assert cal._zone("Europe/Berlin").utcoffset(datetime(2026, 1, 1)) == timedelta(hours=1)
+        monday_9 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)  # 09:00 in Berlin
+        assert BusinessCalendar(name="b", timezone="Europe/Berlin", hours={"mon": "09:00-18:00"}).is_open(monday_9)
+    finally:
+        zoneinfo.reset_tzpath()
+        zoneinfo.ZoneInfo.clear_cache()
+        cal._zone.cache_clear()
+    assert cal.TZDATA_VERSION == tzdata.IANA_VERSION
+
+
+@pytest.mark.parametrize("name", ["Europe", "Nowhere/Else", "../../etc/passwd", "", "Europe/../UTC", "zone.tab"])
+def test_unknown_time_zones_are_rejected_by_name(name: str) -> None:
+    with pytest.raises(ValidationError, match="unknown time zone"):
+        BusinessCalendar(name="b", timezone=name, always_open=True)

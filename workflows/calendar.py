@@ -9,16 +9,20 @@ zone day by day, so DST shifts and holidays land on the right wall-clock hours.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo
+from importlib import resources
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import tzdata
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # An SLA never needs to look further ahead than this; it also bounds the loops.
 MAX_SEARCH_DAYS = 3 * 366
+TZDATA_VERSION: str = tzdata.IANA_VERSION  # the time-zone rules every due time is computed with
 
 
 class OpeningInterval(BaseModel):
@@ -75,8 +79,8 @@ class BusinessCalendar(BaseModel):
     @classmethod
     def _zone(cls, v: str) -> str:
         try:
-            ZoneInfo(v)
-        except Exception as exc:  # ZoneInfoNotFoundError, ValueError
+            _zone(v)
+        except ZoneInfoNotFoundError as exc:
             raise ValueError(f"unknown time zone {v!r} (use an IANA name such as 'Europe/Berlin')") from exc
         return v
 
@@ -184,9 +188,20 @@ class BusinessCalendar(BaseModel):
         return self.always_open or self.next_open(at) == at
 
 
+ZONE_NAME = re.compile(r"[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*")
+
+
 @lru_cache(maxsize=64)
 def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
+    """The zone's rules from the pinned `tzdata` package, never the host's: due times must not depend on which
+    machine computes them (a worker, the CLI, or an auditor replaying a history years later)."""
+    if not ZONE_NAME.fullmatch(name):
+        raise ZoneInfoNotFoundError(f"not a zone name: {name!r}")
+    try:
+        with resources.files("tzdata.zoneinfo").joinpath(*name.split("/")).open("rb") as f:
+            return ZoneInfo.from_file(f, key=name)
+    except (OSError, ValueError) as exc:  # not there, a directory such as "Europe", not a TZif file
+        raise ZoneInfoNotFoundError(f"no time zone {name!r} in tzdata {TZDATA_VERSION}") from exc
 
 
 def _aware(value: datetime) -> datetime:
