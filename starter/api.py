@@ -425,19 +425,28 @@ escalation into the executive tier), `auditor` (read-only, including histories),
 
 
 def _serve_docs_offline(app: FastAPI) -> None:
-    """Swagger UI from a PyPI package, not a CDN: /docs works on a machine without internet."""
-    from fastapi.openapi.docs import get_swagger_ui_html
-    from fastapi.staticfiles import StaticFiles
-    from swagger_ui_bundle import swagger_ui_path
+    """Swagger UI and ReDoc from a pinned PyPI package, not a CDN: /docs and /redoc work without internet."""
+    from pathlib import Path
 
-    app.mount("/static/swagger-ui", StaticFiles(directory=str(swagger_ui_path)), name="swagger-ui")
+    import fastapi_offline
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount("/static/docs", StaticFiles(directory=Path(fastapi_offline.__file__).parent / "static"), name="docs-assets")
+    openapi_url = app.openapi_url or "/openapi.json"
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} - docs",
-                                   swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
-                                   swagger_css_url="/static/swagger-ui/swagger-ui.css",
-                                   swagger_favicon_url="/static/swagger-ui/favicon-32x32.png")
+        return get_swagger_ui_html(openapi_url=openapi_url, title=f"{app.title} - docs",
+                                   swagger_js_url="/static/docs/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/docs/swagger-ui.css",
+                                   swagger_favicon_url="/static/docs/favicon.png")
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url=openapi_url, title=f"{app.title} - ReDoc",
+                              redoc_js_url="/static/docs/redoc.standalone.js", redoc_favicon_url="/static/docs/favicon.png",
+                              with_google_fonts=False)
 
 
 def create_app(settings: Settings | None = None, *, client: EscalationClient | None = None,
@@ -457,7 +466,8 @@ def create_app(settings: Settings | None = None, *, client: EscalationClient | N
             log.warning("no_api_tokens", hint="set ESCALATION_TOKENS_FILE or ESCALATION_TOKENS; every request gets 401")
     ctx = ApiContext(s, policy, tokens, client)
 
-    app = FastAPI(title="Escalation engine API", version="1.0.0", description=DESCRIPTION, docs_url=None, openapi_tags=[
+    app = FastAPI(title="Escalation engine API", version="1.0.0", description=DESCRIPTION, docs_url=None, redoc_url=None,
+                  openapi_tags=[
         {"name": "tickets", "description": "open, read and list tickets"},
         {"name": "actions", "description": "agent actions: sent to the ticket's workflow as Updates; each returns the new view"},
         {"name": "intake", "description": "one endpoint per channel, each taking that channel's own payload"},

@@ -90,8 +90,9 @@ def test_curl_examples_run_verbatim(api: tuple[str, str]) -> None:
     assert checked == set(EXPECT)
 
 
-async def test_docs_page_works_offline() -> None:
-    """/docs loads Swagger UI from this server (a PyPI package), not from a CDN this machine cannot reach."""
+@pytest.mark.parametrize("page_path", ["/docs", "/redoc"])
+async def test_docs_pages_work_offline(page_path: str) -> None:
+    """/docs (Swagger UI) and /redoc load every asset from this server (a PyPI package), not from a CDN."""
     import httpx
 
     from starter.api import create_app
@@ -99,7 +100,7 @@ async def test_docs_page_works_offline() -> None:
 
     app = create_app(Settings(escalation_tokens="[]"))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
-        page = await client.get("/docs")
+        page = await client.get(page_path)
         assert page.status_code == 200
         scripts = re.findall(r'src="([^"]+)"', page.text) + re.findall(r'href="([^"]+)"', page.text)
         assert scripts and all(url.startswith("/") for url in scripts), scripts
