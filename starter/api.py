@@ -185,12 +185,7 @@ def _is_str(annotation: Any) -> bool:
     return annotation is str or (getattr(annotation, "__args__", None) is not None and str in annotation.__args__)
 
 
-ACTION_EVENTS: dict[str, type[BaseModel]] = {
-    "acknowledge": core.Acknowledge, "escalate": core.Escalate, "transfer": core.Transfer,
-    "wait-on-customer": core.WaitOnCustomer, "resolve": core.Resolve, "reopen": core.Reopen, "close": core.Close,
-    "assign": core.Assign, "note": core.AddNote, "change-priority": core.ChangePriority,
-    "customer-reply": core.CustomerReply,
-}
+ACTION_EVENTS: dict[str, type[BaseModel]] = {name.replace("_", "-"): cls for name, cls in core.ACTIONS.items()}
 ACTION_BODIES: dict[str, type[BaseModel]] = {action: body_model(cls) for action, cls in ACTION_EVENTS.items()}
 ACTION_PERMISSIONS = {"assign": Permission.assign, "customer-reply": Permission.customer_reply}
 ACTION_DOCS = {

@@ -172,26 +172,19 @@ def cmd_replay_file(a: argparse.Namespace) -> None:
 
 
 def _event(a: argparse.Namespace) -> core.Event:
-    actor = _actor(a)
-    builders: dict[str, Callable[[], core.Event]] = {
-        "acknowledge": lambda: core.Acknowledge(actor=actor, note=a.note or ""),
-        "escalate": lambda: core.Escalate(actor=actor, reason=a.reason, to_tier=a.to_tier),
-        "transfer": lambda: core.Transfer(actor=actor, department=a.department, reason=a.reason or ""),
-        "wait": lambda: core.WaitOnCustomer(actor=actor, reason=a.reason or ""),
-        "resolve": lambda: core.Resolve(actor=actor, summary=a.summary,
-                                        resolution="workaround" if a.workaround else "fix"),  # type: ignore[arg-type]
-        "reopen": lambda: core.Reopen(actor=actor, reason=a.reason or ""),
-        "close": lambda: core.Close(actor=actor, reason=a.reason or ""),
-        "assign": lambda: core.Assign(actor=actor, assignee=a.assignee),
-        "note": lambda: core.AddNote(actor=actor, text=a.text, public=a.public),
-        "priority": lambda: core.ChangePriority(actor=actor, priority=a.priority, reason=a.reason or ""),
-    }
-    return builders[a.command]()
+    """The action's event from the command line: each option's dest is the event's field of that name."""
+    cls = core.ACTIONS[a.action]
+    fields = {name: value for name in cls.model_fields if (value := getattr(a, name, None)) is not None}
+    try:
+        return cls(**{**fields, "actor": _actor(a)})  # type: ignore[return-value]
+    except ValidationError as exc:
+        problems = "; ".join(f"--{'.'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}" for e in exc.errors())
+        raise CliError(f"{a.command}: {problems}") from None
 
 
 async def cmd_action(ec: EscalationClient, a: argparse.Namespace) -> None:
     view = await ec.act(a.id, _event(a))
-    emit(view, a.json, lambda: f"{a.command}: {view.id} is {view.status.value} at {view.tier} ({view.department})")
+    emit(view, a.json, lambda: f"{a.action}: {view.id} is {view.status.value} at {view.tier} ({view.department})")
 
 
 async def cmd_customer_reply(ec: EscalationClient, a: argparse.Namespace) -> None:
@@ -261,6 +254,42 @@ def cmd_policy_deadlines(a: argparse.Namespace) -> None:
 # ----- parser ---------------------------------------------------------------------------
 
 
+def _options(*specs: tuple[tuple[str, ...], dict[str, Any]]) -> Callable[[argparse.ArgumentParser], None]:
+    def add(c: argparse.ArgumentParser) -> None:
+        for flags, kwargs in specs:
+            c.add_argument(*flags, **kwargs)
+    return add
+
+
+def _opt(*flags: str, **kwargs: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
+    return flags, kwargs
+
+
+# One subcommand per agent action of the core (`core.ACTIONS`): help, short aliases and options, whose dest
+# is the event field they fill.
+ACTION_COMMANDS: dict[str, tuple[str, tuple[str, ...], Callable[[argparse.ArgumentParser], None]]] = {
+    "acknowledge": ("acknowledge the ticket", (), _options(_opt("--note"))),
+    "escalate": ("escalate up the tiers (hierarchical)", (), _options(
+        _opt("--reason", required=True), _opt("--to-tier", help="jump to this tier (default: the next one up)"))),
+    "transfer": ("transfer to another department (functional; tier stays)", (), _options(
+        _opt("--department", required=True), _opt("--reason"))),
+    "wait_on_customer": ("wait on the customer (pauses the clocks that pause)", ("wait",), _options(_opt("--reason"))),
+    "resolve": ("resolve with a fix (or --workaround)", (), _options(
+        _opt("--summary", required=True),
+        _opt("--workaround", dest="resolution", action="store_const", const="workaround", help="resolved by a workaround"))),
+    "reopen": ("reopen a resolved ticket", (), _options(_opt("--reason"))),
+    "close": ("close a resolved ticket now", (), _options(_opt("--reason"))),
+    "assign": ("assign to an agent", (), _options(_opt("--to", dest="assignee", required=True))),
+    "note": ("add a note (--public: a customer-facing reply)", (), _options(
+        _opt("--text", required=True), _opt("--public", action="store_true"))),
+    "change_priority": ("change the priority (accrued SLA time is kept)", ("priority",), _options(
+        _opt("--to", dest="priority", required=True, choices=["P1", "P2", "P3", "P4"]), _opt("--reason"))),
+    "customer_reply": ("relay a customer message", (), _options(
+        _opt("--message", required=True), _opt("--message-id"))),
+}
+assert set(ACTION_COMMANDS) == set(core.ACTIONS), "every agent action of the core needs a CLI command"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="escalation", description="Durable escalation management on Temporal.")
     sub = p.add_subparsers(dest="group", metavar="COMMAND", required=True)
@@ -268,8 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("ticket", help="open, show, list and act on tickets").add_subparsers(
         dest="command", metavar="ACTION", required=True)
 
-    def cmd(name: str, help_: str, needs_id: bool = True) -> argparse.ArgumentParser:
-        c = t.add_parser(name, help=help_)
+    def cmd(name: str, help_: str, needs_id: bool = True, aliases: tuple[str, ...] = ()) -> argparse.ArgumentParser:
+        c = t.add_parser(name, help=help_, aliases=list(aliases))
         if needs_id:
             c.add_argument("id", help="ticket id")
         c.add_argument("--json", action="store_true", help="print JSON for scripts")
@@ -301,29 +330,10 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--output", "-o", help="file to write (default stdout)")
     cmd("replay", "replay the ticket's recorded history against this code (auditor)")
 
-    cmd("acknowledge", "acknowledge the ticket").add_argument("--note")
-    e = cmd("escalate", "escalate up the tiers (hierarchical)")
-    e.add_argument("--reason", required=True)
-    e.add_argument("--to-tier", help="jump to this tier (default: the next one up)")
-    tr = cmd("transfer", "transfer to another department (functional; tier stays)")
-    tr.add_argument("--department", required=True)
-    tr.add_argument("--reason")
-    cmd("wait", "wait on the customer (pauses the clocks that pause)").add_argument("--reason")
-    r = cmd("resolve", "resolve with a fix (or --workaround)")
-    r.add_argument("--summary", required=True)
-    r.add_argument("--workaround", action="store_true")
-    cmd("reopen", "reopen a resolved ticket").add_argument("--reason")
-    cmd("close", "close a resolved ticket now").add_argument("--reason")
-    cmd("assign", "assign to an agent").add_argument("--to", dest="assignee", required=True)
-    n = cmd("note", "add a note (--public: a customer-facing reply)")
-    n.add_argument("--text", required=True)
-    n.add_argument("--public", action="store_true")
-    pr = cmd("priority", "change the priority (accrued SLA time is kept)")
-    pr.add_argument("--to", dest="priority", required=True, choices=["P1", "P2", "P3", "P4"])
-    pr.add_argument("--reason")
-    cr = cmd("customer-reply", "relay a customer message")
-    cr.add_argument("--message", required=True)
-    cr.add_argument("--message-id")
+    for name, (help_, aliases, add_options) in ACTION_COMMANDS.items():
+        c = cmd(name.replace("_", "-"), help_, aliases=aliases)
+        c.set_defaults(action=name)
+        add_options(c)
 
     pol = sub.add_parser("policy", help="check a policy; preview its deadlines").add_subparsers(dest="command",
                                                                                                  required=True)
@@ -349,17 +359,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-ACTIONS: dict[str, Callable[[EscalationClient, argparse.Namespace], Awaitable[None]]] = {
+TICKET_COMMANDS: dict[str, Callable[[EscalationClient, argparse.Namespace], Awaitable[None]]] = {
     "open": cmd_open, "show": cmd_show, "list": cmd_list, "history": cmd_history, "replay": cmd_replay,
-    "customer-reply": cmd_customer_reply,
-    **{name: cmd_action for name in ("acknowledge", "escalate", "transfer", "wait", "resolve", "reopen", "close",
-                                     "assign", "note", "priority")},
 }
 
 
 async def run_ticket_command(a: argparse.Namespace) -> None:
     ec = await EscalationClient.connect()
-    await ACTIONS[a.command](ec, a)
+    action = getattr(a, "action", None)
+    if action is None:
+        await TICKET_COMMANDS[a.command](ec, a)
+    else:
+        await (cmd_customer_reply if action == "customer_reply" else cmd_action)(ec, a)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -251,11 +251,5 @@ class TicketWorkflow:
 
 
 def update_names() -> dict[str, Any]:
-    """Action name -> update method, for clients that dispatch by name."""
-    return {
-        "acknowledge": TicketWorkflow.acknowledge, "escalate": TicketWorkflow.escalate,
-        "transfer": TicketWorkflow.transfer, "wait_on_customer": TicketWorkflow.wait_on_customer,
-        "resolve": TicketWorkflow.resolve, "reopen": TicketWorkflow.reopen, "close": TicketWorkflow.close,
-        "assign": TicketWorkflow.assign, "note": TicketWorkflow.note, "change_priority": TicketWorkflow.change_priority,
-        "customer_reply": TicketWorkflow.customer_reply,
-    }
+    """Action name -> update method, for clients that dispatch by name (each action's Update is named after it)."""
+    return {name: getattr(TicketWorkflow, name) for name in core.ACTIONS}

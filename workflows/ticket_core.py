@@ -129,6 +129,14 @@ Event = Annotated[
     Field(discriminator="type"),
 ]
 
+# What people may do to a ticket, by name: the one list the workflow's Updates, the API's action routes and
+# the CLI's commands are built from (the API and CLI spell `wait_on_customer` as `wait-on-customer`).
+ACTIONS: dict[str, type[_Event]] = {
+    cls.model_fields["type"].default: cls
+    for cls in (Acknowledge, Escalate, Transfer, WaitOnCustomer, Resolve, Reopen, Close, Assign, AddNote,
+                ChangePriority, CustomerReply)
+}
+
 
 # ----- state and effects ---------------------------------------------------------
 

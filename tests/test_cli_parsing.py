@@ -1,0 +1,54 @@
+"""The CLI's action commands are built from the core's one table of actions (no server needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from starter import cli
+from workflows import ticket_core as core
+
+
+def event(*argv: str) -> core.Event:
+    return cli._event(cli.build_parser().parse_args(["ticket", *argv, "--actor", "agent:ann"]))
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["acknowledge", "T-1"], core.Acknowledge(actor="agent:ann")),
+    (["acknowledge", "T-1", "--note", "on it"], core.Acknowledge(actor="agent:ann", note="on it")),
+    (["escalate", "T-1", "--reason", "needs logs", "--to-tier", "tier3"],
+     core.Escalate(actor="agent:ann", reason="needs logs", to_tier="tier3")),
+    (["transfer", "T-1", "--department", "billing"], core.Transfer(actor="agent:ann", department="billing")),
+    (["wait", "T-1", "--reason", "asked"], core.WaitOnCustomer(actor="agent:ann", reason="asked")),
+    (["wait-on-customer", "T-1"], core.WaitOnCustomer(actor="agent:ann")),
+    (["resolve", "T-1", "--summary", "fixed"], core.Resolve(actor="agent:ann", summary="fixed")),
+    (["resolve", "T-1", "--summary", "try this", "--workaround"],
+     core.Resolve(actor="agent:ann", summary="try this", resolution=core.ResolutionKind.workaround)),
+    (["reopen", "T-1"], core.Reopen(actor="agent:ann")),
+    (["close", "T-1", "--reason", "done"], core.Close(actor="agent:ann", reason="done")),
+    (["assign", "T-1", "--to", "agent:bob"], core.Assign(actor="agent:ann", assignee="agent:bob")),
+    (["note", "T-1", "--text", "hi", "--public"], core.AddNote(actor="agent:ann", text="hi", public=True)),
+    (["priority", "T-1", "--to", "P2"], core.ChangePriority(actor="agent:ann", priority="P2")),
+    (["change-priority", "T-1", "--to", "P1", "--reason", "outage"],
+     core.ChangePriority(actor="agent:ann", priority="P1", reason="outage")),
+    (["customer-reply", "T-1", "--message", "v4.2", "--message-id", "m-1"],
+     core.CustomerReply(actor="agent:ann", message="v4.2", message_id="m-1")),
+])
+def test_each_action_command_builds_its_event(argv: list[str], expected: core.Event) -> None:
+    assert event(*argv) == expected
+
+
+def test_every_core_action_has_a_command() -> None:
+    import argparse
+
+    def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+        return next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+
+    ticket = subcommands(subcommands(cli.build_parser())["ticket"])
+    for name in core.ACTIONS:
+        assert ticket[name.replace("_", "-")].get_default("action") == name
+    assert ticket["show"].get_default("action") is None
+
+
+def test_an_invalid_field_names_the_option() -> None:
+    with pytest.raises(cli.CliError, match=r"--reason: String should have at least 1 character"):
+        event("escalate", "T-1", "--reason", "")
