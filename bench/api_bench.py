@@ -39,10 +39,11 @@ from typing import Any
 
 import httpx
 
+from bench.procfs import tree_cpu_s
+
 ROOT = Path(__file__).resolve().parent.parent
 P99_LIMIT_MS = 50.0
 KEEP_UP_GRACE_S = 5.0
-_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -60,35 +61,6 @@ def _server_timing(header: str | None) -> dict[str, float]:
 # ----- CPU of the processes behind the API (standalone runs) ----------------------------------
 
 
-def _tree(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
-                    children.setdefault(int(f.read().rsplit(")", 1)[1].split()[1]), []).append(int(entry))
-            except (OSError, IndexError, ValueError):
-                continue
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo += children.get(pid, [])
-    return out
-
-
-def cpu_seconds(pid: int) -> float:
-    total = 0
-    for p in _tree(pid):
-        try:
-            with open(f"/proc/{p}/stat", encoding="ascii", errors="replace") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except (OSError, IndexError, ValueError):
-            continue
-    return total / _CLK_TCK
-
-
 class CpuMeter:
     """CPU use (in cores) of named processes over an interval; nothing when no pids are given."""
 
@@ -98,7 +70,7 @@ class CpuMeter:
         self.t0 = time.monotonic()
 
     def _sample(self) -> dict[str, float]:
-        sample = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        sample = {name: tree_cpu_s(pid) for name, pid in self.pids.items()}
         sample["bench client"] = time.process_time()
         return sample
 

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 import pytest_asyncio
 from temporalio.client import Client
@@ -17,6 +18,7 @@ from temporalio.client import Client
 from starter.client import EscalationClient
 from starter.devserver import DevServer
 from starter.policy_file import load_policy
+from tests.api_support import Tokens, asgi_client, in_process_app, make_tokens
 from workflows.policy import Policy
 
 
@@ -100,3 +102,19 @@ async def temporal_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncItera
             os.environ.pop("ESCALATION_OUTBOX", None)
         else:
             os.environ["ESCALATION_OUTBOX"] = previous
+
+
+# ----- the HTTP API in process, on the session stack (tests/test_api*.py) -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tokens() -> Tokens:
+    """A token per role (tests/api_support.py), fresh for each module."""
+    return make_tokens()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def http(temporal_stack: TemporalStack, tokens: Tokens) -> AsyncIterator[httpx.AsyncClient]:
+    """The API app in process (ASGI), on the session's dev server and worker."""
+    async with asgi_client(in_process_app(temporal_stack, tokens)) as client:
+        yield client

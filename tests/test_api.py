@@ -9,26 +9,14 @@ from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 
 from starter.api import create_app
 from starter.devserver import free_port
 from starter.intake import PAYLOADS, email_ticket_id
 from starter.settings import Settings
-from tests.api_support import Tokens, asgi_client, in_process_app, make_tokens, ticket_body, unique
+from tests.api_support import Tokens, asgi_client, in_process_app, ticket_body, unique
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
-@pytest.fixture(scope="module")
-def tokens() -> Tokens:
-    return make_tokens()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def http(temporal_stack: Any, tokens: Tokens) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(in_process_app(temporal_stack, tokens)) as client:
-        yield client
 
 
 def error(r: httpx.Response, status: int, code: str) -> dict[str, Any]:

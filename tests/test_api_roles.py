@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 
-from tests.api_support import Tokens, asgi_client, in_process_app, make_tokens, ticket_body, unique
+from tests.api_support import Tokens, ticket_body, unique
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
-@pytest.fixture(scope="module")
-def tokens() -> Tokens:
-    return make_tokens()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def http(temporal_stack: Any, tokens: Tokens) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(in_process_app(temporal_stack, tokens)) as client:
-        yield client
 
 
 Setup = Callable[[httpx.AsyncClient, Tokens], Awaitable[str]]
