@@ -360,7 +360,8 @@ def main(argv: list[str] | None = None) -> None:
         env = {**os.environ, "TEMPORAL_ADDRESS": server.address, "TEMPORAL_NAMESPACE": server.namespace,
                "ESCALATION_TASK_QUEUE": "api-bench", "ESCALATION_OUTBOX": str(tmp / "outbox.jsonl"),
                "ESCALATION_TOKENS_FILE": str(tokens_file), "ESCALATION_API_PORT": str(port),
-               "ESCALATION_API_HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1"}
+               "ESCALATION_API_HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1",
+               "ESCALATION_API_RATE_PER_S": "0"}  # the bench measures the system, not the per-token limit
         env.pop("ESCALATION_POLICY", None)
         env.pop("ESCALATION_TOKENS", None)
         worker = spawn([sys.executable, "worker.py"], env, tmp / "worker.log")

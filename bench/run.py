@@ -474,7 +474,8 @@ async def phase_api(args: argparse.Namespace, env: dict[str, str], tmp: Path, pi
     port = free_port()
     tokens_file, token = dev_tokens(tmp / "var")
     api_env = {**env, "ESCALATION_TASK_QUEUE": TICKET_QUEUE, "ESCALATION_TOKENS_FILE": str(tokens_file),
-               "ESCALATION_API_PORT": str(port), "ESCALATION_API_HOST": "127.0.0.1"}
+               "ESCALATION_API_PORT": str(port), "ESCALATION_API_HOST": "127.0.0.1",
+               "ESCALATION_API_RATE_PER_S": "0"}  # the bench measures the system, not the per-token limit
     api_env.pop("ESCALATION_TOKENS", None)
     api = Child("api", [sys.executable, "-m", "starter.api"], api_env, tmp / "api.log")
     base = f"http://127.0.0.1:{port}"

@@ -57,6 +57,7 @@ from starter.client import (
     TicketPage,
     follow_up_id,
 )
+from starter.ratelimit import RateLimiter
 from starter.settings import Settings
 from starter.settings import settings as default_settings
 from workflows import ticket_core as core
@@ -150,12 +151,14 @@ ERRORS = {
                                              "`unknown_department`, ...), or `id_conflict`"},
     413: {"model": ErrorBody, "description": "request body too large (`payload_too_large`)"},
     422: {"model": ErrorBody, "description": "invalid input: each bad field with its location, message and allowed values"},
+    429: {"model": ErrorBody, "description": "this token (or, without a valid token, this address) sent too many "
+                                             "requests (`rate_limited`); see Retry-After"},
     503: {"model": ErrorBody, "description": "Temporal unreachable or not answering (`temporal_unavailable`); see Retry-After"},
 }
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {c: ERRORS[c] for c in (401, 422, 503, *codes)}
+    return {c: ERRORS[c] for c in (401, 422, 429, 503, *codes)}
 
 
 # ----- request bodies derived from the core's events ---------------------------------------
@@ -303,6 +306,7 @@ class ApiContext:
         self._client = client
         self._lock: asyncio.Lock | None = None
         self.executive_tiers = frozenset(t.id for t in policy.tiers if not t.automatic_entry)
+        self.limiter = RateLimiter(settings.escalation_api_rate_per_s, settings.escalation_api_burst)
         self.max_backdate = timedelta(days=settings.escalation_max_backdate_days)
 
     async def client(self) -> EscalationClient:
@@ -474,14 +478,23 @@ def create_app(settings: Settings | None = None, *, client: EscalationClient | N
     _install_error_handlers(app)
     bearer = HTTPBearer(auto_error=False, description="a token from ESCALATION_TOKENS_FILE / ESCALATION_TOKENS")
 
+    def limit(key: str, who: str) -> None:
+        wait = ctx.limiter.take(key)
+        if wait:
+            raise ApiError(429, "rate_limited",
+                           f"{who} sent more than {ctx.limiter.rate:g} requests/s (burst {ctx.limiter.burst}); "
+                           f"retry after {wait:.1f}s", headers={"Retry-After": RateLimiter.retry_after(wait)})
+
     def requires(permission: Permission) -> Callable[..., Awaitable[Principal]]:
         async def principal(request: Request,
                             creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
             who = ctx.tokens.authenticate(creds.credentials if creds else None)
-            if who is None:
+            if who is None:  # guessing tokens is rate-limited too, per client address
+                limit(f"address:{request.client.host if request.client else '?'}", "this address")
                 raise ApiError(401, "unauthorized", "a valid bearer token is required",
                                headers={"WWW-Authenticate": "Bearer"})
             request.state.principal = who.actor
+            limit(f"token:{who.name}", who.actor)
             if not who.can(permission):
                 raise ApiError(403, "forbidden", f"role {who.role.value} may not {permission.value.replace('_', ' ')}")
             return who

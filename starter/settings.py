@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     escalation_max_body_bytes: int = 256 * 1024  # larger requests get 413
     escalation_api_timeout_s: float = 10.0  # a Temporal call slower than this is a 503
     escalation_max_backdate_days: int = 30  # how far in the past a caller may set opened_at
+    escalation_api_rate_per_s: float = 50.0  # per token (and per client address for bad tokens); 0: no limit
+    escalation_api_burst: int = 200  # requests a caller may send at once before the rate applies
 
 
 @lru_cache(maxsize=1)

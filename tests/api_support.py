@@ -94,11 +94,14 @@ def asgi_client(app: Any) -> httpx.AsyncClient:
 
 
 @contextmanager
-def live_api(stack: Any, tokens_file: Path, port: int | None = None, log_file: Path | None = None) -> Iterator[str]:
-    """`python -m starter.api` on loopback against the stack; yields the base URL."""
+def live_api(stack: Any, tokens_file: Path, port: int | None = None, log_file: Path | None = None,
+             rate_per_s: float = 0) -> Iterator[str]:
+    """`python -m starter.api` on loopback against the stack; yields the base URL. The callers drive load with one
+    token (schemathesis, the API bench): no per-token rate limit unless asked for."""
     port = port or free_port()
     env = stack.env(ESCALATION_TOKENS_FILE=str(tokens_file), ESCALATION_API_PORT=str(port),
-                    ESCALATION_API_HOST="127.0.0.1", ESCALATION_LOG_LEVEL=os.environ.get("TEST_API_LOG_LEVEL", "WARNING"))
+                    ESCALATION_API_HOST="127.0.0.1", ESCALATION_LOG_LEVEL=os.environ.get("TEST_API_LOG_LEVEL", "WARNING"),
+                    ESCALATION_API_RATE_PER_S=str(rate_per_s))
     out = log_file.open("ab") if log_file else subprocess.DEVNULL
     proc = subprocess.Popen([sys.executable, "-m", "starter.api"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
