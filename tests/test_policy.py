@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from starter.policy_file import DEFAULT_POLICY, POLICY_ENV, PolicyError, load_policy, policy_path
 from workflows.model import ClockName, Status, Trigger
@@ -307,3 +309,26 @@ def test_duration_round_trip(seconds: int) -> None:
     text = format_duration(d)
     assert parse_duration(text) == d
     assert text.endswith(("d", "h", "m", "s"))
+
+
+def test_a_policy_snapshot_is_validated_once_per_content_and_shared() -> None:
+    from pydantic import TypeAdapter
+
+    from workflows.ticket_core import TicketInput
+
+    adapter = TypeAdapter(TicketInput)
+    ticket = {"id": "T-1", "subject": "s", "customer_id": "c-1", "opened_at": "2026-11-25T10:00:00Z"}
+    policy = load_policy().model_dump(mode="json")
+    first = adapter.validate_json(json.dumps({"ticket": ticket, "policy": policy}))
+    again = adapter.validate_json(json.dumps({"policy": dict(reversed(policy.items())), "ticket": ticket}))
+    assert again.policy is first.policy and first.policy == load_policy()  # key order does not matter
+
+    other = {**policy, "reopen_window": "1h"}
+    changed = adapter.validate_json(json.dumps({"ticket": ticket, "policy": other}))
+    assert changed.policy is not first.policy and changed.policy.version() != first.policy.version()
+
+    broken = {**policy, "tiers": []}
+    for _ in range(2):  # a failure is never cached: it fails the same way every time
+        with pytest.raises(ValidationError, match="tiers"):
+            adapter.validate_json(json.dumps({"ticket": ticket, "policy": broken}))
+    assert TicketInput(ticket=first.ticket, policy=first.policy).policy is first.policy

@@ -8,10 +8,12 @@ the YAML file is I/O and lives in `starter.policy_file`.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from functools import cached_property
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
 
@@ -270,6 +272,31 @@ def intern_policy(policy: Policy) -> Policy:
     if len(_INTERNED) > 64:  # policy versions are few; never grow without bound
         _INTERNED.clear()
     return _INTERNED.setdefault(policy.version(), policy)
+
+
+_BY_CONTENT: dict[str, Policy] = {}
+
+
+def shared_policy(raw: Any, validate: Callable[[Any], Policy]) -> Policy:
+    """Validate a policy snapshot once per distinct content, then hand out the interned object.
+
+    Every ticket's input carries its policy snapshot, and a worker decodes it for each ticket it starts or
+    replays: validating it (and hashing its version) again every time was most of the cost of decoding the
+    input. Only plain JSON content is cached (what a payload decodes to), keyed by its canonical text, so
+    equal keys mean equal input and hence an equal result."""
+    if not isinstance(raw, dict):
+        return validate(raw)
+    try:
+        key = json.dumps(raw, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):  # not plain JSON (a Python caller's dates, say): no caching
+        return validate(raw)
+    policy = _BY_CONTENT.get(key)
+    if policy is None:
+        policy = intern_policy(validate(raw))
+        if len(_BY_CONTENT) > 64:  # versions are few; never grow without bound
+            _BY_CONTENT.clear()
+        _BY_CONTENT[key] = policy
+    return policy
 
 
 def _unique(where: str, ids: list[str]) -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints, ValidatorFunctionWrapHandler, field_validator
 
 from workflows import clocks
 from workflows import search_attributes as sa
@@ -25,7 +25,7 @@ from workflows.model import (
     Trigger,
     contains_keyword,
 )
-from workflows.policy import Policy, format_duration
+from workflows.policy import Policy, format_duration, shared_policy
 from workflows.routing import RoutingDecision, route
 
 Actor = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -218,6 +218,11 @@ class TicketInput(BaseModel):
     ticket: Ticket
     policy: Policy
     state: TicketState | None = None
+
+    @field_validator("policy", mode="wrap")
+    @classmethod
+    def _one_object_per_policy(cls, value: Any, validate: ValidatorFunctionWrapHandler) -> Policy:
+        return shared_policy(value, validate)
 
 
 class Outcome(BaseModel):
