@@ -28,3 +28,18 @@ async def test_replay(path: Path) -> None:
     assert "workflow_execution_completed_event_attributes" in kinds, "a history of a whole ticket life"
     replayer = Replayer(workflows=[TicketWorkflow], data_converter=pydantic_data_converter, workflow_runner=workflow_runner())
     await replayer.replay_workflow(history)
+
+
+# The time-zone rules running tickets were computed with. A newer tzdata can move a zone's offsets, and with
+# them due times inside running tickets' histories (a replay would then diverge). Bumping the package is
+# therefore a deliberate change: check which calendars' zones changed (compare offsets of the old and new
+# package over the open tickets' horizon), guard the switch with workflow.patched if any policy in use has
+# one, and only then update this constant.
+REVIEWED_TZDATA = "2026f"
+
+
+def test_the_time_zone_rules_are_the_reviewed_ones() -> None:
+    from workflows.calendar import TZDATA_VERSION
+
+    assert TZDATA_VERSION == REVIEWED_TZDATA, (
+        f"tzdata changed from {REVIEWED_TZDATA} to {TZDATA_VERSION}: review it as described above this test")
