@@ -8,9 +8,9 @@ shuts down gracefully on SIGINT/SIGTERM.
 from __future__ import annotations
 
 import asyncio
+import compileall
 import inspect
 import os
-import py_compile
 import signal
 import sys
 from datetime import timedelta
@@ -24,7 +24,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.notify import notify
 from starter.logs import configure_logging
-from starter.settings import settings
+from starter.settings import settings, settings_or_exit
 from workflows.ticket import TicketWorkflow
 
 WORKFLOWS: list[type] = [TicketWorkflow]
@@ -50,15 +50,12 @@ async def connect(address: str | None = None, namespace: str | None = None) -> C
 
 def cache_bytecode(workflows: list[type]) -> None:
     """The sandbox imports each workflow's module afresh for every new run. Without cached bytecode (e.g. under
-    PYTHONDONTWRITEBYTECODE, or a fresh checkout) that means compiling its source every time; compile it once here.
-    A read-only install (a container image) is fine: then the image should ship its bytecode."""
+    PYTHONDONTWRITEBYTECODE, or a fresh checkout) that means compiling its source every time; compile it once
+    here, unless it is already up to date (a container image ships it, compiled at build time)."""
     for wf in workflows:
         source = inspect.getsourcefile(wf)
-        if source:
-            try:
-                py_compile.compile(source, doraise=True)
-            except (OSError, py_compile.PyCompileError) as exc:
-                log.warning("bytecode_not_cached", file=source, error=str(exc))
+        if source and not compileall.compile_file(source, quiet=2):
+            log.debug("bytecode_not_cached", file=source, hint="the sandbox compiles this module for every new run")
 
 
 def build_worker(client: Client, task_queue: str | None = None, **options: Any) -> Worker:
@@ -72,7 +69,7 @@ def build_worker(client: Client, task_queue: str | None = None, **options: Any) 
 
 
 async def run(stop: asyncio.Event | None = None) -> None:
-    s = settings()
+    s = settings_or_exit()
     configure_logging(s.escalation_log_level)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -58,7 +58,7 @@ from starter.client import (
     follow_up_id,
 )
 from starter.ratelimit import RateLimiter
-from starter.settings import Settings
+from starter.settings import Settings, settings_or_exit
 from starter.settings import settings as default_settings
 from workflows import ticket_core as core
 from workflows.model import ID_PATTERN, Channel, CustomerId, Status, Ticket
@@ -478,8 +478,7 @@ def create_app(settings: Settings | None = None, *, client: EscalationClient | N
     _install_error_handlers(app)
     bearer = HTTPBearer(auto_error=False, description="a token from ESCALATION_TOKENS_FILE / ESCALATION_TOKENS")
 
-    def limit(key: str, who: str) -> None:
-        wait = ctx.limiter.take(key)
+    def limit(wait: float, who: str) -> None:
         if wait:
             raise ApiError(429, "rate_limited",
                            f"{who} sent more than {ctx.limiter.rate:g} requests/s (burst {ctx.limiter.burst}); "
@@ -490,11 +489,11 @@ def create_app(settings: Settings | None = None, *, client: EscalationClient | N
                             creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
             who = ctx.tokens.authenticate(creds.credentials if creds else None)
             if who is None:  # guessing tokens is rate-limited too, per client address
-                limit(f"address:{request.client.host if request.client else '?'}", "this address")
+                limit(ctx.limiter.for_address(request.client.host if request.client else "?"), "this address")
                 raise ApiError(401, "unauthorized", "a valid bearer token is required",
                                headers={"WWW-Authenticate": "Bearer"})
             request.state.principal = who.actor
-            limit(f"token:{who.name}", who.actor)
+            limit(ctx.limiter.for_token(who.name), who.actor)
             if not who.can(permission):
                 raise ApiError(403, "forbidden", f"role {who.role.value} may not {permission.value.replace('_', ' ')}")
             return who
@@ -850,7 +849,7 @@ def serve(host: str | None = None, port: int | None = None) -> None:
 
     from starter.logs import configure_logging
 
-    s = default_settings()
+    s = settings_or_exit()
     configure_logging(s.escalation_log_level)
     logging.getLogger("uvicorn.access").disabled = True  # our middleware logs each request, with its id
     app = create_app(s)

@@ -30,6 +30,7 @@ from starter.client import (
     workflow_id,
 )
 from starter.policy_file import PolicyError, load_policy, policy_path
+from starter.settings import SettingsError
 from workflows import clocks
 from workflows import ticket_core as core
 from workflows.calendar import TZDATA_VERSION
@@ -400,7 +401,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps({"error": {"code": exc.code, "message": exc.message}}))
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
         return EXIT_CODES.get(type(exc), 1)
-    except (PolicyError, CliError) as exc:
+    except (PolicyError, CliError, SettingsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT
     except ValidationError as exc:

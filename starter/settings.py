@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from functools import lru_cache
 
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,10 +27,27 @@ class Settings(BaseSettings):
     escalation_max_body_bytes: int = 256 * 1024  # larger requests get 413
     escalation_api_timeout_s: float = 10.0  # a Temporal call slower than this is a 503
     escalation_max_backdate_days: int = 30  # how far in the past a caller may set opened_at
-    escalation_api_rate_per_s: float = 50.0  # per token (and per client address for bad tokens); 0: no limit
-    escalation_api_burst: int = 200  # requests a caller may send at once before the rate applies
+    escalation_api_rate_per_s: float = Field(50.0, ge=0)  # per token (and per address for bad tokens); 0: no limit
+    escalation_api_burst: int = Field(200, ge=1)  # requests a caller may send at once before the rate applies
+
+
+class SettingsError(ValueError):
+    """A bad environment variable, named with its value and what is allowed."""
 
 
 @lru_cache(maxsize=1)
 def settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError("; ".join(
+            f"{str(e['loc'][0]).upper()}={e.get('input')!r}: {e['msg']}" for e in exc.errors())) from None
+
+
+def settings_or_exit() -> Settings:
+    """For a process entry point: a bad setting is a one-line error and exit status 2, not a traceback."""
+    try:
+        return settings()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

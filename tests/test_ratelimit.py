@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from starter.ratelimit import RateLimiter
+from starter.ratelimit import RateLimiter, address_key
 from tests.api_support import Tokens, asgi_client, in_process_app
 
 
@@ -23,31 +23,55 @@ class Clock:
 def test_a_burst_then_the_rate() -> None:
     clock = Clock()
     limiter = RateLimiter(rate_per_s=2, burst=3, clock=clock)
-    assert [limiter.take("a") for _ in range(3)] == [0, 0, 0]
-    assert limiter.take("a") == pytest.approx(0.5)  # empty: the next token comes in 1/rate
-    assert limiter.take("b") == 0  # another caller has its own bucket
+    assert [limiter.for_token("a") for _ in range(3)] == [0, 0, 0]
+    assert limiter.for_token("a") == pytest.approx(0.5)  # empty: the next token comes in 1/rate
+    assert limiter.for_token("b") == 0  # another caller has its own bucket
     clock.now += 0.5
-    assert limiter.take("a") == 0
-    assert limiter.take("a") > 0
+    assert limiter.for_token("a") == 0
+    assert limiter.for_token("a") > 0
     clock.now += 60  # refills up to the burst, never beyond
-    assert [limiter.take("a") for _ in range(4)][-1] > 0
+    assert [limiter.for_token("a") for _ in range(4)][-1] > 0
 
 
 def test_zero_rate_means_no_limit_and_bad_settings_are_refused() -> None:
     limiter = RateLimiter(rate_per_s=0, burst=1)
-    assert not limiter.enabled and all(limiter.take("a") == 0 for _ in range(1000))
+    assert not limiter.enabled and all(limiter.for_token("a") == 0 for _ in range(1000))
     with pytest.raises(ValueError, match="burst >= 1"):
         RateLimiter(rate_per_s=1, burst=0)
     with pytest.raises(ValueError, match="rate_per_s must be >= 0"):
         RateLimiter(rate_per_s=-1, burst=1)
 
 
-def test_memory_is_bounded_by_forgetting_the_least_recent_callers() -> None:
-    limiter = RateLimiter(rate_per_s=1, burst=1, clock=Clock(), max_keys=2)
-    limiter.take("a")
-    limiter.take("b")
-    limiter.take("c")  # "a" is forgotten: it starts again with a full bucket
-    assert limiter.take("a") == 0 and limiter.take("c") > 0
+def test_memory_is_bounded_by_forgetting_the_least_recent_addresses_never_a_token() -> None:
+    limiter = RateLimiter(rate_per_s=1, burst=1, clock=Clock(), max_addresses=2)
+    limiter.for_token("intake")
+    assert limiter.for_token("intake") > 0  # throttled
+    for i in range(1000):  # a flood of addresses guessing tokens
+        limiter.for_address(f"10.0.{i // 256}.{i % 256}")
+    assert limiter.for_token("intake") > 0, "a flood of addresses must not reset a token's bucket"
+    limiter.for_address("192.0.2.1")
+    limiter.for_address("192.0.2.2")
+    limiter.for_address("192.0.2.3")  # 192.0.2.1 is forgotten: it starts again with a full bucket
+    assert limiter.for_address("192.0.2.1") == 0 and limiter.for_address("192.0.2.3") > 0
+
+
+def test_ipv6_callers_are_counted_by_their_64_block() -> None:
+    limiter = RateLimiter(rate_per_s=1, burst=1, clock=Clock())
+    assert limiter.for_address("2001:db8:1:2::1") == 0
+    assert limiter.for_address("2001:db8:1:2:ffff::9") > 0  # same /64
+    assert limiter.for_address("2001:db8:1:3::1") == 0  # another /64
+    assert address_key("198.51.100.7") == "198.51.100.7" and address_key("testclient") == "testclient"
+
+
+def test_settings_refuse_a_negative_rate_or_an_empty_burst_by_name() -> None:
+    from pydantic import ValidationError
+
+    from starter.settings import Settings
+
+    with pytest.raises(ValidationError, match="escalation_api_rate_per_s"):
+        Settings(escalation_api_rate_per_s=-1)
+    with pytest.raises(ValidationError, match="escalation_api_burst"):
+        Settings(escalation_api_burst=0)
 
 
 @given(st.lists(st.floats(min_value=0, max_value=5), min_size=1, max_size=60))
@@ -57,7 +81,7 @@ def test_never_more_than_burst_plus_rate_times_elapsed(gaps: list[float]) -> Non
     start, allowed = clock.now, 0
     for gap in gaps:
         clock.now += gap
-        allowed += limiter.take("k") == 0
+        allowed += limiter.for_token("k") == 0
     assert allowed <= 4 + 3 * (clock.now - start) + 1e-9
 
 

@@ -17,6 +17,9 @@ def test_workflow_bytecode_is_cached_even_when_python_would_not_write_it() -> No
         cached.unlink(missing_ok=True)
         cache_bytecode([wf])
         assert cached.is_file() and cached.stat().st_size > 0
+        written = cached.stat().st_mtime_ns
+        cache_bytecode([wf])  # up to date: not written again (an image's read-only app dir never sees a write)
+        assert cached.stat().st_mtime_ns == written
 
 
 def test_every_action_of_the_core_is_an_update_of_the_ticket_workflow() -> None:
@@ -29,3 +32,16 @@ def test_every_action_of_the_core_is_an_update_of_the_ticket_workflow() -> None:
     assert set(updates) == set(core.ACTIONS) == set(update_names())
     for name, cls in core.ACTIONS.items():
         assert updates[name].arg_types == [cls], name  # the Update takes that action's event
+
+
+def test_a_bad_setting_is_a_one_line_error_naming_the_variable() -> None:
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).parent.parent
+    for cmd, var, value in (([sys.executable, "worker.py"], "ESCALATION_MAX_CACHED_WORKFLOWS", "lots"),
+                            ([sys.executable, "-m", "starter.api"], "ESCALATION_API_BURST", "0")):
+        run = subprocess.run(cmd, cwd=root, env={**os.environ, var: value}, capture_output=True, text=True, timeout=60)
+        assert run.returncode == 2, run.stderr
+        assert run.stderr.startswith(f"error: {var}={value!r}: ") and "Traceback" not in run.stderr, run.stderr
