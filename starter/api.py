@@ -855,8 +855,9 @@ def serve(host: str | None = None, port: int | None = None) -> None:
     app = create_app(s)
     host, port = host or s.escalation_api_host, port or s.escalation_api_port
     log.info("api_starting", host=host, port=port, temporal=s.temporal_address, task_queue=s.escalation_task_queue)
+    proxies = s.escalation_api_trusted_proxies.strip()
     uvicorn.run(app, host=host, port=port, access_log=False, log_config=None, server_header=False,
-                proxy_headers=False, timeout_graceful_shutdown=10)
+                proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None, timeout_graceful_shutdown=10)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     escalation_max_backdate_days: int = 30  # how far in the past a caller may set opened_at
     escalation_api_rate_per_s: float = Field(50.0, ge=0)  # per token (and per address for bad tokens); 0: no limit
     escalation_api_burst: int = Field(200, ge=1)  # requests a caller may send at once before the rate applies
+    # Behind a reverse proxy: its addresses (comma-separated), so X-Forwarded-For names the real client (for the
+    # per-address limit and the access log). Empty: the connecting address is the client.
+    escalation_api_trusted_proxies: str = ""
 
 
 class SettingsError(ValueError):
