@@ -21,7 +21,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy workflows activities starter worker.py
+	$(VENV)/bin/mypy workflows activities starter bench tests worker.py
 
 bench: $(STAMP)
 	$(PY) -m bench.run --open-tickets $(N)

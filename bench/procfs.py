@@ -39,7 +39,7 @@ def tree_rss_mb(pid: int) -> float:
     return round(sum(_vmrss_kb(p) for p in _process_tree(pid)) / 1024, 1)
 
 
-_CLK_TCK = os.sysconf("SC_CLK_TCK")
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100  # /proc is Linux-only anyway
 
 
 def tree_cpu_s(pid: int, children: bool = True) -> float:

@@ -173,24 +173,26 @@ def cmd_replay_file(a: argparse.Namespace) -> None:
 
 
 def _event(a: argparse.Namespace) -> core.Event:
-    """The action's event from the command line: each option's dest is the event's field of that name."""
+    """The action's event from the command line: each option's dest is the event's field of that name.
+    A customer's message is by "customer" unless --actor says otherwise; other actions by the CLI's user."""
     cls = core.ACTIONS[a.action]
     fields = {name: value for name in cls.model_fields if (value := getattr(a, name, None)) is not None}
+    actor = (a.actor or "customer") if cls is core.CustomerReply else _actor(a)
     try:
-        return cls(**{**fields, "actor": _actor(a)})  # type: ignore[return-value]
+        return cls(**{**fields, "actor": actor})  # type: ignore[return-value]
     except ValidationError as exc:
-        problems = "; ".join(f"--{'.'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}" for e in exc.errors())
+        options: dict[str, str] = a.option_names
+        problems = "; ".join(f"{options.get(str(e['loc'][0]), str(e['loc'][0]))}: {e['msg']}" for e in exc.errors())
         raise CliError(f"{a.command}: {problems}") from None
 
 
-async def cmd_action(ec: EscalationClient, a: argparse.Namespace) -> None:
-    view = await ec.act(a.id, _event(a))
-    emit(view, a.json, lambda: f"{a.action}: {view.id} is {view.status.value} at {view.tier} ({view.department})")
+async def cmd_action(ec: EscalationClient, a: argparse.Namespace, event: core.Event) -> None:
+    view = await ec.act(a.id, event)
+    emit(view, a.json, lambda: f"{a.command}: {view.id} is {view.status.value} at {view.tier} ({view.department})")
 
 
-async def cmd_customer_reply(ec: EscalationClient, a: argparse.Namespace) -> None:
-    view, new = await ec.customer_reply(a.id, core.CustomerReply(actor=a.actor or "customer", message=a.message,
-                                                                 message_id=a.message_id))
+async def cmd_customer_reply(ec: EscalationClient, a: argparse.Namespace, reply: core.CustomerReply) -> None:
+    view, new = await ec.customer_reply(a.id, reply)
     note = f"ticket {a.id} is closed; opened follow-up {view.id}" if new else f"{view.id} is {view.status.value}"
     emit(view, a.json, lambda: note)
 
@@ -333,8 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, (help_, aliases, add_options) in ACTION_COMMANDS.items():
         c = cmd(name.replace("_", "-"), help_, aliases=aliases)
-        c.set_defaults(action=name)
         add_options(c)
+        c.set_defaults(action=name, option_names={o.dest: o.option_strings[0] for o in c._actions if o.option_strings})
 
     pol = sub.add_parser("policy", help="check a policy; preview its deadlines").add_subparsers(dest="command",
                                                                                                  required=True)
@@ -366,12 +368,14 @@ TICKET_COMMANDS: dict[str, Callable[[EscalationClient, argparse.Namespace], Awai
 
 
 async def run_ticket_command(a: argparse.Namespace) -> None:
+    event = _event(a) if getattr(a, "action", None) else None  # bad input is reported before connecting
     ec = await EscalationClient.connect()
-    action = getattr(a, "action", None)
-    if action is None:
+    if event is None:
         await TICKET_COMMANDS[a.command](ec, a)
+    elif isinstance(event, core.CustomerReply):
+        await cmd_customer_reply(ec, a, event)
     else:
-        await (cmd_customer_reply if action == "customer_reply" else cmd_action)(ec, a)
+        await cmd_action(ec, a, event)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -31,7 +31,7 @@ def event(*argv: str) -> core.Event:
     (["change-priority", "T-1", "--to", "P1", "--reason", "outage"],
      core.ChangePriority(actor="agent:ann", priority="P1", reason="outage")),
     (["customer-reply", "T-1", "--message", "v4.2", "--message-id", "m-1"],
-     core.CustomerReply(actor="agent:ann", message="v4.2", message_id="m-1")),
+     core.CustomerReply(actor="agent:ann", message="v4.2", message_id="m-1")),  # relayed by an agent
 ])
 def test_each_action_command_builds_its_event(argv: list[str], expected: core.Event) -> None:
     assert event(*argv) == expected
@@ -49,6 +49,27 @@ def test_every_core_action_has_a_command() -> None:
     assert ticket["show"].get_default("action") is None
 
 
-def test_an_invalid_field_names_the_option() -> None:
-    with pytest.raises(cli.CliError, match=r"--reason: String should have at least 1 character"):
-        event("escalate", "T-1", "--reason", "")
+def test_a_customer_message_is_by_the_customer_unless_told() -> None:
+    parsed = cli.build_parser().parse_args(["ticket", "customer-reply", "T-1", "--message", "hello"])
+    assert cli._event(parsed) == core.CustomerReply(actor="customer", message="hello")
+
+
+@pytest.mark.parametrize(("argv", "problem"), [
+    (["escalate", "T-1", "--reason", ""], "escalate: --reason: String should have at least 1 character"),
+    (["assign", "T-1", "--to", "x" * 201], "assign: --to: String should have at most 200 characters"),
+    (["transfer", "T-1", "--department", "billing", "--reason", "r" * 2001], "transfer: --reason: String should have"),
+])
+def test_an_invalid_value_names_the_option_the_user_typed(argv: list[str], problem: str) -> None:
+    with pytest.raises(cli.CliError) as caught:
+        event(*argv)
+    assert str(caught.value).startswith(problem), caught.value
+
+
+def test_bad_input_is_reported_before_connecting_to_temporal(monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    async def unreachable(*_: object, **__: object) -> None:
+        raise AssertionError("connected although the input was bad")
+
+    monkeypatch.setattr(cli.EscalationClient, "connect", unreachable)
+    assert cli.main(["ticket", "escalate", "T-1", "--reason", ""]) == cli.EXIT_INPUT
+    assert "--reason" in capsys.readouterr().err

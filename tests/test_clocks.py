@@ -205,7 +205,8 @@ def test_warning_at_of_a_fresh_clock(cal: BusinessCalendar, start_min: int, targ
     c = fresh(target, cal, at)
     assert clocks.warning_at(c, percent, cal) == cal.add(at, target * percent / 100)
     assert c.due_at == cal.add(at, target)
-    assert clocks.warning_at(c, percent, cal) <= c.due_at
+    warning = clocks.warning_at(c, percent, cal)
+    assert warning is not None and c.due_at is not None and warning <= c.due_at
 
 
 @PROPS
@@ -250,7 +251,7 @@ def test_accrued_is_the_business_time_spent_running(
             # due = (resume or retarget instant) + remaining business time: paused time never counts
             if op == "retarget" or before.phase != "running":
                 assert c.since == now
-            assert c.due_at == cal.add(c.since, c.target - c.accrued)
+            assert c.since is not None and c.due_at == cal.add(c.since, c.target - c.accrued)
             assert clocks.remaining_at(c, now, cal) == c.target - expected
             warn = clocks.warning_at(c, 60, cal)
             assert warn is not None and warn <= c.due_at
