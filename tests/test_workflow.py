@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -13,11 +12,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.workflow_support import (
     minutes,
+    on_time_skipping_server,
     policy_with,
-    running_worker,
     start_ticket,
     ticket,
-    time_skipping_env,
 )
 from workflows import ticket_core as core
 from workflows.model import ClockName, Status
@@ -26,23 +24,9 @@ from workflows.ticket import TicketWorkflow
 AGENT = "agent:alice"
 
 
-@pytest.fixture
-async def env() -> AsyncIterator[WorkflowEnvironment]:
-    """A fresh time-skipping server per test: one test's timers never fire into another's time skips."""
-    environment = await time_skipping_env()
-    yield environment
-    await environment.shutdown()
-
-
-# The time-skipping server can wedge on rare interleavings ("invalid history builder state"): fail fast, not in 5 min.
-pytestmark = pytest.mark.timeout(90)
-
-
-@pytest.fixture
-async def tq(env: WorkflowEnvironment) -> AsyncIterator[str]:
-    """max_cached_workflows=0 forces a full replay on every task, so every test also checks determinism."""
-    async with running_worker(env.client, max_cached_workflows=0) as task_queue:
-        yield task_queue
+# Each test runs on its own fresh time-skipping server (one test's timers never fire into another's time skips),
+# retried once on a fresh server if that server wedges; this bounds the whole, should both runs hang.
+pytestmark = pytest.mark.timeout(150)
 
 
 async def state(handle) -> core.TicketState:  # type: ignore[no-untyped-def]
@@ -56,6 +40,7 @@ async def rejected_code(coro) -> str:  # type: ignore[no-untyped-def]
     return info.value.cause.type or ""
 
 
+@on_time_skipping_server()
 async def test_seed_example_unacknowledged_p1_climbs_to_tier3(env: WorkflowEnvironment, tq: str) -> None:
     opened = await env.get_current_time()
     handle = await start_ticket(env.client, tq, ticket(opened))
@@ -83,6 +68,7 @@ async def test_seed_example_unacknowledged_p1_climbs_to_tier3(env: WorkflowEnvir
     assert s.escalation_count == 2 and s.sla_breached
 
 
+@on_time_skipping_server()
 async def test_acknowledged_tier1_has_20_minutes(env: WorkflowEnvironment, tq: str) -> None:
     handle = await start_ticket(env.client, tq, ticket(await env.get_current_time()))
     await env.sleep(minutes(10))
@@ -96,6 +82,7 @@ async def test_acknowledged_tier1_has_20_minutes(env: WorkflowEnvironment, tq: s
     assert [e.clock for e in s.timeline if e.action == "escalated"] == [ClockName.tier]
 
 
+@on_time_skipping_server()
 async def test_waiting_on_customer_pauses_and_resume_never_breaches_instantly(env: WorkflowEnvironment, tq: str) -> None:
     handle = await start_ticket(env.client, tq, ticket(await env.get_current_time()))
     await handle.execute_update(TicketWorkflow.acknowledge, core.Acknowledge(actor=AGENT))
@@ -114,6 +101,7 @@ async def test_waiting_on_customer_pauses_and_resume_never_breaches_instantly(en
     assert (await state(handle)).tier == "tier2"
 
 
+@on_time_skipping_server()
 async def test_transfer_changes_department_not_tier(env: WorkflowEnvironment, tq: str) -> None:
     handle = await start_ticket(env.client, tq, ticket(await env.get_current_time(), description="invoice wrong"))
     await handle.execute_update(TicketWorkflow.acknowledge, core.Acknowledge(actor=AGENT))
@@ -125,6 +113,7 @@ async def test_transfer_changes_department_not_tier(env: WorkflowEnvironment, tq
     assert s.escalation_count == 0
 
 
+@on_time_skipping_server()
 async def test_rejected_actions_leave_no_trace_in_history(env: WorkflowEnvironment, tq: str) -> None:
     handle = await start_ticket(env.client, tq, ticket(await env.get_current_time()))
     events_before = len((await handle.fetch_history()).events)
@@ -143,6 +132,7 @@ async def test_rejected_actions_leave_no_trace_in_history(env: WorkflowEnvironme
         TicketWorkflow.escalate, core.Escalate(actor=AGENT, reason="more"))) == "top_tier"
 
 
+@on_time_skipping_server()
 async def test_reopen_window_customer_reply_reopens_then_ticket_closes(env: WorkflowEnvironment, tq: str) -> None:
     handle = await start_ticket(env.client, tq, ticket(await env.get_current_time()))
     await handle.execute_update(TicketWorkflow.acknowledge, core.Acknowledge(actor=AGENT))
@@ -163,6 +153,7 @@ async def test_reopen_window_customer_reply_reopens_then_ticket_closes(env: Work
     assert final.closed_at is not None and final.closed_at - s.resolved_at >= timedelta(days=3)
 
 
+@on_time_skipping_server()
 async def test_stakeholders_and_executive_keywords_are_notified_once(env: WorkflowEnvironment, tq: str) -> None:
     t = ticket(await env.get_current_time(), description="Fix this or we cancel and call our lawyer.")
     handle = await start_ticket(env.client, tq, t)
@@ -173,6 +164,7 @@ async def test_stakeholders_and_executive_keywords_are_notified_once(env: Workfl
     assert sum(1 for e in s.timeline if e.action == "executive_attention") == 2
 
 
+@on_time_skipping_server()
 async def test_priority_change_keeps_accrued_time(env: WorkflowEnvironment, tq: str) -> None:
     policy = policy_with(acknowledge="30m")
     handle = await start_ticket(env.client, tq, ticket(await env.get_current_time(), priority="P2"), policy)
@@ -190,16 +182,16 @@ async def unreachable_notify(n: core.Notify) -> None:
     raise ApplicationError("SMTP relay unreachable", non_retryable=True)
 
 
-async def test_failing_notifications_never_hold_up_sla_timers(env: WorkflowEnvironment) -> None:
-    async with running_worker(env.client, activities=[unreachable_notify]) as tq:
-        handle = await start_ticket(env.client, tq, ticket(await env.get_current_time()))
-        await env.sleep(minutes(61))
-        s = await state(handle)
-        assert s.tier == "tier2", "the acknowledge breach escalates on time although no notification gets through"
-        esc = next(e for e in s.timeline if e.action == "escalated")
-        assert esc.at == esc.due_at
-        failed = [e for e in s.timeline if e.action == "notification_failed"]
-        assert len(failed) >= 3 and "SMTP relay unreachable" in failed[0].reason
-        assert s.status == Status.new, "the ticket lives on: a failed notification never fails the workflow"
-        desc = await handle.describe()
-        assert desc.status is not None and desc.status.name == "RUNNING"
+@on_time_skipping_server(activities=[unreachable_notify], max_cached_workflows=1000)
+async def test_failing_notifications_never_hold_up_sla_timers(env: WorkflowEnvironment, tq: str) -> None:
+    handle = await start_ticket(env.client, tq, ticket(await env.get_current_time()))
+    await env.sleep(minutes(61))
+    s = await state(handle)
+    assert s.tier == "tier2", "the acknowledge breach escalates on time although no notification gets through"
+    esc = next(e for e in s.timeline if e.action == "escalated")
+    assert esc.at == esc.due_at
+    failed = [e for e in s.timeline if e.action == "notification_failed"]
+    assert len(failed) >= 3 and "SMTP relay unreachable" in failed[0].reason
+    assert s.status == Status.new, "the ticket lives on: a failed notification never fails the workflow"
+    desc = await handle.describe()
+    assert desc.status is not None and desc.status.name == "RUNNING"
