@@ -129,11 +129,15 @@ async def cmd_list(ec: EscalationClient, a: argparse.Namespace) -> None:
     page = await ec.list(status=a.status, tier=a.tier, priority=a.priority, department=a.department,
                          customer_id=a.customer, assignee=a.assignee, breached=a.breached, page_size=a.limit,
                          cursor=a.cursor)
-    rows = [[t.id, t.status, t.tier, t.priority, t.department, t.assignee, t.escalation_count,
-             "yes" if t.sla_breached else "no", _at(t.opened_at)] for t in page.tickets]
+    rows = [[t.id, _clip(t.subject or "", 40), t.status, t.tier, t.priority, t.department, t.assignee,
+             t.escalation_count, "yes" if t.sla_breached else "no", _at(t.opened_at)] for t in page.tickets]
     more = f"\nmore: --cursor {page.next_cursor}" if page.next_cursor else ""
-    emit(page, a.json, lambda: table(rows, ["id", "status", "tier", "priority", "department", "assignee", "esc",
-                                            "breached", "opened"]) + more)
+    emit(page, a.json, lambda: table(rows, ["id", "subject", "status", "tier", "priority", "department", "assignee",
+                                            "esc", "breached", "opened"]) + more)
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 async def cmd_history(ec: EscalationClient, a: argparse.Namespace) -> None:

@@ -82,6 +82,7 @@ class OpenResult(BaseModel):
 
 class TicketSummary(BaseModel):
     id: str
+    subject: str | None = None
     status: str | None
     tier: str | None
     priority: str | None
@@ -200,6 +201,7 @@ class EscalationClient:
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     # listable at once, before a worker runs the first task
                     search_attributes=TypedSearchAttributes(sa.pairs(core.search_attributes(opened.state))),
+                    memo=list_memo(ticket),
                 )
                 # `started` is False when USE_EXISTING returned a running ticket; unknown means "compare".
                 response = getattr(handle, "_start_workflow_response", None)
@@ -324,7 +326,7 @@ class EscalationClient:
                 if exc.status == RPCStatusCode.INVALID_ARGUMENT and token is not None:
                     raise InvalidInput("cursor is not one this API returned") from None
                 raise
-        return TicketPage(tickets=[_summary(w) for w in it.current_page or []],
+        return TicketPage(tickets=[await _summary(w) for w in it.current_page or []],
                           next_cursor=it.next_page_token.hex() if it.next_page_token else None)
 
     async def workflow_pollers(self, within: timedelta = timedelta(minutes=2)) -> int:
@@ -359,15 +361,23 @@ def _action_name(event: core.Event) -> str:
     return event.type
 
 
-def _summary(w: Any) -> TicketSummary:
+def list_memo(ticket: Ticket) -> dict[str, Any]:
+    """What a list shows beyond the search attributes, kept with the workflow (memos are listed, not indexed)."""
+    return {"opened_at": ticket.opened_at.isoformat(), "subject": ticket.subject}
+
+
+async def _summary(w: Any) -> TicketSummary:
     sa = w.typed_search_attributes
     from workflows import search_attributes as keys
 
+    memo = await w.memo()
+    opened = memo.get("opened_at")
     return TicketSummary(
-        id=w.id.removeprefix("ticket-"), status=sa.get(keys.STATUS), tier=sa.get(keys.TIER),
+        id=w.id.removeprefix("ticket-"), subject=memo.get("subject"), status=sa.get(keys.STATUS), tier=sa.get(keys.TIER),
         priority=sa.get(keys.PRIORITY), department=sa.get(keys.DEPARTMENT), channel=sa.get(keys.CHANNEL),
         customer_id=sa.get(keys.CUSTOMER_ID), assignee=sa.get(keys.ASSIGNEE) or None,
         escalation_count=sa.get(keys.ESCALATION_COUNT), sla_breached=sa.get(keys.SLA_BREACHED),
-        opened_at=w.start_time, closed_at=w.close_time,
+        opened_at=datetime.fromisoformat(opened) if opened else w.start_time,  # the ticket's time, not the start's
+        closed_at=w.close_time,
     )
 

@@ -354,6 +354,21 @@ async def test_list_filters_and_cursor_pagination(http: httpx.AsyncClient, token
     assert await only({"status": "closed"}) == set()
     summary = next(t for t in page1["tickets"] + page2["tickets"] if t["id"] == outage)
     assert summary["priority"] == "P1" and summary["customer_id"] == customer and summary["status"] == "new"
+    assert summary["subject"] == "Service down for everyone"
+
+
+async def test_list_shows_the_tickets_own_opened_at_not_when_its_workflow_started(
+        http: httpx.AsyncClient, tokens: Tokens) -> None:
+    customer, when = unique("cust"), (datetime.now(UTC) - timedelta(days=2)).replace(microsecond=0)
+    opened = await open_ticket(http, tokens, customer_id=customer, opened_at=when.isoformat())
+
+    async def listed() -> list[dict[str, Any]]:
+        r = await http.get("/v1/tickets", params={"customer": customer}, headers=tokens.header("admin"))
+        return list(r.json()["tickets"])
+
+    [summary] = await eventually(listed)
+    assert summary["id"] == opened["id"]
+    assert datetime.fromisoformat(summary["opened_at"]) == when == datetime.fromisoformat(opened["opened_at"])
 
 
 async def test_list_rejects_bad_filters_with_allowed_values(http: httpx.AsyncClient, tokens: Tokens) -> None:
