@@ -135,10 +135,29 @@ def _allowed(err: dict[str, Any]) -> list[str] | None:
 def validation_details(errors: Sequence[Any], prefix: tuple[str, ...] = ()) -> list[ErrorDetail]:
     out = []
     for err in errors:
+        kind = str(err.get("type", "invalid"))
         loc = [*prefix, *(p if isinstance(p, int) else str(p) for p in err.get("loc", ()))]
-        message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        out.append(ErrorDetail(loc=loc, message=message, type=str(err.get("type", "invalid")), allowed=_allowed(err)))
+        if kind == "json_invalid":  # FastAPI puts the character position into loc
+            error = (err.get("ctx") or {}).get("error", "")
+            out.append(ErrorDetail(loc=["body"], message=f"the body is not valid JSON: {error} (at position {loc[-1]})",
+                                   type=kind))
+            continue
+        out.append(ErrorDetail(loc=loc, message=_message(err, kind, loc), type=kind, allowed=_allowed(err)))
     return out
+
+
+def _message(err: dict[str, Any], kind: str, loc: list[str | int]) -> str:
+    """Pydantic's message, made to say what was wrong with which value."""
+    message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+    value = err.get("input")
+    if kind == "timezone_aware":
+        message = "has no time zone; add an offset such as +01:00 or Z"
+    elif kind == "string_pattern_mismatch" and loc and loc[-1] == "cursor":
+        message = "not a cursor this API returned (use next_cursor from the previous page)"
+    if kind != "missing" and isinstance(value, str | int | float | bool) and "got " not in message:
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        message = f"{message} (got {shown})"
+    return message
 
 
 ERRORS = {
@@ -778,6 +797,13 @@ _IDENTITY = {Channel.email: "Message-ID (a reply, by In-Reply-To/References, goe
              Channel.portal: "submission id", Channel.bot: "bot conversation id"}
 
 
+def _summary_of(details: list[ErrorDetail]) -> str:
+    """The top-level message: the first few problems in full, so a log line alone says what was wrong."""
+    shown = "; ".join(f"{'.'.join(str(p) for p in d.loc)}: {d.message}" for d in details[:3])
+    more = f" (and {len(details) - 3} more)" if len(details) > 3 else ""
+    return f"invalid input: {shown}{more}"
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     async def on_escalation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, EscalationError)
@@ -810,13 +836,12 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def on_request_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         details = validation_details(exc.errors())
-        where = ", ".join(".".join(str(p) for p in d.loc) for d in details[:5])
-        return error_response(request, 422, "invalid_request", f"invalid input: {where}", details)
+        return error_response(request, 422, "invalid_request", _summary_of(details), details)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ValidationError)  # a model built in a handler (e.g. a mapped ticket)
         details = validation_details(exc.errors(), ("body",))
-        return error_response(request, 422, "invalid_request", "invalid input", details)
+        return error_response(request, 422, "invalid_request", _summary_of(details), details)
 
     async def on_rpc_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RPCError)

@@ -190,6 +190,28 @@ async def test_malformed_json_and_wrong_types_are_422(http: httpx.AsyncClient, t
           "invalid_request")
 
 
+async def test_422_messages_say_which_value_was_wrong_and_how_to_fix_it(http: httpx.AsyncClient,
+                                                                          tokens: Tokens) -> None:
+    h = tokens.header("admin")
+    err = error(await http.post("/v1/tickets", json=ticket_body(unique(), priority="P9"), headers=h), 422,
+                "invalid_request")
+    [detail] = err["details"]
+    assert detail["loc"] == ["body", "priority"] and detail["allowed"] == ["P1", "P2", "P3", "P4"]
+    assert detail["message"].endswith("(got 'P9')")
+    assert err["message"].startswith("invalid input: body.priority: ") and "'P9'" in err["message"]
+
+    err = error(await http.post("/v1/tickets", json=ticket_body(unique(), opened_at="2026-11-25T09:00:00"), headers=h),
+                422, "invalid_request")
+    assert "has no time zone; add an offset such as +01:00 or Z (got '2026-11-25T09:00:00')" in err["details"][0]["message"]
+
+    err = error(await http.post("/v1/tickets", content=b'{"id": "x",', headers={**h, "content-type": "application/json"}),
+                422, "invalid_request")
+    assert err["details"][0]["loc"] == ["body"] and err["details"][0]["message"].startswith("the body is not valid JSON")
+
+    err = error(await http.get("/v1/tickets", params={"cursor": "zz"}, headers=h), 422, "invalid_request")
+    assert "not a cursor this API returned" in err["details"][0]["message"] and "^" not in err["message"]
+
+
 # ----- reading -----------------------------------------------------------------------------------
 
 
