@@ -14,7 +14,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import BaseModel, ValidationError
 
@@ -298,7 +298,7 @@ assert set(ACTION_COMMANDS) == set(core.ACTIONS), "every agent action of the cor
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="escalation", description="Durable escalation management on Temporal.")
+    p = _Parser(prog="escalation", description="Durable escalation management on Temporal.")
     sub = p.add_subparsers(dest="group", metavar="COMMAND", required=True)
 
     t = sub.add_parser("ticket", help="open, show, list and act on tickets").add_subparsers(
@@ -382,8 +382,30 @@ async def run_ticket_command(a: argparse.Namespace) -> None:
         await cmd_action(ec, a, event)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as JSON too when the command line asks for --json (scripts parse one format)."""
+
+    wants_json = False
+
+    def error(self, message: str) -> NoReturn:
+        if _Parser.wants_json:
+            _report_error("invalid_input", f"{self.prog}: {message}", as_json=True)
+            raise SystemExit(EXIT_INPUT)
+        super().error(message)
+
+
+def _report_error(code: str, message: str, as_json: bool) -> None:
+    """JSON on stdout for scripts (with --json), and always the one line on stderr for the person watching."""
+    if as_json:
+        print(json.dumps({"error": {"code": code, "message": message}}))
+    print(f"error: {message}" if code == "invalid_input" else f"error: {code}: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    a = build_parser().parse_args(argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    _Parser.wants_json = "--json" in args
+    a = build_parser().parse_args(args)
+    as_json = bool(getattr(a, "json", False))
     try:
         if a.group == "ticket":
             asyncio.run(run_ticket_command(a))
@@ -405,17 +427,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return dev_main()
         return 0
     except EscalationError as exc:
-        if getattr(a, "json", False):  # scripts get the error in the format they asked for
-            print(json.dumps({"error": {"code": exc.code, "message": exc.message}}))
-        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
+        _report_error(exc.code, exc.message, as_json)
         return EXIT_CODES.get(type(exc), 1)
     except (PolicyError, CliError, SettingsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _report_error("invalid_input", str(exc), as_json)
         return EXIT_INPUT
     except ValidationError as exc:
-        for err in exc.errors():
-            where = ".".join(str(x) for x in err["loc"])
-            print(f"error: invalid {where}: {err['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+        problems = [f"invalid {'.'.join(str(x) for x in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+                    for e in exc.errors()]
+        _report_error("invalid_input", "; ".join(problems), as_json)
         return EXIT_INPUT
     except KeyboardInterrupt:
         return 130

@@ -73,3 +73,25 @@ def test_bad_input_is_reported_before_connecting_to_temporal(monkeypatch: pytest
     monkeypatch.setattr(cli.EscalationClient, "connect", unreachable)
     assert cli.main(["ticket", "escalate", "T-1", "--reason", ""]) == cli.EXIT_INPUT
     assert "--reason" in capsys.readouterr().err
+
+
+def exit_code(argv: list[str]) -> int:
+    try:
+        return cli.main(argv)
+    except SystemExit as exc:  # argparse's own usage errors
+        return int(exc.code or 0)
+
+
+@pytest.mark.parametrize("argv", [
+    ["ticket", "open", "--id", "B-1", "--subject", "s", "--customer", "c", "--priority", "P9", "--json"],
+    ["ticket", "escalate", "T-1", "--reason", "", "--json"],
+    ["policy", "deadlines", "--priority", "P1", "--opened-at", "yesterday", "--json"],
+])
+def test_with_json_every_input_error_is_json_on_stdout(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    assert exit_code(argv) == cli.EXIT_INPUT
+    out, err = capsys.readouterr()
+    body = json.loads(out)
+    assert body["error"]["code"] == "invalid_input" and body["error"]["message"]
+    assert err.startswith("error: ")
