@@ -57,6 +57,7 @@ from starter.client import (
     TicketPage,
     follow_up_id,
 )
+from starter.errors import allowed_values, problem
 from starter.ratelimit import RateLimiter
 from starter.settings import Settings, settings_or_exit
 from starter.settings import settings as default_settings
@@ -125,13 +126,6 @@ def error_response(request: Request, status: int, code: str, message: str, detai
     return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=status, headers=headers)
 
 
-def _allowed(err: dict[str, Any]) -> list[str] | None:
-    expected = (err.get("ctx") or {}).get("expected")
-    if err.get("type") in ("enum", "literal_error") and isinstance(expected, str):
-        return re.findall(r"'([^']*)'", expected) or None
-    return None
-
-
 def validation_details(errors: Sequence[Any], prefix: tuple[str, ...] = ()) -> list[ErrorDetail]:
     out = []
     for err in errors:
@@ -142,22 +136,11 @@ def validation_details(errors: Sequence[Any], prefix: tuple[str, ...] = ()) -> l
             out.append(ErrorDetail(loc=["body"], message=f"the body is not valid JSON: {error} (at position {loc[-1]})",
                                    type=kind))
             continue
-        out.append(ErrorDetail(loc=loc, message=_message(err, kind, loc), type=kind, allowed=_allowed(err)))
+        message = problem(err)
+        if kind == "string_pattern_mismatch" and loc and loc[-1] == "cursor":
+            message = "not a cursor this API returned (use next_cursor from the previous page)"
+        out.append(ErrorDetail(loc=loc, message=message, type=kind, allowed=allowed_values(err)))
     return out
-
-
-def _message(err: dict[str, Any], kind: str, loc: list[str | int]) -> str:
-    """Pydantic's message, made to say what was wrong with which value."""
-    message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-    value = err.get("input")
-    if kind == "timezone_aware":
-        message = "has no time zone; add an offset such as +01:00 or Z"
-    elif kind == "string_pattern_mismatch" and loc and loc[-1] == "cursor":
-        message = "not a cursor this API returned (use next_cursor from the previous page)"
-    if kind != "missing" and isinstance(value, str | int | float | bool) and "got " not in message:
-        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
-        message = f"{message} (got {shown})"
-    return message
 
 
 ERRORS = {

@@ -29,6 +29,7 @@ from starter.client import (
     TicketNotFound,
     workflow_id,
 )
+from starter.errors import problem
 from starter.policy_file import PolicyError, load_policy, policy_path
 from starter.settings import SettingsError
 from workflows import clocks
@@ -186,7 +187,7 @@ def _event(a: argparse.Namespace) -> core.Event:
         return cls(**{**fields, "actor": actor})  # type: ignore[return-value]
     except ValidationError as exc:
         options: dict[str, str] = a.option_names
-        problems = "; ".join(f"{options.get(str(e['loc'][0]), str(e['loc'][0]))}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(f"{options.get(str(e['loc'][0]), str(e['loc'][0]))}: {problem(dict(e))}" for e in exc.errors())
         raise CliError(f"{a.command}: {problems}") from None
 
 
@@ -433,8 +434,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _report_error("invalid_input", str(exc), as_json)
         return EXIT_INPUT
     except ValidationError as exc:
-        problems = [f"invalid {'.'.join(str(x) for x in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
-                    for e in exc.errors()]
+        problems = [f"invalid {'.'.join(str(x) for x in e['loc'])}: {problem(dict(e))}" for e in exc.errors()]
         _report_error("invalid_input", "; ".join(problems), as_json)
         return EXIT_INPUT
     except KeyboardInterrupt:

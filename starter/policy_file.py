@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from starter.errors import allowed_values, problem
 from workflows.policy import Policy
 
 DEFAULT_POLICY = Path(__file__).resolve().parent.parent / "config" / "policy.yaml"
@@ -55,8 +56,11 @@ def load_policy(path: str | os.PathLike[str] | None = None) -> Policy:
 def format_errors(file: Path | str, exc: ValidationError) -> str:
     lines = [f"{file}: {exc.error_count()} problem(s) in the policy"]
     for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
+        msg = problem(dict(err))
+        allowed = allowed_values(dict(err)) or []
+        if not all(f"'{a}'" in msg for a in allowed):
+            msg = f"{msg}; allowed: {', '.join(allowed)}"
         # Whole-policy checks (cross references) name their own field path in the message.
         lines.append(f"  {where}: {msg}" if where else f"  {msg}")
     return "\n".join(lines)

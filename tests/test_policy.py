@@ -195,7 +195,7 @@ def test_overlapping_hours(tmp_path: Path) -> None:
 
 def test_bad_opening_time(tmp_path: Path) -> None:
     msg = load_error(tmp_path, mutated(lambda d: d["calendars"]["office"]["hours"].update(mon=["09:00-24:30"])))
-    assert "calendars.office.hours.mon.0.end" in msg and "00:00 to 24:00" in msg
+    assert "calendars.office.hours.mon[0].end" in msg and "00:00 to 24:00" in msg and "(got" not in msg
 
 
 def test_unknown_weekday(tmp_path: Path) -> None:
@@ -332,3 +332,28 @@ def test_a_policy_snapshot_is_validated_once_per_content_and_shared() -> None:
         with pytest.raises(ValidationError, match="tiers"):
             adapter.validate_json(json.dumps({"ticket": ticket, "policy": broken}))
     assert TicketInput(ticket=first.ticket, policy=first.policy).policy is first.policy
+
+
+def test_the_readme_policy_error_example_runs_verbatim_and_prints_what_it_shows(tmp_path: Path) -> None:
+    import re
+
+    root = Path(__file__).parent.parent
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"```sh\n(sed [^\n]*\n\.venv/bin/escalation policy check [^\n]*\n)```\n\n```\n(.*?)```", readme,
+                      flags=re.S)
+    assert match, "the README shows a broken policy and its error"
+    (tmp_path / "config").symlink_to(root / "config")
+    (tmp_path / ".venv").symlink_to(root / ".venv")
+    run = subprocess.run(["bash", "-c", match.group(1)], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    assert run.stderr == match.group(2)
+
+
+def test_field_errors_show_the_value_and_list_positions_like_cross_reference_errors(tmp_path: Path) -> None:
+    data = yaml.safe_load(DEFAULT_POLICY.read_text(encoding="utf-8"))
+    data["routing"]["rules"][1]["then"]["priority"] = "P0"
+    f = tmp_path / "p.yaml"
+    f.write_text(yaml.safe_dump(data), encoding="utf-8")
+    with pytest.raises(PolicyError) as caught:
+        load_policy(f)
+    assert "routing.rules[1].then.priority: Input should be 'P1', 'P2', 'P3' or 'P4' (got 'P0')" in str(caught.value)
