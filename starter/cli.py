@@ -198,7 +198,8 @@ async def cmd_action(ec: EscalationClient, a: argparse.Namespace, event: core.Ev
 
 async def cmd_customer_reply(ec: EscalationClient, a: argparse.Namespace, reply: core.CustomerReply) -> None:
     view, new = await ec.customer_reply(a.id, reply)
-    note = f"ticket {a.id} is closed; opened follow-up {view.id}" if new else f"{view.id} is {view.status.value}"
+    note = (f"ticket {a.id} is closed; opened follow-up {view.id}" if new
+            else f"{a.command}: {view.id} is {view.status.value} at {view.tier} ({view.department})")
     emit(view, a.json, lambda: note)
 
 
