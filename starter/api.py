@@ -205,7 +205,9 @@ ACTION_DOCS = {
     "assign": "Assign (or with `null`, unassign). Supervisors and admins only.",
     "note": "Add a note; `public: true` makes it a customer-facing reply.",
     "change-priority": "Change the priority; accrued SLA time is kept.",
-    "customer-reply": "Relay a customer's message. On a closed ticket it opens a new ticket linked to it (201).",
+    "customer-reply": "Relay a customer's message. On a closed ticket it opens a new ticket linked to it (201). "
+                      "With `wait=false` it is handed over as a Signal (fire and forget, 202): nothing waits for "
+                      "a worker, and the answer carries no view.",
 }
 
 
@@ -286,6 +288,14 @@ class TimelineOut(BaseModel):
     id: str
     status: Status
     timeline: list[core.TimelineEntry]
+
+
+class ReplyAccepted(BaseModel):
+    """A customer reply handed over as a Signal (`wait=false`): the ticket applies it when its worker next runs."""
+
+    ticket_id: str = Field(description="the ticket the reply went to")
+    follow_up_ticket_id: str | None = Field(None, description="set when the ticket was closed: the new ticket, "
+                                                              "linked to it, that the reply opened")
 
 
 class Health(BaseModel):
@@ -605,7 +615,7 @@ def create_app(settings: Settings | None = None, *, client: EscalationClient | N
     # ----- actions -------------------------------------------------------------------------
 
     async def act(request: Request, response: Response, ticket_id: str, who: Principal, action: str,
-                  body: BaseModel | None) -> TicketView:
+                  body: BaseModel | None, wait: bool = True) -> TicketView | JSONResponse:
         event_cls = ACTION_EVENTS[action]
         fields = body.model_dump(exclude_unset=True) if body is not None else {}
         event = event_cls(**fields, actor=who.actor)
@@ -618,6 +628,12 @@ def create_app(settings: Settings | None = None, *, client: EscalationClient | N
             if target in ctx.executive_tiers:
                 raise ApiError(403, "forbidden", f"escalating into {target} needs a supervisor or admin "
                                                  f"({who.actor} is {who.role.value})")
+        if not wait:  # fire and forget: a Signal, no worker needed to answer
+            assert isinstance(event, core.CustomerReply)
+            follow_up = await ctx.temporal(request, lambda c: c.signal_customer_reply(ticket_id, event))
+            accepted = ReplyAccepted(ticket_id=ticket_id, follow_up_ticket_id=follow_up)
+            headers = {"Location": f"/v1/tickets/{follow_up or ticket_id}"}
+            return JSONResponse(accepted.model_dump(mode="json"), status_code=202, headers=headers)
         for attempt in (1, 2):
             try:
                 if action == "customer-reply":
@@ -736,12 +752,13 @@ def _bad_cursor() -> ApiError:
 
 
 def _add_action_route(app: FastAPI, action: str, dependency: Callable[..., Awaitable[Principal]],
-                      act: Callable[..., Awaitable[TicketView]]) -> None:
+                      act: Callable[..., Awaitable[TicketView | JSONResponse]]) -> None:
     model = ACTION_BODIES[action]
     optional = not any(f.is_required() for f in model.model_fields.values())
     responses = errors(403, 404, 409, 413)
     if action == "customer-reply":
-        responses[201] = {"model": TicketOut, "description": "the ticket was closed: a new ticket linked to it was opened"}
+        _add_customer_reply_route(app, model, dependency, act, responses)
+        return
     kwargs: dict[str, Any] = {"tags": ["actions"], "response_model": TicketOut, "responses": responses,
                               "summary": action.replace("-", " ").capitalize(), "description": ACTION_DOCS[action],
                               "operation_id": f"ticket_{action.replace('-', '_')}"}
@@ -749,15 +766,33 @@ def _add_action_route(app: FastAPI, action: str, dependency: Callable[..., Await
     if optional:
         async def endpoint_optional(request: Request, response: Response, ticket_id: TicketIdPath,
                                     who: Annotated[Principal, Depends(dependency)],
-                                    body: Annotated[model | None, Body()] = None) -> TicketView:  # type: ignore[valid-type]
+                                    body: Annotated[model | None, Body()] = None) -> TicketView | JSONResponse:  # type: ignore[valid-type]
             return await act(request, response, ticket_id, who, action, body)
         app.post(path, **kwargs)(endpoint_optional)
     else:
         async def endpoint(request: Request, response: Response, ticket_id: TicketIdPath,
                            who: Annotated[Principal, Depends(dependency)],
-                           body: Annotated[model, Body()]) -> TicketView:  # type: ignore[valid-type]
+                           body: Annotated[model, Body()]) -> TicketView | JSONResponse:  # type: ignore[valid-type]
             return await act(request, response, ticket_id, who, action, body)
         app.post(path, **kwargs)(endpoint)
+
+
+def _add_customer_reply_route(app: FastAPI, model: type[BaseModel], dependency: Callable[..., Awaitable[Principal]],
+                              act: Callable[..., Awaitable[TicketView | JSONResponse]],
+                              responses: dict[int | str, dict[str, Any]]) -> None:
+    responses[201] = {"model": TicketOut, "description": "the ticket was closed: a new ticket linked to it was opened"}
+    responses[202] = {"model": ReplyAccepted, "description": "`wait=false`: handed to the ticket as a Signal"}
+
+    async def endpoint(request: Request, response: Response, ticket_id: TicketIdPath,
+                       who: Annotated[Principal, Depends(dependency)], body: Annotated[model, Body()],  # type: ignore[valid-type]
+                       wait: Annotated[bool, Query(description="false: fire and forget (a Signal; 202, no view); the "
+                                                               "ticket applies it when its worker next runs")] = True,
+                       ) -> TicketView | JSONResponse:
+        return await act(request, response, ticket_id, who, "customer-reply", body, wait)
+
+    app.post("/v1/tickets/{ticket_id}/customer-reply", tags=["actions"], response_model=TicketOut, responses=responses,
+             summary="Customer reply", description=ACTION_DOCS["customer-reply"],
+             operation_id="ticket_customer_reply")(endpoint)
 
 
 def _add_intake_route(app: FastAPI, channel: Channel, model: type[BaseModel],

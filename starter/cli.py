@@ -197,6 +197,12 @@ async def cmd_action(ec: EscalationClient, a: argparse.Namespace, event: core.Ev
 
 
 async def cmd_customer_reply(ec: EscalationClient, a: argparse.Namespace, reply: core.CustomerReply) -> None:
+    if not a.wait:
+        follow_up = await ec.signal_customer_reply(a.id, reply)
+        sent = {"ticket_id": a.id, "follow_up_ticket_id": follow_up}
+        emit(sent, a.json, lambda: f"ticket {a.id} is closed; opened follow-up {follow_up}" if follow_up
+             else f"{a.command}: sent to {a.id} (applied when its worker next runs)")
+        return
     view, new = await ec.customer_reply(a.id, reply)
     note = (f"ticket {a.id} is closed; opened follow-up {view.id}" if new
             else f"{a.command}: {view.id} is {view.status.value} at {view.tier} ({view.department})")
@@ -294,7 +300,9 @@ ACTION_COMMANDS: dict[str, tuple[str, tuple[str, ...], Callable[[argparse.Argume
     "change_priority": ("change the priority (accrued SLA time is kept)", ("priority",), _options(
         _opt("--to", dest="priority", required=True, choices=["P1", "P2", "P3", "P4"]), _opt("--reason"))),
     "customer_reply": ("relay a customer message", (), _options(
-        _opt("--message", required=True), _opt("--message-id"))),
+        _opt("--message", required=True), _opt("--message-id"),
+        _opt("--no-wait", dest="wait", action="store_false",
+             help="fire and forget: send it as a Signal, applied when the ticket's worker next runs"))),
 }
 assert set(ACTION_COMMANDS) == set(core.ACTIONS), "every agent action of the core needs a CLI command"
 

@@ -23,6 +23,7 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.client import (
     WorkflowExecutionStatus as ExecStatus,
@@ -267,6 +268,10 @@ class EscalationClient:
                 if exc.status == RPCStatusCode.NOT_FOUND and any(w in exc.message.lower() for w in ("completed", "closing")):
                     raise ActionRejected("ticket_closed", f"ticket {ticket_id} is closed") from None
                 raise
+            except WorkflowUpdateRPCTimeoutOrCancelledError:
+                raise TemporalUnavailable(
+                    f"ticket {ticket_id} did not answer within {RPC_TIMEOUT.seconds}s: is a worker polling task queue "
+                    f"{self.task_queue!r}? (the action is applied when one starts, unless it is then invalid)") from None
             except WorkflowFailureError as exc:  # pragma: no cover - defensive
                 raise ActionRejected("rejected", str(exc)) from None
         return ticket_view(state, datetime.now(UTC))
@@ -278,6 +283,29 @@ class EscalationClient:
         except ActionRejected as exc:
             if exc.code != "ticket_closed":
                 raise
+        return await self._follow_up(ticket_id, reply), True
+
+    async def signal_customer_reply(self, ticket_id: str, reply: core.CustomerReply) -> str | None:
+        """Fire and forget: the message as a Signal, which the ticket applies when its worker next runs; nothing
+        waits for a worker. Returns None when it went to the ticket, or the follow-up ticket's id when the ticket
+        was closed. A Signal cannot be refused: one the ticket cannot apply is recorded in the worker's log."""
+        handle = self.handle(ticket_id)
+        try:
+            async with _temporal_errors(ticket_id, self.task_queue):
+                try:
+                    await handle.signal(TicketWorkflow.customer_replied, reply, rpc_timeout=RPC_TIMEOUT)
+                    return None
+                except RPCError as exc:
+                    if exc.status == RPCStatusCode.NOT_FOUND and "completed" in exc.message.lower():
+                        raise ActionRejected("ticket_closed", f"ticket {ticket_id} is closed") from None
+                    raise
+        except ActionRejected:
+            pass
+        follow = await self._follow_up(ticket_id, reply)
+        return follow.id
+
+    async def _follow_up(self, ticket_id: str, reply: core.CustomerReply) -> TicketView:
+        """The new ticket, linked to the closed one, that a customer's message after closing opens (idempotent)."""
         old_state = await self.state(ticket_id)
         old = old_state.ticket
         key = reply.message_id or reply.message
@@ -290,8 +318,8 @@ class EscalationClient:
         try:
             result = await self.open(follow)
         except IdConflict:  # the same message delivered again: the follow-up exists
-            return await self.view(follow.id), True
-        return result.view, True
+            return await self.view(follow.id)
+        return result.view
 
     # ----- added for the HTTP API (starter/api.py) -------------------------------
 

@@ -341,6 +341,50 @@ async def test_customer_reply_on_a_closed_ticket_opens_a_linked_one(http: httpx.
     assert r.json()["id"] == follow["id"]  # the same message again: the same follow-up
 
 
+async def test_customer_reply_fire_and_forget_is_a_signal(http: httpx.AsyncClient, tokens: Tokens) -> None:
+    tid = (await open_ticket(http, tokens))["id"]
+    r = await http.post(f"/v1/tickets/{tid}/customer-reply?wait=false", json={"message": "any news?", "message_id": "s-1"},
+                        headers=tokens.header("intake"))
+    assert r.status_code == 202, r.text
+    assert r.json() == {"ticket_id": tid, "follow_up_ticket_id": None} and r.headers["location"] == f"/v1/tickets/{tid}"
+
+    async def applied() -> bool:
+        view = (await http.get(f"/v1/tickets/{tid}", headers=tokens.header("admin"))).json()
+        return any(e["action"] == "customer_replied" and "(s-1)" in e["summary"] for e in view["timeline"])
+
+    assert await eventually(applied), "the signal reaches the ticket"
+    history = (await http.get(f"/v1/tickets/{tid}/history", headers=tokens.header("admin"))).json()
+    assert any(e.get("eventType") in ("EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED", "WorkflowExecutionSignaled")
+               for e in history["events"]), "it went as a Signal, not an Update"
+
+    error(await http.post("/v1/tickets/no-such-ticket/customer-reply?wait=false", json={"message": "hi"},
+                          headers=tokens.header("intake")), 404, "not_found")
+
+    await act(http, tokens, "admin", tid, "resolve", {"summary": "done"})
+    await act(http, tokens, "admin", tid, "close")
+    r = await http.post(f"/v1/tickets/{tid}/customer-reply?wait=false", json={"message": "again", "message_id": "s-2"},
+                        headers=tokens.header("intake"))
+    assert r.status_code == 202, r.text
+    follow = r.json()["follow_up_ticket_id"]
+    assert follow and follow != tid and r.headers["location"] == f"/v1/tickets/{follow}"
+    assert (await http.get(f"/v1/tickets/{follow}", headers=tokens.header("admin"))).json()["linked_ticket_id"] == tid
+
+
+async def test_fire_and_forget_needs_no_worker(temporal_stack: Any, tokens: Tokens) -> None:
+    app = in_process_app(temporal_stack, tokens, escalation_api_timeout_s=1.0)
+    app.state.ctx._client.task_queue = "nobody-polls-this"
+    async with asgi_client(app) as client:
+        r = await client.post("/v1/tickets", json=ticket_body(unique()), headers=tokens.header("admin"))
+        assert r.status_code == 201, r.text
+        tid = r.json()["id"]
+        r = await client.post(f"/v1/tickets/{tid}/customer-reply?wait=false", json={"message": "hello"},
+                              headers=tokens.header("admin"))
+        assert r.status_code == 202, r.text
+        r = await client.post(f"/v1/tickets/{tid}/customer-reply", json={"message": "hello"},
+                              headers=tokens.header("admin"))
+        error(r, 503, "temporal_unavailable")  # waiting for the answer needs a worker
+
+
 # ----- listing -----------------------------------------------------------------------------------
 
 

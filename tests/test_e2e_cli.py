@@ -71,6 +71,13 @@ def test_ticket_life_through_the_cli(stack: dict[str, str]) -> None:
     missing = cli(stack, "ticket", "show", "NOPE-404")
     assert missing.returncode == 3 and "not_found" in missing.stderr
 
+    sent = cli_json(stack, "ticket", "customer-reply", "E2E-1", "--message", "still broken", "--no-wait")
+    assert sent == {"ticket_id": "E2E-1", "follow_up_ticket_id": None}  # a Signal: nothing waited for the worker
+    deadline = time.monotonic() + 20
+    while not any("customer replied" in e["summary"] for e in cli_json(stack, "ticket", "show", "E2E-1")["timeline"]):
+        assert time.monotonic() < deadline, "the signalled reply reached the ticket"
+        time.sleep(0.2)
+
     view = cli_json(stack, "ticket", "resolve", "E2E-1", "--summary", "reinstalled the app")
     assert view["status"] == "resolved"
     view = cli_json(stack, "ticket", "close", "E2E-1")
