@@ -52,10 +52,10 @@ from starter.client import (
     IdConflict,
     InvalidInput,
     OpenResult,
+    ReplyAccepted,
     TemporalUnavailable,
     TicketNotFound,
     TicketPage,
-    follow_up_id,
 )
 from starter.errors import allowed_values, problem
 from starter.ratelimit import RateLimiter
@@ -288,14 +288,6 @@ class TimelineOut(BaseModel):
     id: str
     status: Status
     timeline: list[core.TimelineEntry]
-
-
-class ReplyAccepted(BaseModel):
-    """A customer reply handed over as a Signal (`wait=false`): the ticket applies it when its worker next runs."""
-
-    ticket_id: str = Field(description="the ticket the reply went to")
-    follow_up_ticket_id: str | None = Field(None, description="set when the ticket was closed: the new ticket, "
-                                                              "linked to it, that the reply opened")
 
 
 class Health(BaseModel):
@@ -630,9 +622,8 @@ def create_app(settings: Settings | None = None, *, client: EscalationClient | N
                                                  f"({who.actor} is {who.role.value})")
         if not wait:  # fire and forget: a Signal, no worker needed to answer
             assert isinstance(event, core.CustomerReply)
-            follow_up = await ctx.temporal(request, lambda c: c.signal_customer_reply(ticket_id, event))
-            accepted = ReplyAccepted(ticket_id=ticket_id, follow_up_ticket_id=follow_up)
-            headers = {"Location": f"/v1/tickets/{follow_up or ticket_id}"}
+            accepted = await ctx.temporal(request, lambda c: c.signal_customer_reply(ticket_id, event))
+            headers = {"Location": f"/v1/tickets/{accepted.follow_up_ticket_id or ticket_id}"}
             return JSONResponse(accepted.model_dump(mode="json"), status_code=202, headers=headers)
         for attempt in (1, 2):
             try:
@@ -695,7 +686,7 @@ def create_app(settings: Settings | None = None, *, client: EscalationClient | N
         mid = reply.message_id or ""
         if state.closed:
             try:
-                follow = await ctx.temporal(request, lambda c: c.state(follow_up_id(tid, mid)))
+                follow = await ctx.temporal(request, lambda c: c.state(core.follow_up_id(tid, mid)))
                 return IntakeResult(outcome=Outcome.duplicate, ticket=out(ticket_view(follow, now)), replied_to=tid)
             except TicketNotFound:
                 pass

@@ -198,10 +198,9 @@ async def cmd_action(ec: EscalationClient, a: argparse.Namespace, event: core.Ev
 
 async def cmd_customer_reply(ec: EscalationClient, a: argparse.Namespace, reply: core.CustomerReply) -> None:
     if not a.wait:
-        follow_up = await ec.signal_customer_reply(a.id, reply)
-        sent = {"ticket_id": a.id, "follow_up_ticket_id": follow_up}
-        emit(sent, a.json, lambda: f"ticket {a.id} is closed; opened follow-up {follow_up}" if follow_up
-             else f"{a.command}: sent to {a.id} (applied when its worker next runs)")
+        sent = await ec.signal_customer_reply(a.id, reply)
+        emit(sent, a.json, lambda: f"ticket {a.id} is closed; opened follow-up {sent.follow_up_ticket_id}"
+             if sent.follow_up_ticket_id else f"{a.command}: sent to {a.id} (applied when its worker next runs)")
         return
     view, new = await ec.customer_reply(a.id, reply)
     note = (f"ticket {a.id} is closed; opened follow-up {view.id}" if new

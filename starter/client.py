@@ -9,14 +9,13 @@ Temporal's errors onto the few our users need to tell apart.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from temporalio.client import (
     Client,
     WorkflowFailureError,
@@ -97,6 +96,14 @@ class TicketSummary(BaseModel):
     closed_at: datetime | None
 
 
+class ReplyAccepted(BaseModel):
+    """A customer reply handed over as a Signal (`wait=false`): the ticket applies it when its worker next runs."""
+
+    ticket_id: str = Field(description="the ticket the reply went to")
+    follow_up_ticket_id: str | None = Field(None, description="set when the ticket was closed: the new ticket, "
+                                                              "linked to it, that the reply opened")
+
+
 class TicketPage(BaseModel):
     tickets: list[TicketSummary]
     next_cursor: str | None
@@ -124,10 +131,15 @@ def workflow_id(ticket_id: str) -> str:
     return f"ticket-{ticket_id}"
 
 
-def follow_up_id(ticket_id: str, message_key: str) -> str:
-    """Deterministic id of the ticket a customer message after close opens (a redelivery opens nothing new)."""
-    digest = hashlib.sha256(message_key.encode()).hexdigest()[:8]
-    return f"{ticket_id[:87]}.re-{digest}"
+def no_answer(ticket_id: str, task_queue: str | None) -> TemporalUnavailable:
+    return TemporalUnavailable(
+        f"ticket {ticket_id} did not answer within {RPC_TIMEOUT.seconds}s: is a worker polling task queue "
+        f"{task_queue!r}? An action sent may or may not be applied: read the ticket before sending it again")
+
+
+def is_closed(exc: RPCError) -> bool:
+    """The server's answer to an Update or Signal sent to a ticket that has completed (or is completing)."""
+    return exc.status == RPCStatusCode.NOT_FOUND and any(w in exc.message.lower() for w in ("completed", "closing"))
 
 
 @asynccontextmanager
@@ -139,9 +151,7 @@ async def _temporal_errors(ticket_id: str | None = None, task_queue: str | None 
         if exc.status == RPCStatusCode.NOT_FOUND and ticket_id is not None:
             raise TicketNotFound(f"no ticket with id {ticket_id!r}") from None
         if exc.status in (RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED) and ticket_id is not None:
-            raise TemporalUnavailable(
-                f"ticket {ticket_id} did not answer within {RPC_TIMEOUT.seconds}s: is a worker polling task queue "
-                f"{task_queue!r}? (an action already sent is applied when one starts)") from None
+            raise no_answer(ticket_id, task_queue) from None
         if exc.status == RPCStatusCode.INVALID_ARGUMENT and "search attribute" in exc.message:
             raise TemporalUnavailable(f"Temporal does not know our search attributes ({exc.message}); "
                                       "`make run` registers them, docker-compose's temporal-setup too") from None
@@ -193,7 +203,16 @@ class EscalationClient:
         now = now or datetime.now(UTC)
         check_opened_at(ticket.opened_at, now, self.max_backdate)
         opened = core.open_ticket(ticket, self.policy, now)  # what the workflow's first task will compute
-        created = False
+        created = await self._start(ticket, opened.state)
+        if created and not wait_for_worker:
+            return OpenResult(created=True, view=ticket_view(core.catch_up(opened.state, now, self.policy).state, now))
+        state = await self.state(ticket.id)
+        if not created and not same_request(state.ticket, ticket, compare_opened_at=not opened_at_defaulted):
+            raise IdConflict(f"ticket {ticket.id} exists with a different request; use another id")
+        return OpenResult(created=created, view=ticket_view(state, now))
+
+    async def _start(self, ticket: Ticket, opened: core.TicketState) -> bool:
+        """Start the ticket's workflow unless one with its id exists (running or closed); True if it was new."""
         async with _temporal_errors():
             try:
                 handle = await self.temporal.start_workflow(
@@ -201,20 +220,13 @@ class EscalationClient:
                     task_queue=self.task_queue, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     # listable at once, before a worker runs the first task
-                    search_attributes=TypedSearchAttributes(sa.pairs(core.search_attributes(opened.state))),
-                    memo=list_memo(ticket),
+                    search_attributes=TypedSearchAttributes(sa.pairs(core.search_attributes(opened))),
+                    memo=core.list_memo(ticket),
                 )
-                # `started` is False when USE_EXISTING returned a running ticket; unknown means "compare".
-                response = getattr(handle, "_start_workflow_response", None)
-                created = bool(getattr(response, "started", False))
             except WorkflowAlreadyStartedError:
-                pass  # closed ticket: reuse rejected; return it
-        if created and not wait_for_worker:
-            return OpenResult(created=True, view=ticket_view(core.catch_up(opened.state, now, self.policy).state, now))
-        state = await self.state(ticket.id)
-        if not created and not same_request(state.ticket, ticket, compare_opened_at=not opened_at_defaulted):
-            raise IdConflict(f"ticket {ticket.id} exists with a different request; use another id")
-        return OpenResult(created=created, view=ticket_view(state, now))
+                return False  # closed ticket: reuse rejected
+        # `started` is False when USE_EXISTING returned a running ticket
+        return bool(getattr(getattr(handle, "_start_workflow_response", None), "started", False))
 
     # ----- reading ---------------------------------------------------------------
 
@@ -265,13 +277,11 @@ class EscalationClient:
                     raise ActionRejected(cause.type or "rejected", cause.message) from None
                 raise
             except RPCError as exc:
-                if exc.status == RPCStatusCode.NOT_FOUND and any(w in exc.message.lower() for w in ("completed", "closing")):
+                if is_closed(exc):
                     raise ActionRejected("ticket_closed", f"ticket {ticket_id} is closed") from None
                 raise
             except WorkflowUpdateRPCTimeoutOrCancelledError:
-                raise TemporalUnavailable(
-                    f"ticket {ticket_id} did not answer within {RPC_TIMEOUT.seconds}s: is a worker polling task queue "
-                    f"{self.task_queue!r}? (the action is applied when one starts, unless it is then invalid)") from None
+                raise no_answer(ticket_id, self.task_queue) from None
             except WorkflowFailureError as exc:  # pragma: no cover - defensive
                 raise ActionRejected("rejected", str(exc)) from None
         return ticket_view(state, datetime.now(UTC))
@@ -285,41 +295,32 @@ class EscalationClient:
                 raise
         return await self._follow_up(ticket_id, reply), True
 
-    async def signal_customer_reply(self, ticket_id: str, reply: core.CustomerReply) -> str | None:
+    async def signal_customer_reply(self, ticket_id: str, reply: core.CustomerReply) -> ReplyAccepted:
         """Fire and forget: the message as a Signal, which the ticket applies when its worker next runs; nothing
-        waits for a worker. Returns None when it went to the ticket, or the follow-up ticket's id when the ticket
-        was closed. A Signal cannot be refused: one the ticket cannot apply is recorded in the worker's log."""
+        waits for a worker. The answer names the follow-up ticket when the ticket had completed (one closed but
+        still finishing opens the follow-up itself). A Signal cannot be refused:
+        one the ticket cannot apply is recorded in the worker's log."""
         handle = self.handle(ticket_id)
-        try:
-            async with _temporal_errors(ticket_id, self.task_queue):
-                try:
-                    await handle.signal(TicketWorkflow.customer_replied, reply, rpc_timeout=RPC_TIMEOUT)
-                    return None
-                except RPCError as exc:
-                    if exc.status == RPCStatusCode.NOT_FOUND and "completed" in exc.message.lower():
-                        raise ActionRejected("ticket_closed", f"ticket {ticket_id} is closed") from None
+        async with _temporal_errors(ticket_id, self.task_queue):
+            try:
+                await handle.signal(TicketWorkflow.customer_replied, reply, rpc_timeout=RPC_TIMEOUT)
+                return ReplyAccepted(ticket_id=ticket_id)
+            except RPCError as exc:
+                if not is_closed(exc):
                     raise
-        except ActionRejected:
-            pass
-        follow = await self._follow_up(ticket_id, reply)
-        return follow.id
+        # The closed ticket is read from its recorded result and the follow-up is only started (a redelivery finds
+        # it started): no worker is needed on this path either.
+        follow = core.follow_up_ticket(await self.state(ticket_id), reply, datetime.now(UTC))
+        await self._start(follow, core.open_ticket(follow, self.policy, datetime.now(UTC)).state)
+        return ReplyAccepted(ticket_id=ticket_id, follow_up_ticket_id=follow.id)
 
     async def _follow_up(self, ticket_id: str, reply: core.CustomerReply) -> TicketView:
         """The new ticket, linked to the closed one, that a customer's message after closing opens (idempotent)."""
-        old_state = await self.state(ticket_id)
-        old = old_state.ticket
-        key = reply.message_id or reply.message
-        follow = Ticket(
-            id=follow_up_id(ticket_id, key), subject=f"Re: {old.subject}"[:500], description=reply.message,
-            channel=old.channel, customer_id=old.customer_id, customer_plan=old.customer_plan, tags=old.tags,
-            priority=old_state.priority,  # a P1 customer's reply after close is still P1
-            opened_at=datetime.now(UTC).replace(microsecond=0), linked_ticket_id=old.id, sensitive=old.sensitive,
-        )
+        follow = core.follow_up_ticket(await self.state(ticket_id), reply, datetime.now(UTC))
         try:
-            result = await self.open(follow)
+            return (await self.open(follow)).view
         except IdConflict:  # the same message delivered again: the follow-up exists
             return await self.view(follow.id)
-        return result.view
 
     # ----- added for the HTTP API (starter/api.py) -------------------------------
 
@@ -387,11 +388,6 @@ def _action_name(event: core.Event) -> str:
     if event.type not in update_names():
         raise InvalidInput(f"{event.type!r} is not an agent action; allowed: {', '.join(update_names())}")
     return event.type
-
-
-def list_memo(ticket: Ticket) -> dict[str, Any]:
-    """What a list shows beyond the search attributes, kept with the workflow (memos are listed, not indexed)."""
-    return {"opened_at": ticket.opened_at.isoformat(), "subject": ticket.subject}
 
 
 async def _summary(w: Any) -> TicketSummary:

@@ -1,22 +1,25 @@
-"""Regenerate the committed ticket histories that CI replays against the code.
+"""Write the committed ticket histories that CI replays against the code.
 
     .venv/bin/python -m tests.make_histories
 
-Run it only when adding a scenario: the point of the committed files is that
-they were produced by *earlier* code, so a change that alters replay fails CI
-until it is guarded with `workflow.patched`.
+It writes only the scenarios that have no file yet: the point of the committed files is
+that they were produced by *earlier* code, so a change that alters replay fails CI until
+it is guarded with `workflow.patched`. Add a scenario, run this, commit the new file.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
+from temporalio import activity
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.workflow_support import running_worker, start_ticket, ticket, time_skipping_env
+from tests.workflow_support import local_env, running_worker, start_ticket, ticket, time_skipping_env
 from workflows import ticket_core as core
 from workflows.ticket import TicketWorkflow
 
@@ -54,19 +57,59 @@ async def full_lifecycle(env: WorkflowEnvironment, tq: str) -> str:
     return handle.id
 
 
+async def late_reply_follow_up(env: WorkflowEnvironment, tq: str) -> str:
+    """Closed while its last notifications are held: a signalled customer message opens a follow-up (a child)."""
+    release = asyncio.Event()
+
+    @activity.defn(name="notify")
+    async def held_notify(n: core.Notify) -> None:
+        await release.wait()
+
+    async with running_worker(env.client, activities=[held_notify]) as held:
+        handle = await start_ticket(env.client, held, ticket(await env.get_current_time(), id="H-late-reply"))
+        await handle.execute_update(TicketWorkflow.resolve, core.Resolve(actor=AGENT, summary="fixed"))
+        await handle.execute_update(TicketWorkflow.close, core.Close(actor=AGENT))
+        await handle.signal(TicketWorkflow.customer_replied, core.CustomerReply(message="again", message_id="m-late"))
+        follow = env.client.get_workflow_handle(f"ticket-{core.follow_up_id('H-late-reply', 'm-late')}")
+        while True:
+            try:
+                await follow.describe()
+                break
+            except RPCError:
+                await asyncio.sleep(0.2)
+        release.set()
+        await handle.result()
+    return handle.id
+
+
+Scenario = Callable[[WorkflowEnvironment, str], Awaitable[str]]
+# Each scenario with the server it needs: time skipping, or the dev server where activities may be held open.
+SCENARIOS: list[tuple[Scenario, Callable[[], Awaitable[WorkflowEnvironment]]]] = [
+    (seed_escalation, time_skipping_env), (full_lifecycle, time_skipping_env), (late_reply_follow_up, local_env),
+]
+
+
 async def main() -> None:
-    env = await time_skipping_env()
-    try:
-        async with running_worker(env.client) as tq:
-            for scenario in (seed_escalation, full_lifecycle):
+    for scenario, start_env in SCENARIOS:
+        path = OUT / f"{scenario.__name__}.json"
+        if path.exists():
+            print(f"kept {path} (committed histories are never rewritten)")
+            continue
+        env = await start_env()
+        try:
+            async with running_worker(env.client) as tq:
                 wf_id = await scenario(env, tq)
-                history = await env.client.get_workflow_handle(wf_id).fetch_history()
-                path = OUT / f"{scenario.__name__}.json"
-                path.write_text(json.dumps(history.to_json_dict(), indent=1) + "\n", encoding="utf-8")
-                print(f"wrote {path} ({len(history.events)} events)")
-    finally:
-        await env.shutdown()
+            history = await env.client.get_workflow_handle(wf_id).fetch_history()
+            path.write_text(json.dumps(history.to_json_dict(), indent=1) + "\n", encoding="utf-8")
+            print(f"wrote {path} ({len(history.events)} events)")
+        finally:
+            await env.shutdown()
 
 
 if __name__ == "__main__":
+    import os
+    import sys
+
     asyncio.run(main())
+    sys.stdout.flush()
+    os._exit(0)  # the SDK's Rust threads may abort interpreter finalisation (see worker.main)

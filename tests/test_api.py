@@ -371,7 +371,7 @@ async def test_customer_reply_fire_and_forget_is_a_signal(http: httpx.AsyncClien
 
 
 async def test_fire_and_forget_needs_no_worker(temporal_stack: Any, tokens: Tokens) -> None:
-    app = in_process_app(temporal_stack, tokens, escalation_api_timeout_s=1.0)
+    app = in_process_app(temporal_stack, tokens, escalation_api_timeout_s=3.0)
     app.state.ctx._client.task_queue = "nobody-polls-this"
     async with asgi_client(app) as client:
         r = await client.post("/v1/tickets", json=ticket_body(unique()), headers=tokens.header("admin"))

@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from temporalio.client import Client
+from temporalio import activity
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
@@ -92,6 +94,46 @@ async def test_search_attributes_list_tickets(env: WorkflowEnvironment, tq: str)
     assert [(r.id, r.status, r.tier, r.priority, r.escalation_count) for r in rows] == [(t.id, "new", "tier2", "P2", 1)]
     none = await ec.list(customer_id="cust-visible", tier="tier3")
     assert none.tickets == []
+
+
+async def test_a_reply_signalled_while_a_closed_ticket_finishes_opens_a_follow_up(env: WorkflowEnvironment) -> None:
+    """Closed, but still running until its notifications are out: a signalled customer message is not lost."""
+    release = asyncio.Event()
+
+    @activity.defn(name="notify")
+    async def held_notify(n: core.Notify) -> None:
+        await release.wait()  # e.g. an SMTP relay that keeps the last notifications pending
+
+    async with running_worker(env.client, activities=[held_notify]) as queue:
+        ec = EscalationClient(env.client, load_policy(), queue)
+        t = ticket(datetime.now(UTC), customer_id="cust-late")
+        await ec.open(t)
+        await ec.act(t.id, core.Resolve(actor=AGENT, summary="fixed"))
+        await ec.act(t.id, core.Close(actor=AGENT))
+        handle = ec.handle(t.id)
+        assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING, "its notifications are held"
+
+        reply = core.CustomerReply(message="it broke again", message_id="late-1")
+        sent = await ec.signal_customer_reply(t.id, reply)
+        assert sent.follow_up_ticket_id is None, "delivered to the (closed, still running) ticket"
+        follow_id = core.follow_up_id(t.id, "late-1")
+
+        async def follow_up_started() -> bool:
+            try:
+                return (await ec.temporal.get_workflow_handle(f"ticket-{follow_id}").describe()) is not None
+            except RPCError:
+                return False
+
+        assert await eventually(follow_up_started), "the late message opened a follow-up ticket"
+        release.set()
+        closed = await handle.result()
+        assert closed.timeline[-1].action == "follow_up_opened" and follow_id in closed.timeline[-1].summary
+        follow = await ec.state(follow_id)
+        assert follow.ticket.linked_ticket_id == t.id and follow.ticket.description == "it broke again"
+        assert follow.priority == closed.priority and follow.status == Status.new
+
+        # The same message again, now that the ticket has completed: the client finds the same follow-up.
+        assert (await ec.signal_customer_reply(t.id, reply)).follow_up_ticket_id == follow_id
 
 
 async def test_replay_every_ticket_history(env: WorkflowEnvironment, tq: str) -> None:

@@ -35,7 +35,7 @@ async def test_a_run_that_hangs_twice_fails_and_a_failure_is_never_retried(monke
         runs += 1
         await asyncio.Event().wait()
 
-    with pytest.warns(UserWarning), pytest.raises(TimeoutError):
+    with pytest.warns(UserWarning), pytest.raises(AssertionError, match="twice"):
         await always_hangs()
     assert runs == 2
 
@@ -48,3 +48,13 @@ async def test_a_run_that_hangs_twice_fails_and_a_failure_is_never_retried(monke
     with pytest.raises(AssertionError, match="a real failure"):
         await fails()
     assert runs == 3
+
+    @workflow_support.on_time_skipping_server()
+    async def times_out_by_itself(env: WorkflowEnvironment, tq: str) -> None:
+        nonlocal runs
+        runs += 1
+        await asyncio.wait_for(asyncio.Event().wait(), 0.1)  # the test's own timeout: not a wedge
+
+    with pytest.raises(TimeoutError):
+        await times_out_by_itself()
+    assert runs == 4

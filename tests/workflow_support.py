@@ -41,23 +41,34 @@ def on_time_skipping_server(**worker_options: Any) -> Callable[[WorkflowTest], C
     worker_options.setdefault("max_cached_workflows", 0)
 
     def decorate(test: WorkflowTest) -> Callable[[], Awaitable[None]]:
-        async def run_once() -> None:
+        async def run_once() -> bool:
+            """Run the test once; True if it made no progress before the deadline (the server wedged)."""
             env = await time_skipping_env()
             try:
                 async with running_worker(env.client, **worker_options) as task_queue:
-                    async with asyncio.timeout(WEDGE_TIMEOUT_S):
-                        await test(env, task_queue)
+                    deadline = asyncio.timeout(WEDGE_TIMEOUT_S)
+                    try:
+                        async with deadline:
+                            await test(env, task_queue)
+                    except TimeoutError:
+                        if not deadline.expired():
+                            raise  # the test's own timeout: a failure like any other
+                        return True
+                return False
             finally:
-                await asyncio.wait_for(env.shutdown(), 30)
+                try:
+                    await asyncio.wait_for(env.shutdown(), 30)
+                except TimeoutError:  # never hide the test's own outcome behind a slow shutdown
+                    warnings.warn("the time-skipping server did not shut down within 30 s", stacklevel=1)
 
         @functools.wraps(test, assigned=("__module__", "__name__", "__qualname__", "__doc__"), updated=())
         async def run() -> None:
-            try:
-                await run_once()
-            except TimeoutError:
-                warnings.warn(f"{test.__name__}: no progress within {WEDGE_TIMEOUT_S:.0f}s on the time-skipping "
-                              "server; running it again on a fresh one", stacklevel=1)
-                await run_once()
+            if not await run_once():
+                return
+            warnings.warn(f"{test.__name__}: no progress within {WEDGE_TIMEOUT_S:.0f}s on the time-skipping "
+                          "server; running it again on a fresh one", stacklevel=1)
+            if await run_once():
+                raise AssertionError(f"{test.__name__}: no progress within {WEDGE_TIMEOUT_S:.0f}s, twice")
 
         del run.__wrapped__  # type: ignore[attr-defined]  # pytest must see no fixture arguments: the servers are ours
         return run

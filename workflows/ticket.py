@@ -14,8 +14,9 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.common import RetryPolicy, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
@@ -24,6 +25,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.ticket_core import TicketInput
     from workflows.views import TicketView, ticket_view
 
+# A customer message signalled to a closed ticket that has not completed yet opens a follow-up ticket (a child
+# workflow, abandoned on completion); before this patch it was only logged.
+FOLLOW_UP_FROM_LATE_REPLY = "follow-up-from-late-reply"
 # Tickets opened "now" by a client whose clock runs slightly ahead are fine.
 CLOCK_SKEW = timedelta(minutes=5)
 NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
@@ -48,6 +52,7 @@ class TicketWorkflow:
         else:
             self.state = inp.state
         self.changed = False
+        self.late_replies: list[core.CustomerReply] = []  # signalled after closing; each opens a follow-up ticket
 
     @workflow.run
     async def run(self, inp: TicketInput) -> core.TicketState:
@@ -63,8 +68,13 @@ class TicketWorkflow:
             if workflow.info().is_continue_as_new_suggested() and self._idle():
                 workflow.continue_as_new(TicketInput(ticket=self.state.ticket, policy=self.policy, state=self.state))
             await self._wait_for_news()
-        await workflow.wait_condition(self._idle)
-        return self.state
+        # Closed, but still running until its last notifications are out: a customer message signalled now must
+        # not be lost, so it opens the follow-up ticket that a message after completion would.
+        while True:
+            await workflow.wait_condition(lambda: self._idle() or bool(self.late_replies))
+            if not self.late_replies:
+                return self.state
+            await self._open_follow_up(self.late_replies.pop(0))
 
     def _idle(self) -> bool:
         return workflow.all_handlers_finished() and not self.pending and not self.in_flight
@@ -102,6 +112,21 @@ class TicketWorkflow:
         except ActivityError as exc:  # retried for a day: record it, never fail the ticket over it
             self.state = core.notification_failed(self.state, n, workflow.now(), str(exc.cause or exc))
             self.changed = True
+
+    async def _open_follow_up(self, reply: core.CustomerReply) -> None:
+        if not workflow.patched(FOLLOW_UP_FROM_LATE_REPLY):  # histories from before: such a reply was only logged
+            workflow.logger.warning("ticket %s: customer reply after close ignored", self.state.ticket.id)
+            return
+        follow = core.follow_up_ticket(self.state, reply, workflow.now())
+        opened = core.open_ticket(follow, self.policy, workflow.now()).state
+        with contextlib.suppress(WorkflowAlreadyStartedError):  # the same message again: its follow-up exists
+            await workflow.start_child_workflow(
+                TicketWorkflow.run, TicketInput(ticket=follow, policy=self.policy), id=f"ticket-{follow.id}",
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE, parent_close_policy=ParentClosePolicy.ABANDON,
+                search_attributes=TypedSearchAttributes(sa.pairs(core.search_attributes(opened))),
+                memo=core.list_memo(follow),
+            )
+        self.state = core.follow_up_opened(self.state, reply, follow.id, workflow.now())
 
     def _publish_search_attributes(self) -> None:
         values = core.search_attributes(self.state)
@@ -231,6 +256,9 @@ class TicketWorkflow:
 
     @workflow.signal(name="customer_replied")
     def customer_replied(self, e: core.CustomerReply) -> None:
+        if self.state.closed:
+            self.late_replies.append(e)
+            return
         try:
             self._apply(e)
         except ApplicationError as exc:  # a signal cannot be refused; record why it was ignored

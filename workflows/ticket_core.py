@@ -7,6 +7,7 @@ and the policy simulator use the same functions.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -636,6 +637,36 @@ def notification_failed(state: TicketState, n: Notify, now: datetime, error: str
     _log(s, now.astimezone(UTC), "system:notify", "notification_failed",
          f"{n.kind} notification to {', '.join(n.recipients)} not delivered", error[:500])
     return s
+
+
+def follow_up_id(ticket_id: str, message_key: str) -> str:
+    """Deterministic id of the ticket a customer message after close opens (a redelivery opens nothing new)."""
+    digest = hashlib.sha256(message_key.encode()).hexdigest()[:8]
+    return f"{ticket_id[:87]}.re-{digest}"
+
+
+def follow_up_ticket(closed: TicketState, reply: CustomerReply, now: datetime) -> Ticket:
+    """The new ticket, linked to the closed one, that a customer's message after closing opens."""
+    old = closed.ticket
+    return Ticket(
+        id=follow_up_id(old.id, reply.message_id or reply.message), subject=f"Re: {old.subject}"[:500],
+        description=reply.message, channel=old.channel, customer_id=old.customer_id, customer_plan=old.customer_plan,
+        tags=old.tags, priority=closed.priority,  # a P1 customer's reply after close is still P1
+        opened_at=now.astimezone(UTC).replace(microsecond=0), linked_ticket_id=old.id, sensitive=old.sensitive,
+    )
+
+
+def follow_up_opened(state: TicketState, reply: CustomerReply, follow_up: str, now: datetime) -> TicketState:
+    """The closed ticket's timeline records where a late message went."""
+    s = state.model_copy(deep=True)
+    _log(s, now.astimezone(UTC), reply.actor, "follow_up_opened",
+         f"the customer replied after closing; opened follow-up ticket {follow_up}")
+    return s
+
+
+def list_memo(ticket: Ticket) -> dict[str, Any]:
+    """What a list shows beyond the search attributes, kept with the workflow (memos are listed, not indexed)."""
+    return {"opened_at": ticket.opened_at.isoformat(), "subject": ticket.subject}
 
 
 def catch_up(s: TicketState, now: datetime, p: Policy) -> Outcome:
