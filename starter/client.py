@@ -36,6 +36,7 @@ from workflows import ticket_core as core
 from workflows.model import ID_PATTERN, PRIORITIES, Status, Ticket
 from workflows.policy import Policy
 from workflows.ticket import CLOCK_SKEW, TicketInput, TicketWorkflow, update_names
+from workflows.ticket_core import workflow_id
 from workflows.views import TicketView, ticket_view
 
 FILTER_VALUE = re.compile(r"^[A-Za-z0-9._:@-]{1,100}$")
@@ -125,10 +126,6 @@ def check_opened_at(opened_at: datetime, now: datetime, max_backdate: timedelta)
 def same_request(existing: Ticket, requested: Ticket, *, compare_opened_at: bool = True) -> bool:
     skip = set() if compare_opened_at else {"opened_at"}
     return existing.model_dump(exclude=skip) == requested.model_dump(exclude=skip)
-
-
-def workflow_id(ticket_id: str) -> str:
-    return f"ticket-{ticket_id}"
 
 
 def no_answer(ticket_id: str, task_queue: str | None) -> TemporalUnavailable:

@@ -121,7 +121,7 @@ class TicketWorkflow:
         opened = core.open_ticket(follow, self.policy, workflow.now()).state
         with contextlib.suppress(WorkflowAlreadyStartedError):  # the same message again: its follow-up exists
             await workflow.start_child_workflow(
-                TicketWorkflow.run, TicketInput(ticket=follow, policy=self.policy), id=f"ticket-{follow.id}",
+                TicketWorkflow.run, TicketInput(ticket=follow, policy=self.policy), id=core.workflow_id(follow.id),
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE, parent_close_policy=ParentClosePolicy.ABANDON,
                 search_attributes=TypedSearchAttributes(sa.pairs(core.search_attributes(opened))),
                 memo=core.list_memo(follow),

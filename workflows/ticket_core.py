@@ -639,6 +639,11 @@ def notification_failed(state: TicketState, n: Notify, now: datetime, error: str
     return s
 
 
+def workflow_id(ticket_id: str) -> str:
+    """Every ticket is the workflow of this id (opening the same ticket id twice finds the same workflow)."""
+    return f"ticket-{ticket_id}"
+
+
 def follow_up_id(ticket_id: str, message_key: str) -> str:
     """Deterministic id of the ticket a customer message after close opens (a redelivery opens nothing new)."""
     digest = hashlib.sha256(message_key.encode()).hexdigest()[:8]
