@@ -28,5 +28,5 @@ ENV ESCALATION_API_HOST=0.0.0.0 \
     ESCALATION_API_PORT=8000
 EXPOSE 8000
 
-# The worker by default; the API is `python -m starter.api`.
+# The worker by default; the API is `python -m starter.http`.
 CMD ["python", "worker.py"]

@@ -17,7 +17,7 @@ import structlog
 from pydantic import BaseModel
 from temporalio import activity
 
-from workflows.ticket_core import Notify
+from workflows.ticket import Notify
 
 log = structlog.get_logger("escalation.notify")
 OUTBOX_ENV = "ESCALATION_OUTBOX"

@@ -41,7 +41,7 @@ import httpx
 
 from bench.procfs import tree_cpu_s
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[1]
 P99_LIMIT_MS = 50.0
 KEEP_UP_GRACE_S = 5.0
 
@@ -338,8 +338,8 @@ async def _wait_ready(base: str, procs: list[subprocess.Popen[bytes]], timeout: 
 
 
 def main(argv: list[str] | None = None) -> None:
-    from starter.auth import dev_tokens
-    from starter.devserver import DevServer, free_port, spawn, stop_process
+    from starter.devstack.devserver import DevServer, free_port, spawn, stop_process
+    from starter.security.auth import dev_tokens
 
     p = argparse.ArgumentParser(prog="python -m bench.api_bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--rate", type=float, default=20, help="fixed request rate, per second (default 20)")
@@ -365,7 +365,7 @@ def main(argv: list[str] | None = None) -> None:
         env.pop("ESCALATION_POLICY", None)
         env.pop("ESCALATION_TOKENS", None)
         worker = spawn([sys.executable, "worker.py"], env, tmp / "worker.log")
-        api = spawn([sys.executable, "-m", "starter.api"], env, tmp / "api.log")
+        api = spawn([sys.executable, "-m", "starter.http"], env, tmp / "api.log")
         try:
             base = f"http://127.0.0.1:{port}"
             asyncio.run(_wait_ready(base, [worker, api]))

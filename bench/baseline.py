@@ -29,7 +29,7 @@ from temporalio.client import Client
 from temporalio.common import RetryPolicy, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from workflows import search_attributes as sa
+    from workflows.common import search_attributes as sa
 
 STEPS = ("acknowledge", "escalate", "resolve")  # the lifecycle's three updates
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
@@ -150,8 +150,8 @@ async def _serve() -> None:
 
     from temporalio.worker import Worker
 
-    from starter.settings import settings
-    from worker import cache_bytecode, connect
+    from starter.runtime.settings import settings
+    from starter.runtime.temporal import cache_bytecode, connect
 
     s = settings()
     stop = asyncio.Event()

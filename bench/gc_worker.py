@@ -29,7 +29,7 @@ def _on_gc(phase: str, info: dict[str, int]) -> None:
 
 if __name__ == "__main__":
     gc.callbacks.append(_on_gc)
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[1]
     sys.path.insert(0, str(root))
     sys.argv = [str(root / "worker.py")]
     runpy.run_path(str(root / "worker.py"), run_name="__main__")

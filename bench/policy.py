@@ -15,8 +15,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from starter.policy_file import load_policy
-from workflows.policy import Policy
+from starter.runtime.policy_file import load_policy
+from workflows.common.policy import Policy
 
 LIFECYCLE_PRIORITY = "P2"
 BREACH_PRIORITY = "P3"

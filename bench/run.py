@@ -52,19 +52,19 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from bench.baseline import run_baseline_lifecycle
 from bench.policy import BREACH_PRIORITY, LIFECYCLE_PRIORITY, LONG_PRIORITY, bench_policy
 from bench.procfs import tree_cpu_s, tree_rss_mb
 from starter.client import EscalationClient, workflow_id
-from starter.devserver import DevServer, free_port, port_open
-from workflows import ticket_core as core
-from workflows.model import Ticket
-from workflows.policy import Policy
-from workflows.ticket import TicketInput, TicketWorkflow
+from starter.devstack.devserver import DevServer, free_port, port_open
+from starter.runtime.temporal import connect
+from workflows import ticket as core
+from workflows.common.policy import Policy
+from workflows.ticket import Ticket
+from workflows.ticket.workflow import TicketInput, TicketWorkflow
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "bench" / "results" / "latest.json"
 TICKET_QUEUE = "bench-tickets"
 BASELINE_QUEUE = "bench-baseline"
@@ -477,7 +477,7 @@ async def phase_api(args: argparse.Namespace, env: dict[str, str], tmp: Path, pi
                "ESCALATION_API_PORT": str(port), "ESCALATION_API_HOST": "127.0.0.1",
                "ESCALATION_API_RATE_PER_S": "0"}  # the bench measures the system, not the per-token limit
     api_env.pop("ESCALATION_TOKENS", None)
-    api = Child("api", [sys.executable, "-m", "starter.api"], api_env, tmp / "api.log")
+    api = Child("api", [sys.executable, "-m", "starter.http"], api_env, tmp / "api.log")
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -518,7 +518,7 @@ async def bench(args: argparse.Namespace, server: DevServer, tmp: Path) -> dict[
     follower = asyncio.create_task(tail.follow(stop_tail))
     results: dict[str, Any] = {}
     try:
-        client = await Client.connect(server.address, namespace=server.namespace, data_converter=pydantic_data_converter)
+        client = await connect(server.address, server.namespace)
         for w, q in zip(workers, (TICKET_QUEUE, BASELINE_QUEUE), strict=True):
             await wait_for_poller(client, q, w)
         ec = EscalationClient(client, policy, TICKET_QUEUE)

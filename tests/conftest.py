@@ -16,10 +16,10 @@ import pytest_asyncio
 from temporalio.client import Client
 
 from starter.client import EscalationClient
-from starter.devserver import DevServer
-from starter.policy_file import load_policy
-from tests.api_support import Tokens, asgi_client, in_process_app, make_tokens
-from workflows.policy import Policy
+from starter.devstack.devserver import DevServer
+from starter.runtime.policy_file import load_policy
+from tests.support.api import Tokens, asgi_client, in_process_app, make_tokens
+from workflows.common.policy import Policy
 
 
 @dataclass
@@ -48,7 +48,7 @@ class TemporalStack:
 
 def _worker_thread(address: str, task_queue: str, ready: threading.Event,
                    stopper: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]]) -> None:
-    from worker import build_worker, connect
+    from starter.runtime.temporal import build_worker, connect
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -73,7 +73,7 @@ async def _until_polled(escalation: EscalationClient, timeout: float = 30.0) -> 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def temporal_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[TemporalStack]:
-    from worker import connect
+    from starter.runtime.temporal import connect
 
     outbox = tmp_path_factory.mktemp("stack") / "outbox.jsonl"
     previous = os.environ.get("ESCALATION_OUTBOX")

@@ -1,0 +1,5 @@
+import sys
+
+from starter.devstack.stack import main
+
+sys.exit(main())

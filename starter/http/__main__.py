@@ -1,0 +1,3 @@
+from starter.http.app import main
+
+main()

@@ -1,0 +1,21 @@
+"""The only place that reads the Temporal SDK's private attributes, each pinned by tests/unit/test_sdk_private.py
+(an SDK upgrade that moves one fails that test, not a user's request)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def workflow_type_name(workflow_class: type) -> str:
+    """The type name a `@workflow.defn` class is registered under (what a history's start event names)."""
+    from temporalio.workflow import _Definition
+
+    return _Definition.must_from_class(workflow_class).name or workflow_class.__name__
+
+
+def started_new(handle: Any) -> bool:
+    """Whether `start_workflow` with USE_EXISTING started a new run (False: it returned the running one).
+
+    The SDK keeps the server's answer on the handle but does not expose it."""
+    response = getattr(handle, "_start_workflow_response", None)
+    return bool(getattr(response, "started", False))

@@ -1,0 +1,90 @@
+"""The one home of the Temporal setup: connecting, the data converter, the workflow sandbox, the registries.
+
+The worker, every client (CLI, API), the auditor's replayer, the tests and the bench use this module, so a
+change here (a payload codec, a new workflow type, a new activity) is made once.
+"""
+
+from __future__ import annotations
+
+import compileall
+import inspect
+import pkgutil
+from datetime import timedelta
+from functools import cache
+from typing import Any
+
+import structlog
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
+from temporalio.worker import Replayer, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+import workflows
+from activities.notify import notify
+from starter.runtime.settings import settings
+from workflows.ticket.workflow import TicketWorkflow
+
+log = structlog.get_logger("escalation.runtime")
+
+# Every workflow type and activity the engine runs; a new one is registered here and nowhere else.
+WORKFLOWS: list[type] = [TicketWorkflow]
+ACTIVITIES: list[Any] = [notify]
+DEFAULT_TASK_QUEUE = "escalation"
+
+
+def data_converter() -> DataConverter:
+    """Pydantic models on the wire (datetimes stay datetimes); the place a payload codec goes."""
+    return pydantic_data_converter
+
+
+@cache
+def pure_modules() -> tuple[str, ...]:
+    """Every module under workflows/ except the workflow shells (`<domain>/workflow.py`): the pure core.
+
+    It is deterministic, side-effect free at import and read-only at run time, so the sandbox passes it through
+    (loaded once per worker, not once per run: pydantic would build every model class again on each import). A
+    package is never listed (that would pass its `workflow` module through too); the shells stay sandboxed.
+    `tests/unit/test_purity.py` checks that what is listed here really is pure."""
+    out = []
+    for m in pkgutil.walk_packages(workflows.__path__, prefix="workflows."):
+        if not m.ispkg and m.name.rpartition(".")[2] != "workflow":
+            out.append(m.name)
+    return tuple(sorted(out))
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox every worker and replayer uses (the same code path for a live run and an auditor's replay)."""
+    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*pure_modules()))
+
+
+async def connect(address: str | None = None, namespace: str | None = None) -> Client:
+    s = settings()
+    return await Client.connect(address or s.temporal_address, namespace=namespace or s.temporal_namespace,
+                                data_converter=data_converter())
+
+
+def replayer() -> Replayer:
+    """Replays a history of any registered workflow type, as the worker would run it."""
+    return Replayer(workflows=WORKFLOWS, workflow_runner=workflow_runner(), data_converter=data_converter())
+
+
+def cache_bytecode(workflow_types: list[type]) -> None:
+    """The sandbox imports each workflow's module afresh for every new run. Without cached bytecode (e.g. under
+    PYTHONDONTWRITEBYTECODE, or a fresh checkout) that means compiling its source every time; compile it once
+    here, unless it is already up to date (a container image ships it, compiled at build time)."""
+    for wf in workflow_types:
+        source = inspect.getsourcefile(wf)
+        if source and not compileall.compile_file(source, quiet=2):
+            log.debug("bytecode_not_cached", file=source, hint="the sandbox compiles this module for every new run")
+
+
+def build_worker(client: Client, task_queue: str | None = None, **options: Any) -> Worker:
+    """A worker with every registered workflow and activity (tests may swap the activities)."""
+    s = settings()
+    cache_bytecode(WORKFLOWS)
+    options.setdefault("max_cached_workflows", s.escalation_max_cached_workflows)
+    options.setdefault("workflow_runner", workflow_runner())
+    options.setdefault("graceful_shutdown_timeout", timedelta(seconds=10))  # let in-flight notifications finish
+    options.setdefault("activities", ACTIVITIES)
+    return Worker(client, task_queue=task_queue or s.escalation_task_queue, workflows=WORKFLOWS, **options)

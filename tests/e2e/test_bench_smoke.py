@@ -1,0 +1,54 @@
+"""A tiny run of the benchmark harness (`make bench`): every figure is there and sane.
+
+Runs `python -m bench.run` as a subprocess (its own dev server, workers and event loop),
+writing to a temp file, never to bench/results/.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NUMBERS = ("baseline_per_s", "lifecycle_per_s", "lifecycle_ratio", "open_tickets", "breach_rate_per_s",
+           "breach_p50_s", "breach_p99_s", "breach_max_s", "worker_rss_mb", "server_rss_mb")
+META = ("open_tickets", "concurrency", "breach_rate_per_s", "breach_seconds", "cpu_count", "started_at", "git")
+
+
+@pytest.mark.timeout(90)
+def test_bench_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "latest.json"
+    cmd = [sys.executable, "-m", "bench.run", "--open-tickets", "20", "--concurrency", "5", "--batch", "10",
+           "--rounds", "1", "--breach-rate", "5", "--breach-seconds", "3", "--breach-after", "5",
+           "--breach-grace", "20", "--quiet-seconds", "0.5", "--no-api", "--out", str(out)]
+    t0 = time.monotonic()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    elapsed = time.monotonic() - t0
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert elapsed < 60
+    res = json.loads(out.read_text())
+
+    for key in NUMBERS:
+        assert isinstance(res[key], int | float) and not isinstance(res[key], bool), key
+        assert math.isfinite(res[key]) and res[key] >= 0, (key, res[key])
+    assert res["open_tickets"] == 20
+    assert res["baseline_per_s"] > 0 and res["lifecycle_per_s"] > 0 and res["lifecycle_ratio"] > 0
+    assert res["lifecycle_ratio"] == pytest.approx(res["lifecycle_per_s"] / res["baseline_per_s"], rel=0.01)
+    assert res["breach_escalations"] == res["breach_tickets"] == 15
+    assert 0 <= res["breach_p50_s"] <= res["breach_p99_s"] <= res["breach_max_s"] < 5
+    assert res["worker_rss_mb"] > 10 and res["server_rss_mb"] > 10
+    for key in META:
+        assert key in res["meta"], key
+    assert res["meta"]["cpu_count"] >= 1
+    assert set(res["targets"]) == {"breach_p99", "lifecycle_ratio"}
+    # the baseline mirrors the lifecycle's Temporal operations
+    shape = res["history_shape"]
+    for key in ("ACTIVITY_TASK_SCHEDULED", "WORKFLOW_EXECUTION_UPDATE_ACCEPTED"):
+        assert shape["baseline"][key] == shape["lifecycle"][key], key
+    assert "wrote" in proc.stdout and "lifecycle_ratio" in proc.stdout

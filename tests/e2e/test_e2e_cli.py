@@ -1,0 +1,142 @@
+"""End to end, as an operator and an agent would: a real dev server, the worker and the CLI as subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from starter.devstack.devserver import DevServer
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-m", "starter.cli"]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    var = tmp_path_factory.mktemp("e2e")
+    server = DevServer(db_file=var / "temporal.db", headless=True, log_file=var / "temporal.log").start()
+    env = {**os.environ, "TEMPORAL_ADDRESS": server.address, "ESCALATION_TASK_QUEUE": "e2e",
+           "ESCALATION_OUTBOX": str(var / "outbox.jsonl"), "ESCALATION_ACTOR": "agent:e2e"}
+    worker = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=(var / "worker.log").open("wb"),
+                              stderr=subprocess.STDOUT)
+    try:
+        yield {**env, "VAR": str(var)}
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
+        server.stop()
+        assert worker.returncode == 0, "the worker shuts down gracefully on SIGTERM"
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+
+def cli_json(env: dict[str, str], *args: str) -> dict:  # type: ignore[type-arg]
+    done = cli(env, *args, "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_ticket_life_through_the_cli(stack: dict[str, str]) -> None:
+    opened = cli_json(stack, "ticket", "open", "--id", "E2E-1", "--subject", "Smart TV streaming app fails",
+                      "--customer", "cust-9", "--priority", "P1", "--channel", "chat")
+    assert opened["created"] is True
+    assert opened["view"]["department"] == "streaming-apps", "ordered routing: the smart-tv rule matched"
+    again = cli_json(stack, "ticket", "open", "--id", "E2E-1", "--subject", "Smart TV streaming app fails",
+                     "--customer", "cust-9", "--priority", "P1", "--channel", "chat")
+    assert again["created"] is False and again["view"]["id"] == "E2E-1"
+
+    view = cli_json(stack, "ticket", "acknowledge", "E2E-1")
+    assert view["status"] == "open"
+    view = cli_json(stack, "ticket", "escalate", "E2E-1", "--reason", "app bug suspected")
+    assert view["tier"] == "tier2" and view["escalation_count"] == 1
+    assert view["timeline"][-1]["actor"] == "agent:e2e"
+
+    shown = cli(stack, "ticket", "show", "E2E-1")
+    assert shown.returncode == 0 and "tier2" in shown.stdout and "acknowledge" in shown.stdout
+
+    rejected = cli(stack, "ticket", "transfer", "E2E-1", "--department", "astrology")
+    assert rejected.returncode == 1
+    assert "unknown_department" in rejected.stderr and "billing" in rejected.stderr, "names the allowed values"
+
+    missing = cli(stack, "ticket", "show", "NOPE-404")
+    assert missing.returncode == 3 and "not_found" in missing.stderr
+
+    sent = cli_json(stack, "ticket", "customer-reply", "E2E-1", "--message", "still broken", "--no-wait")
+    assert sent == {"ticket_id": "E2E-1", "follow_up_ticket_id": None}  # a Signal: nothing waited for the worker
+    deadline = time.monotonic() + 20
+    while not any("customer replied" in e["summary"] for e in cli_json(stack, "ticket", "show", "E2E-1")["timeline"]):
+        assert time.monotonic() < deadline, "the signalled reply reached the ticket"
+        time.sleep(0.2)
+
+    view = cli_json(stack, "ticket", "resolve", "E2E-1", "--summary", "reinstalled the app")
+    assert view["status"] == "resolved"
+    view = cli_json(stack, "ticket", "close", "E2E-1")
+    assert view["status"] == "closed"
+    closed = cli(stack, "ticket", "reopen", "E2E-1")
+    assert closed.returncode == 1 and "ticket_closed" in closed.stderr
+
+    deadline = time.monotonic() + 20
+    while True:
+        rows = cli_json(stack, "ticket", "list", "--status", "closed")["tickets"]
+        if [r["id"] for r in rows] == ["E2E-1"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert [r["id"] for r in rows] == ["E2E-1"]
+
+    exported = Path(stack["VAR"], "E2E-1.history.json")
+    assert cli(stack, "ticket", "history", "E2E-1", "-o", str(exported)).returncode == 0
+    replayed = cli(stack, "audit", "replay", str(exported), "--json")
+    assert replayed.returncode == 0, replayed.stderr
+    assert json.loads(replayed.stdout)["ok"] is True and json.loads(replayed.stdout)["events"] > 10
+    assert cli_json(stack, "ticket", "replay", "E2E-1")["ok"] is True
+
+    outbox = [json.loads(line) for line in Path(stack["VAR"], "outbox.jsonl").read_text().splitlines()]
+    kinds = [n["kind"] for n in outbox if n["ticket_id"] == "E2E-1"]
+    assert kinds.count("escalation") == 1 and "stakeholders" in kinds and "resolved" in kinds
+    assert len({n["key"] for n in outbox}) == len(outbox), "every notification once"
+
+
+def test_bad_input_is_named(stack: dict[str, str]) -> None:
+    bad = cli(stack, "ticket", "open", "--id", "E2E-2", "--subject", "x", "--customer", "jane@example.com")
+    assert bad.returncode == 2 and "customer_id" in bad.stderr
+    future = cli(stack, "ticket", "open", "--id", "E2E-3", "--subject", "x", "--customer", "c1",
+                 "--opened-at", "2099-01-01T00:00:00Z")
+    assert future.returncode == 2 and "future" in future.stderr
+    naive = cli(stack, "ticket", "open", "--id", "E2E-3", "--subject", "x", "--customer", "c1",
+                "--opened-at", "2026-01-01T00:00:00")
+    assert naive.returncode == 2 and "time zone" in naive.stderr
+
+
+def readme_blocks(prefix: str) -> list[str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return [b for b in re.findall(r"```sh\n(.*?)```", text, flags=re.S) if b.lstrip().startswith(prefix)]
+
+
+def test_readme_cli_examples_run_verbatim(stack: dict[str, str], tmp_path: Path) -> None:
+    """A new user pastes the README's command lines (with `make run`'s server; here the test's, via the env)."""
+    (tmp_path / ".venv").symlink_to(ROOT / ".venv")
+    blocks = readme_blocks(".venv/bin/escalation")
+    assert len(blocks) >= 2, "the README shows the CLI"
+    for block in blocks:
+        for line in (ln for ln in block.splitlines() if ln.strip()):
+            done = subprocess.run(["bash", "-c", line], cwd=tmp_path, env=stack, capture_output=True, text=True,
+                                  timeout=60)
+            assert done.returncode == 0, f"{line}\n{done.stdout}\n{done.stderr}"
+    replayed = subprocess.run(["bash", "-c", ".venv/bin/escalation audit replay var/DEMO-1.json --json"], cwd=tmp_path,
+                              env=stack, capture_output=True, text=True, timeout=60)
+    assert json.loads(replayed.stdout)["ok"] is True
+    deadlines = subprocess.run(["bash", "-c", ".venv/bin/escalation policy deadlines --priority P3 "
+                                "--opened-at 2026-11-27T17:30:00+01:00 --json"], cwd=tmp_path, env=stack,
+                               capture_output=True, text=True, timeout=60)
+    ack = next(d for d in json.loads(deadlines.stdout)["deadlines"] if d["clock"] == "acknowledge")
+    assert ack["due_local"] == "2026-11-30T12:30:00+01:00", "the README's worked example: Monday 12:30"

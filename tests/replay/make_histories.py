@@ -1,0 +1,115 @@
+"""Write the committed ticket histories that CI replays against the code.
+
+    .venv/bin/python -m tests.replay.make_histories
+
+It writes only the scenarios that have no file yet: the point of the committed files is
+that they were produced by *earlier* code, so a change that alters replay fails CI until
+it is guarded with `workflow.patched`. Add a scenario, run this, commit the new file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio import activity
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from tests.support.workflows import local_env, running_worker, start_ticket, ticket, time_skipping_env
+from workflows import ticket as core
+from workflows.ticket.workflow import TicketWorkflow
+
+OUT = Path(__file__).parent / "histories"
+AGENT = "agent:history"
+
+
+async def seed_escalation(env: WorkflowEnvironment, tq: str) -> str:
+    handle = await start_ticket(env.client, tq, ticket(await env.get_current_time(), id="H-seed"))
+    await env.sleep(timedelta(hours=5, minutes=5))  # ack breach -> tier2; tier2's 4 h -> tier3
+    await handle.execute_update(TicketWorkflow.acknowledge, core.Acknowledge(actor=AGENT))
+    await handle.execute_update(TicketWorkflow.resolve, core.Resolve(actor=AGENT, summary="app fixed"))
+    await handle.execute_update(TicketWorkflow.close, core.Close(actor=AGENT))
+    await handle.result()
+    return handle.id
+
+
+async def full_lifecycle(env: WorkflowEnvironment, tq: str) -> str:
+    t = ticket(await env.get_current_time(), id="H-lifecycle", description="invoice wrong, we may cancel")
+    handle = await start_ticket(env.client, tq, t)
+    await handle.execute_update(TicketWorkflow.acknowledge, core.Acknowledge(actor=AGENT))
+    await handle.execute_update(TicketWorkflow.assign, core.Assign(actor=AGENT, assignee="agent-1"))
+    await handle.execute_update(TicketWorkflow.wait_on_customer, core.WaitOnCustomer(actor=AGENT, reason="need logs"))
+    await env.sleep(timedelta(hours=2))
+    await handle.signal(TicketWorkflow.customer_replied, core.CustomerReply(message="logs attached"))
+    await handle.execute_update(TicketWorkflow.transfer, core.Transfer(actor=AGENT, department="networking"))
+    await handle.execute_update(TicketWorkflow.note, core.AddNote(actor=AGENT, text="working on it", public=True))
+    await handle.execute_update(TicketWorkflow.change_priority, core.ChangePriority(actor=AGENT, priority="P2"))
+    await handle.execute_update(TicketWorkflow.escalate, core.Escalate(actor=AGENT, reason="router bug"))
+    await handle.execute_update(TicketWorkflow.resolve, core.Resolve(actor=AGENT, summary="workaround", resolution="workaround"))
+    await env.sleep(timedelta(hours=1))
+    await handle.execute_update(TicketWorkflow.customer_reply, core.CustomerReply(message="it is back"))
+    await handle.execute_update(TicketWorkflow.resolve, core.Resolve(actor=AGENT, summary="firmware fix"))
+    await handle.result()  # the reopen window runs out: auto-close
+    return handle.id
+
+
+async def late_reply_follow_up(env: WorkflowEnvironment, tq: str) -> str:
+    """Closed while its last notifications are held: a signalled customer message opens a follow-up (a child)."""
+    release = asyncio.Event()
+
+    @activity.defn(name="notify")
+    async def held_notify(n: core.Notify) -> None:
+        await release.wait()
+
+    async with running_worker(env.client, activities=[held_notify]) as held:
+        handle = await start_ticket(env.client, held, ticket(await env.get_current_time(), id="H-late-reply"))
+        await handle.execute_update(TicketWorkflow.resolve, core.Resolve(actor=AGENT, summary="fixed"))
+        await handle.execute_update(TicketWorkflow.close, core.Close(actor=AGENT))
+        await handle.signal(TicketWorkflow.customer_replied, core.CustomerReply(message="again", message_id="m-late"))
+        follow = env.client.get_workflow_handle(f"ticket-{core.follow_up_id('H-late-reply', 'm-late')}")
+        while True:
+            try:
+                await follow.describe()
+                break
+            except RPCError:
+                await asyncio.sleep(0.2)
+        release.set()
+        await handle.result()
+    return handle.id
+
+
+Scenario = Callable[[WorkflowEnvironment, str], Awaitable[str]]
+# Each scenario with the server it needs: time skipping, or the dev server where activities may be held open.
+SCENARIOS: list[tuple[Scenario, Callable[[], Awaitable[WorkflowEnvironment]]]] = [
+    (seed_escalation, time_skipping_env), (full_lifecycle, time_skipping_env), (late_reply_follow_up, local_env),
+]
+
+
+async def main() -> None:
+    for scenario, start_env in SCENARIOS:
+        path = OUT / f"{scenario.__name__}.json"
+        if path.exists():
+            print(f"kept {path} (committed histories are never rewritten)")
+            continue
+        env = await start_env()
+        try:
+            async with running_worker(env.client) as tq:
+                wf_id = await scenario(env, tq)
+            history = await env.client.get_workflow_handle(wf_id).fetch_history()
+            path.write_text(json.dumps(history.to_json_dict(), indent=1) + "\n", encoding="utf-8")
+            print(f"wrote {path} ({len(history.events)} events)")
+        finally:
+            await env.shutdown()
+
+
+if __name__ == "__main__":
+    import os
+    import sys
+
+    asyncio.run(main())
+    sys.stdout.flush()
+    os._exit(0)  # the SDK's Rust threads may abort interpreter finalisation (see worker.main)

@@ -1,0 +1,122 @@
+"""Helpers for the HTTP API tests: tokens for every role, an in-process app, a live uvicorn."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from starter.client import EscalationClient
+from starter.devstack.devserver import free_port, port_open
+from starter.http.app import create_app
+from starter.runtime.settings import Settings
+from starter.security.auth import TokenStore, hash_token, parse_entries
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# name -> (role, tiers, departments)
+PRINCIPALS: dict[str, tuple[str, list[str] | None, list[str] | None]] = {
+    "admin": ("admin", None, None),
+    "intake": ("intake", None, None),
+    "supervisor": ("supervisor", None, None),
+    "auditor": ("auditor", None, None),
+    # in scope for the default route (tier1, general) and everything above it in general and billing
+    "agent": ("agent", ["tier1", "tier2", "tier3", "executive"], ["general", "billing"]),
+    # scoped elsewhere: tier2 networking only
+    "netagent": ("agent", ["tier2"], ["networking"]),
+}
+
+
+@dataclass(frozen=True)
+class Tokens:
+    by_name: dict[str, str]
+
+    def header(self, name: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.by_name[name]}"}
+
+    def entries(self) -> list[dict[str, Any]]:
+        out = []
+        for name, (role, tiers, depts) in PRINCIPALS.items():
+            e: dict[str, Any] = {"name": name, "role": role, "token_sha256": hash_token(self.by_name[name])}
+            if tiers is not None:
+                e["tiers"] = tiers
+            if depts is not None:
+                e["departments"] = depts
+            out.append(e)
+        return out
+
+    def yaml(self) -> str:
+        return yaml.safe_dump(self.entries(), sort_keys=False)
+
+    def store(self) -> TokenStore:
+        return TokenStore(parse_entries(self.yaml(), "test"))
+
+
+def make_tokens() -> Tokens:
+    return Tokens({name: f"test-{name}-{uuid.uuid4().hex}" for name in PRINCIPALS})
+
+
+def unique(prefix: str = "T") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def ticket_body(ticket_id: str, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"id": ticket_id, "subject": "Cannot log in to the dashboard", "customer_id": "cust-1",
+                            "description": "Login page spins forever."}
+    body.update(overrides)
+    return body
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+def in_process_app(stack: Any, tokens: Tokens, **settings: Any) -> Any:
+    s = Settings(temporal_address=stack.address, escalation_task_queue=stack.task_queue, **settings)
+    client = EscalationClient(stack.client, stack.policy, stack.task_queue)
+    return create_app(s, client=client, tokens=tokens.store(), policy=stack.policy)
+
+
+def asgi_client(app: Any) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    return httpx.AsyncClient(transport=transport, base_url="http://api.test", timeout=30)
+
+
+@contextmanager
+def live_api(stack: Any, tokens_file: Path, port: int | None = None, log_file: Path | None = None,
+             rate_per_s: float = 0) -> Iterator[str]:
+    """`python -m starter.http` on loopback against the stack; yields the base URL. The callers drive load with one
+    token (schemathesis, the API bench): no per-token rate limit unless asked for."""
+    port = port or free_port()
+    env = stack.env(ESCALATION_TOKENS_FILE=str(tokens_file), ESCALATION_API_PORT=str(port),
+                    ESCALATION_API_HOST="127.0.0.1", ESCALATION_LOG_LEVEL=os.environ.get("TEST_API_LOG_LEVEL", "WARNING"),
+                    ESCALATION_API_RATE_PER_S=str(rate_per_s))
+    out = log_file.open("ab") if log_file else subprocess.DEVNULL
+    proc = subprocess.Popen([sys.executable, "-m", "starter.http"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while not port_open(port):
+            if proc.poll() is not None:
+                raise RuntimeError(f"the API exited with {proc.returncode}; see {log_file}")
+            if time.monotonic() > deadline:
+                raise TimeoutError("the API did not listen within 30 s")
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)

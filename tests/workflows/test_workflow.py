@@ -1,0 +1,197 @@
+"""TicketWorkflow on the time-skipping test server: durable timers are the SLA deadlines."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from temporalio import activity
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+
+from tests.support.workflows import (
+    minutes,
+    on_time_skipping_server,
+    policy_with,
+    start_ticket,
+    ticket,
+)
+from workflows import ticket as core
+from workflows.common.vocabulary import ClockName, Status
+from workflows.ticket.workflow import TicketWorkflow
+
+AGENT = "agent:alice"
+
+
+# Each test runs on its own fresh time-skipping server (one test's timers never fire into another's time skips),
+# retried once on a fresh server if that server wedges; this bounds the whole, should both runs hang.
+pytestmark = pytest.mark.timeout(150)
+
+
+async def state(handle) -> core.TicketState:  # type: ignore[no-untyped-def]
+    return await handle.query(TicketWorkflow.current_state)
+
+
+async def rejected_code(coro) -> str:  # type: ignore[no-untyped-def]
+    with pytest.raises(WorkflowUpdateFailedError) as info:
+        await coro
+    assert isinstance(info.value.cause, ApplicationError)
+    return info.value.cause.type or ""
+
+
+@on_time_skipping_server()
+async def test_seed_example_unacknowledged_p1_climbs_to_tier3(env: WorkflowEnvironment, tq: str) -> None:
+    opened = await env.get_current_time()
+    handle = await start_ticket(env.client, tq, ticket(opened))
+    s = await state(handle)
+    assert (s.tier, s.status) == ("tier1", Status.new)
+
+    await env.sleep(minutes(59))
+    assert (await state(handle)).tier == "tier1"
+    await env.sleep(minutes(2))
+    s = await state(handle)
+    assert s.tier == "tier2", "a missed acknowledgement escalates to Tier 2 at 60 minutes"
+    esc = next(e for e in s.timeline if e.action == "escalated")
+    assert esc.clock == ClockName.acknowledge
+    assert esc.due_at == opened + minutes(60)
+    assert esc.at - esc.due_at < timedelta(seconds=5)
+    assert esc.actor == core.SYSTEM_SLA
+
+    await env.sleep(timedelta(hours=3, minutes=58))
+    assert (await state(handle)).tier == "tier2"
+    await env.sleep(minutes(3))
+    s = await state(handle)
+    assert s.tier == "tier3", "Tier 2's 4 hours from entry ran out"
+    last = [e for e in s.timeline if e.action == "escalated"][-1]
+    assert last.clock == ClockName.tier and last.due_at == esc.at + timedelta(hours=4)
+    assert s.escalation_count == 2 and s.sla_breached
+
+
+@on_time_skipping_server()
+async def test_acknowledged_tier1_has_20_minutes(env: WorkflowEnvironment, tq: str) -> None:
+    handle = await start_ticket(env.client, tq, ticket(await env.get_current_time()))
+    await env.sleep(minutes(10))
+    s = await handle.execute_update(TicketWorkflow.acknowledge, core.Acknowledge(actor=AGENT))
+    assert s.status == Status.open and s.clocks[ClockName.tier].phase == "running"
+    await env.sleep(minutes(19))
+    assert (await state(handle)).tier == "tier1"
+    await env.sleep(minutes(2))
+    s = await state(handle)
+    assert s.tier == "tier2" and s.timeline[-1].action in ("escalated", "sla_breached", "sla_warning")
+    assert [e.clock for e in s.timeline if e.action == "escalated"] == [ClockName.tier]
+
+
+@on_time_skipping_server()
+async def test_waiting_on_customer_pauses_and_resume_never_breaches_instantly(env: WorkflowEnvironment, tq: str) -> None:
+    handle = await start_ticket(env.client, tq, ticket(await env.get_current_time()))
+    await handle.execute_update(TicketWorkflow.acknowledge, core.Acknowledge(actor=AGENT))
+    await env.sleep(minutes(15))  # 15 of Tier 1's 20 minutes used
+    s = await handle.execute_update(TicketWorkflow.wait_on_customer, core.WaitOnCustomer(actor=AGENT, reason="logs?"))
+    assert s.clocks[ClockName.tier].phase == "paused"
+    await env.sleep(timedelta(hours=6))  # far beyond every paused clock's target
+    s = await state(handle)
+    assert s.tier == "tier1" and s.status == Status.waiting_on_customer
+    await handle.signal(TicketWorkflow.customer_replied, core.CustomerReply(message="here are the logs"))
+    await env.sleep(minutes(4))
+    s = await state(handle)
+    assert s.tier == "tier1", "paused time must not count: 5 minutes were left"
+    assert s.status == Status.open
+    await env.sleep(minutes(2))
+    assert (await state(handle)).tier == "tier2"
+
+
+@on_time_skipping_server()
+async def test_transfer_changes_department_not_tier(env: WorkflowEnvironment, tq: str) -> None:
+    handle = await start_ticket(env.client, tq, ticket(await env.get_current_time(), description="invoice wrong"))
+    await handle.execute_update(TicketWorkflow.acknowledge, core.Acknowledge(actor=AGENT))
+    await env.sleep(minutes(10))
+    before = (await state(handle)).clocks[ClockName.tier]
+    s = await handle.execute_update(TicketWorkflow.transfer, core.Transfer(actor=AGENT, department="networking"))
+    assert (s.department, s.tier) == ("networking", "tier1")
+    assert s.clocks[ClockName.tier].started_at == before.started_at, "a functional transfer keeps the tier clock"
+    assert s.escalation_count == 0
+
+
+@on_time_skipping_server()
+async def test_rejected_actions_leave_no_trace_in_history(env: WorkflowEnvironment, tq: str) -> None:
+    handle = await start_ticket(env.client, tq, ticket(await env.get_current_time()))
+    events_before = len((await handle.fetch_history()).events)
+    assert await rejected_code(handle.execute_update(
+        TicketWorkflow.transfer, core.Transfer(actor=AGENT, department="astrology"))) == "unknown_department"
+    assert await rejected_code(handle.execute_update(
+        TicketWorkflow.reopen, core.Reopen(actor=AGENT))) == "not_resolved"
+    assert await rejected_code(handle.execute_update(
+        TicketWorkflow.escalate, core.Escalate(actor=AGENT, reason="x", to_tier="tier0"))) == "not_above"
+    history = await handle.fetch_history()
+    kinds = {e.WhichOneof("attributes") or "" for e in history.events[events_before:]}
+    assert not any("update" in k for k in kinds), f"rejected updates must not be in history: {kinds}"
+
+    await handle.execute_update(TicketWorkflow.escalate, core.Escalate(actor=AGENT, reason="exec", to_tier="executive"))
+    assert await rejected_code(handle.execute_update(
+        TicketWorkflow.escalate, core.Escalate(actor=AGENT, reason="more"))) == "top_tier"
+
+
+@on_time_skipping_server()
+async def test_reopen_window_customer_reply_reopens_then_ticket_closes(env: WorkflowEnvironment, tq: str) -> None:
+    handle = await start_ticket(env.client, tq, ticket(await env.get_current_time()))
+    await handle.execute_update(TicketWorkflow.acknowledge, core.Acknowledge(actor=AGENT))
+    await env.sleep(minutes(5))
+    s = await handle.execute_update(TicketWorkflow.resolve, core.Resolve(actor=AGENT, summary="reinstall the app"))
+    accrued = s.clocks[ClockName.resolution].accrued
+    assert s.status == Status.resolved
+    await env.sleep(timedelta(days=1))
+    s = await handle.execute_update(TicketWorkflow.customer_reply, core.CustomerReply(message="still broken"))
+    assert s.status == Status.open and s.reopen_count == 1
+    assert s.clocks[ClockName.resolution].phase == "running"
+    assert s.clocks[ClockName.resolution].accrued == accrued, "resolution resumes with its accrued time"
+
+    s = await handle.execute_update(TicketWorkflow.resolve, core.Resolve(actor=AGENT, summary="patched"))
+    final = await handle.result()  # the reopen window (3 days) runs out; closing completes the workflow
+    assert final.status == Status.closed
+    assert final.timeline[-1].actor == "system:auto-close"
+    assert final.closed_at is not None and final.closed_at - s.resolved_at >= timedelta(days=3)
+
+
+@on_time_skipping_server()
+async def test_stakeholders_and_executive_keywords_are_notified_once(env: WorkflowEnvironment, tq: str) -> None:
+    t = ticket(await env.get_current_time(), description="Fix this or we cancel and call our lawyer.")
+    handle = await start_ticket(env.client, tq, t)
+    s = await state(handle)
+    assert s.executive_attention
+    await handle.execute_update(TicketWorkflow.customer_reply, core.CustomerReply(message="legal action next"))
+    s = await state(handle)
+    assert sum(1 for e in s.timeline if e.action == "executive_attention") == 2
+
+
+@on_time_skipping_server()
+async def test_priority_change_keeps_accrued_time(env: WorkflowEnvironment, tq: str) -> None:
+    policy = policy_with(acknowledge="30m")
+    handle = await start_ticket(env.client, tq, ticket(await env.get_current_time(), priority="P2"), policy)
+    await env.sleep(minutes(20))
+    s = await handle.execute_update(TicketWorkflow.change_priority, core.ChangePriority(actor=AGENT, priority="P1"))
+    assert s.priority == "P1"
+    await env.sleep(minutes(11))  # 31 minutes accrued in all against P1's 30
+    s = await state(handle)
+    assert s.tier == "tier2" and s.breaches[0].clock == ClockName.acknowledge
+
+
+@activity.defn(name="notify")
+async def unreachable_notify(n: core.Notify) -> None:
+    # Non-retryable, so the time-skipping server does not run a day of retries in real time.
+    raise ApplicationError("SMTP relay unreachable", non_retryable=True)
+
+
+@on_time_skipping_server(activities=[unreachable_notify], max_cached_workflows=1000)
+async def test_failing_notifications_never_hold_up_sla_timers(env: WorkflowEnvironment, tq: str) -> None:
+    handle = await start_ticket(env.client, tq, ticket(await env.get_current_time()))
+    await env.sleep(minutes(61))
+    s = await state(handle)
+    assert s.tier == "tier2", "the acknowledge breach escalates on time although no notification gets through"
+    esc = next(e for e in s.timeline if e.action == "escalated")
+    assert esc.at == esc.due_at
+    failed = [e for e in s.timeline if e.action == "notification_failed"]
+    assert len(failed) >= 3 and "SMTP relay unreachable" in failed[0].reason
+    assert s.status == Status.new, "the ticket lives on: a failed notification never fails the workflow"
+    desc = await handle.describe()
+    assert desc.status is not None and desc.status.name == "RUNNING"

@@ -1,0 +1,44 @@
+"""What the rules ask the workflow to do: notifications (timers are derived from the clocks, not asked for)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+from workflows.ticket.state import TicketState
+
+
+class Notify(BaseModel):
+    """Tell people something; `key` is unique per notification for idempotent delivery."""
+
+    kind: Literal["opened", "stakeholders", "escalation", "warning", "breach", "resolved", "executive", "transferred"]
+    key: str
+    ticket_id: str
+    recipients: list[str]
+    subject: str
+    body: str
+    priority: str
+    tier: str
+    department: str
+    due_at: datetime | None = None  # the SLA due time behind a breach or an automatic escalation
+
+
+Effect = Notify
+
+
+class StepResult(BaseModel):
+    """A step's outcome: the new state and the effects to carry out."""
+
+    state: TicketState
+    effects: list[Effect] = []
+
+
+def notify(s: TicketState, kind: str, recipients: list[str], subject: str, body: str,
+            due_at: datetime | None = None) -> Notify:
+    """A notification with a key unique to this ticket (its next sequence number), for idempotent delivery."""
+    s.seq += 1
+    return Notify(kind=kind, key=f"ticket-{s.ticket.id}:{s.seq}:{kind}", ticket_id=s.ticket.id,  # type: ignore[arg-type]
+                  recipients=list(dict.fromkeys(recipients)), subject=subject, body=body, priority=s.priority,
+                  tier=s.tier, department=s.department, due_at=due_at)

@@ -1,0 +1,413 @@
+"""The ticket state machine: `step(state, event, now, policy) -> (state, effects)`.
+
+Pure: no clock (the caller passes `now`), no I/O, no Temporal. The workflow
+feeds it what happened and carries out the effects it returns; the CLI, the API
+and the policy simulator use the same functions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from workflows.common import clocks
+from workflows.common.clocks import ClockState
+from workflows.common.policy import Policy
+from workflows.common.vocabulary import ClockName, Status, Trigger, contains_keyword, format_duration
+from workflows.ticket.clocks import apply_triggers, clock_target, deadlines, next_due, settle_pauses
+from workflows.ticket.effects import Effect, Notify, StepResult, notify
+from workflows.ticket.events import (
+    SYSTEM_SLA,
+    Acknowledge,
+    AddNote,
+    Assign,
+    ChangePriority,
+    Close,
+    CustomerReply,
+    DeadlineReached,
+    Escalate,
+    Event,
+    Rejected,
+    Reopen,
+    Resolve,
+    Transfer,
+    WaitOnCustomer,
+)
+from workflows.ticket.routing import RoutingDecision, route
+from workflows.ticket.state import ACTIVE, Breach, Ticket, TicketState, record
+
+# ----- opening ----------------------------------------------------------------------
+
+
+def open_ticket(ticket: Ticket, policy: Policy, now: datetime) -> StepResult:
+    """Route the new ticket, start its clocks, confirm receipt, notify stakeholders."""
+    decision = route(ticket, policy)
+    s = TicketState(
+        ticket=ticket, policy_version=policy.version(), tier=decision.tier, department=decision.department,
+        priority=decision.priority, routing_rule=decision.rule,
+        clocks={name: ClockState(name=name) for name in ClockName}, calendar=policy.calendar_for(decision.priority),
+        as_of=now,
+    )
+    fx: list[Effect] = []
+    record(s, ticket.opened_at, "system:intake", "opened", _routing_summary(decision), rule=decision.rule)
+    apply_triggers(s, [Trigger.opened], ticket.opened_at, policy)
+    settle_pauses(s, ticket.opened_at, policy)
+    fx.append(notify(s, "opened", ["customer"], f"We received your request: {ticket.subject}",
+                      f"Priority {s.priority}; we will acknowledge within "
+                      f"{format_duration(policy.sla(s.priority).acknowledge)} ({s.calendar.name} hours)."))
+    stakeholders = policy.sla(s.priority).stakeholders
+    if stakeholders:
+        fx.append(notify(s, "stakeholders", stakeholders, f"{s.priority} ticket opened: {ticket.subject}",
+                          f"Customer {ticket.customer_id} ({ticket.customer_plan}), tier {s.tier}, "
+                          f"department {s.department}."))
+    if decision.executive_keywords:
+        fx += _flag_executive(s, policy, ticket.opened_at, "system:intake", decision.executive_keywords)
+    s.as_of = now
+    return StepResult(state=s, effects=fx)
+
+
+def _routing_summary(d: RoutingDecision) -> str:
+    by = f"rule {d.rule!r}" if d.rule else "the default route"
+    return f"routed by {by}: tier {d.tier}, department {d.department}, priority {d.priority}"
+
+
+# ----- validation --------------------------------------------------------------------
+
+
+def check(state: TicketState, event: Event, policy: Policy) -> None:
+    """Raise Rejected if `event` is not allowed now. Never mutates."""
+    if state.status == Status.closed:
+        raise Rejected("ticket_closed", f"ticket {state.ticket.id} is closed; open a new ticket instead")
+    checker = _CHECKS.get(type(event))
+    if checker is not None:
+        checker(state, event, policy)
+
+
+def _require_active(state: TicketState, action: str) -> None:
+    if state.status == Status.resolved:
+        raise Rejected("ticket_resolved", f"cannot {action}: ticket {state.ticket.id} is resolved; reopen it first")
+
+
+def _check_acknowledge(s: TicketState, e: Acknowledge, p: Policy) -> None:
+    _require_active(s, "acknowledge")
+    if s.acknowledged_at is not None:
+        raise Rejected("already_acknowledged", f"ticket {s.ticket.id} was acknowledged at {s.acknowledged_at.isoformat()}")
+
+
+def _check_escalate(s: TicketState, e: Escalate, p: Policy) -> None:
+    _require_active(s, "escalate")
+    here = p.tier_index(s.tier)
+    if e.to_tier is None:
+        if here + 1 >= len(p.tiers):
+            raise Rejected("top_tier", f"ticket {s.ticket.id} is already at the top tier ({s.tier}); nothing above it")
+        return
+    if e.to_tier not in p.tier_ids():
+        raise Rejected("unknown_tier", f"to_tier {e.to_tier!r} is not a tier; allowed: {', '.join(p.tier_ids())}")
+    if p.tier_index(e.to_tier) <= here:
+        above = p.tier_ids()[here + 1:]
+        raise Rejected("not_above", f"to_tier {e.to_tier!r} is not above the current tier {s.tier!r}; "
+                                    f"allowed: {', '.join(above) or 'none (top tier)'}")
+
+
+def _check_transfer(s: TicketState, e: Transfer, p: Policy) -> None:
+    _require_active(s, "transfer")
+    if e.department not in p.department_ids():
+        raise Rejected("unknown_department",
+                       f"department {e.department!r} does not exist; allowed: {', '.join(p.department_ids())}")
+    if e.department == s.department:
+        raise Rejected("same_department", f"ticket {s.ticket.id} is already with department {e.department!r}")
+
+
+def _check_wait(s: TicketState, e: WaitOnCustomer, p: Policy) -> None:
+    _require_active(s, "wait on the customer")
+    if s.status == Status.waiting_on_customer:
+        raise Rejected("already_waiting", f"ticket {s.ticket.id} is already waiting on the customer")
+
+
+def _check_resolve(s: TicketState, e: Resolve, p: Policy) -> None:
+    _require_active(s, "resolve")
+
+
+def _check_reopen(s: TicketState, e: Reopen, p: Policy) -> None:
+    if s.status != Status.resolved:
+        raise Rejected("not_resolved", f"only a resolved ticket can be reopened; ticket {s.ticket.id} is {s.status}")
+
+
+def _check_close(s: TicketState, e: Close, p: Policy) -> None:
+    if s.status != Status.resolved:
+        raise Rejected("not_resolved", f"only a resolved ticket can be closed; ticket {s.ticket.id} is {s.status}")
+
+
+def _check_priority(s: TicketState, e: ChangePriority, p: Policy) -> None:
+    _require_active(s, "change the priority")
+    if e.priority == s.priority:
+        raise Rejected("same_priority", f"ticket {s.ticket.id} already has priority {e.priority}")
+
+
+_CHECKS: dict[type, Callable[[TicketState, object, Policy], None]] = {
+    Acknowledge: _check_acknowledge,  # type: ignore[dict-item]
+    Escalate: _check_escalate,  # type: ignore[dict-item]
+    Transfer: _check_transfer,  # type: ignore[dict-item]
+    WaitOnCustomer: _check_wait,  # type: ignore[dict-item]
+    Resolve: _check_resolve,  # type: ignore[dict-item]
+    Reopen: _check_reopen,  # type: ignore[dict-item]
+    Close: _check_close,  # type: ignore[dict-item]
+    ChangePriority: _check_priority,  # type: ignore[dict-item]
+}
+
+
+# ----- the step ----------------------------------------------------------------------
+
+
+def step(state: TicketState, event: Event, now: datetime, policy: Policy) -> StepResult:
+    """Apply one event at `now`. Raises Rejected (and changes nothing) if it is not allowed."""
+    check(state, event, policy)
+    now = now.astimezone(UTC)  # interval arithmetic on aware datetimes is wall-clock arithmetic in their zone
+    s = state.model_copy(deep=True)
+    fx = _HANDLERS[type(event)](s, event, now, policy)
+    settle_pauses(s, now, policy)
+    s.as_of = now
+    return StepResult(state=s, effects=fx)
+
+
+def _on_acknowledge(s: TicketState, e: Acknowledge, now: datetime, p: Policy) -> list[Effect]:
+    s.acknowledged_at = now
+    if s.status == Status.new:
+        s.status = Status.open
+    waited = clocks.accrued_at(s.clocks[ClockName.acknowledge], now, s.calendar)
+    record(s, now, e.actor, "acknowledged", f"acknowledged after {format_duration(waited)} of business time", e.note)
+    apply_triggers(s, [Trigger.acknowledged], now, p)
+    return []
+
+
+def _on_escalate(s: TicketState, e: Escalate, now: datetime, p: Policy) -> list[Effect]:
+    target = e.to_tier or p.next_tier(s.tier)
+    assert target is not None  # check() guarantees it
+    return _escalate(s, target, now, p, e.actor, e.reason)
+
+
+def _escalate(s: TicketState, target: str, now: datetime, p: Policy, actor: str, reason: str,
+              clock: ClockName | None = None, due_at: datetime | None = None) -> list[Effect]:
+    before = s.tier
+    s.tier = target
+    s.escalation_count += 1
+    record(s, now, actor, "escalated", f"escalated from {before} to {target}", reason, clock=clock, due_at=due_at,
+         rule=f"clocks.{clock}.on_breach" if clock else None)
+    apply_triggers(s, [Trigger.escalated], now, p)
+    recipients = [*p.escalation_notify, *p.tier(target).notify, f"tier:{target}"]
+    return [notify(s, "escalation", recipients, f"Escalated to {p.tier(target).name}: {s.ticket.subject}",
+                    f"From {before} to {target} by {actor}. Reason: {reason}", due_at)]
+
+
+def _on_transfer(s: TicketState, e: Transfer, now: datetime, p: Policy) -> list[Effect]:
+    before = s.department
+    s.department = e.department
+    record(s, now, e.actor, "transferred", f"transferred from {before} to {e.department} (tier stays {s.tier})", e.reason)
+    apply_triggers(s, [Trigger.transferred], now, p)
+    return [notify(s, "transferred", [f"department:{e.department}"], f"Transferred to you: {s.ticket.subject}",
+                    f"From {before} by {e.actor}. {e.reason}".strip())]
+
+
+def _on_wait(s: TicketState, e: WaitOnCustomer, now: datetime, p: Policy) -> list[Effect]:
+    s.status = Status.waiting_on_customer
+    record(s, now, e.actor, "waiting_on_customer", "waiting on the customer; clocks that pause while waiting paused",
+         e.reason)
+    apply_triggers(s, [Trigger.public_reply], now, p)  # asking the customer is a customer-facing message
+    return []
+
+
+def _on_customer_reply(s: TicketState, e: CustomerReply, now: datetime, p: Policy) -> list[Effect]:
+    fx: list[Effect] = []
+    triggers = [Trigger.customer_replied]
+    if s.status == Status.resolved:
+        _reopen(s, now, e.actor, "customer replied within the reopen window", p)
+        triggers = [Trigger.reopened, Trigger.customer_replied]
+    elif s.status == Status.waiting_on_customer:
+        s.status = Status.open if s.acknowledged_at else Status.new
+    record(s, now, e.actor, "customer_replied", "the customer replied" + (f" ({e.message_id})" if e.message_id else ""))
+    apply_triggers(s, triggers, now, p)
+    found = [k for k in p.executive.keywords if contains_keyword(e.message, k)]
+    if found:
+        fx += _flag_executive(s, p, now, e.actor, found)
+    return fx
+
+
+def _on_resolve(s: TicketState, e: Resolve, now: datetime, p: Policy) -> list[Effect]:
+    s.status = Status.resolved
+    s.resolved_at = now
+    s.resolution = e.resolution
+    s.resolution_summary = e.summary
+    record(s, now, e.actor, "resolved", f"resolved with a {e.resolution.value}; closes after "
+         f"{format_duration(p.reopen_window)} unless the customer replies", e.summary)
+    apply_triggers(s, [Trigger.resolved], now, p)
+    return [notify(s, "resolved", ["customer", "assignee"], f"Resolved: {s.ticket.subject}",
+                    f"{e.resolution.value}: {e.summary}")]
+
+
+def _on_reopen(s: TicketState, e: Reopen, now: datetime, p: Policy) -> list[Effect]:
+    _reopen(s, now, e.actor, e.reason, p)
+    apply_triggers(s, [Trigger.reopened], now, p)
+    return []
+
+
+def _reopen(s: TicketState, now: datetime, actor: str, reason: str, p: Policy) -> None:
+    s.status = Status.open if s.acknowledged_at else Status.new
+    s.reopen_count += 1
+    s.resolved_at = None
+    record(s, now, actor, "reopened", f"reopened (reopen #{s.reopen_count})", reason)
+
+
+def _on_close(s: TicketState, e: Close, now: datetime, p: Policy) -> list[Effect]:
+    s.status = Status.closed
+    s.closed_at = now
+    record(s, now, e.actor, "closed", "closed", e.reason)
+    apply_triggers(s, [Trigger.closed], now, p)
+    return []
+
+
+def _on_assign(s: TicketState, e: Assign, now: datetime, p: Policy) -> list[Effect]:
+    s.assignee = e.assignee or None
+    record(s, now, e.actor, "assigned", f"assigned to {s.assignee}" if s.assignee else "unassigned")
+    return []
+
+
+def _on_note(s: TicketState, e: AddNote, now: datetime, p: Policy) -> list[Effect]:
+    record(s, now, e.actor, "public_reply" if e.public else "note", e.text)
+    if e.public:
+        apply_triggers(s, [Trigger.public_reply], now, p)
+    return []
+
+
+def _on_priority(s: TicketState, e: ChangePriority, now: datetime, p: Policy) -> list[Effect]:
+    before = s.priority
+    s.priority = e.priority
+    old_cal, s.calendar = s.calendar, p.calendar_for(e.priority)
+    for name, c in s.clocks.items():
+        settled = clocks.retarget(c, now, c.target, old_cal)  # count what accrued under the old calendar
+        s.clocks[name] = clocks.retarget(settled, now, clock_target(s, name, p), s.calendar)
+    record(s, now, e.actor, "priority_changed", f"priority {before} -> {e.priority}; accrued SLA time kept", e.reason)
+    return []
+
+
+def _on_deadline(s: TicketState, e: DeadlineReached, now: datetime, p: Policy) -> list[Effect]:
+    if e.kind == "auto_close":
+        if s.status != Status.resolved or s.resolved_at is None or s.resolved_at + p.reopen_window > now:
+            return []  # reopened since, or a stale/early timer: the reopen window is still open
+        return _on_close(s, Close(actor="system:auto-close", reason="reopen window ended"), now, p)
+    assert e.clock is not None
+    c = s.clocks[e.clock]
+    current = [d for d in deadlines(s, p) if d.clock == e.clock and d.kind == e.kind and d.percent == e.percent]
+    if not current or current[0].at > now:  # stale: the state moved on since the timer was set
+        return []
+    if e.kind == "warning":
+        assert e.percent is not None
+        if e.percent in c.warnings_sent:
+            return []
+        s.clocks[e.clock] = clocks.mark_warned(c, e.percent)
+        record(s, now, SYSTEM_SLA, "sla_warning", f"{e.clock} clock at {e.percent}% (due {c.due_at:%Y-%m-%d %H:%M %Z})",
+             clock=e.clock, due_at=c.due_at)
+        return [notify(s, "warning", [*p.breach_notify, f"tier:{s.tier}"],
+                        f"SLA warning ({e.clock} {e.percent}%): {s.ticket.subject}", f"Due {c.due_at}")]
+    return _breach(s, e.clock, now, p)
+
+
+def _breach(s: TicketState, name: ClockName, now: datetime, p: Policy) -> list[Effect]:
+    c = s.clocks[name]
+    due = c.due_at or now
+    s.clocks[name] = clocks.mark_breached(c, now)
+    s.breaches.append(Breach(clock=name, tier=s.tier, due_at=due, at=now))
+    record(s, now, SYSTEM_SLA, "sla_breached", f"{name} SLA breached at tier {s.tier} (due {due.isoformat()})",
+         clock=name, due_at=due, rule=f"priorities.{s.priority}")
+    fx: list[Effect] = [notify(s, "breach", [*p.breach_notify, f"tier:{s.tier}"],
+                                f"SLA breached ({name}): {s.ticket.subject}", f"Due {due.isoformat()}, tier {s.tier}", due)]
+    nxt = p.next_tier(s.tier)
+    # A missed acknowledgement moves the ticket on only while its tier's own clock is still waiting for that
+    # acknowledgement (Tier 1: "60 minutes to acknowledge, then Tier 2 at once"); once a tier clock runs
+    # (Tier 2 "has 4 hours from entry"), that clock decides.
+    waits_for_ack = name != ClockName.acknowledge or s.clocks[ClockName.tier].phase == "idle"
+    if p.clocks[name].on_breach == "escalate" and waits_for_ack and nxt is not None and p.tier(nxt).automatic_entry:
+        fx += _escalate(s, nxt, now, p, SYSTEM_SLA, f"{name} SLA breached (due {due.isoformat()})", name, due)
+    return fx
+
+
+_HANDLERS: dict[type, Callable[[TicketState, object, datetime, Policy], list[Effect]]] = {
+    Acknowledge: _on_acknowledge,  # type: ignore[dict-item]
+    Escalate: _on_escalate,  # type: ignore[dict-item]
+    Transfer: _on_transfer,  # type: ignore[dict-item]
+    WaitOnCustomer: _on_wait,  # type: ignore[dict-item]
+    CustomerReply: _on_customer_reply,  # type: ignore[dict-item]
+    Resolve: _on_resolve,  # type: ignore[dict-item]
+    Reopen: _on_reopen,  # type: ignore[dict-item]
+    Close: _on_close,  # type: ignore[dict-item]
+    Assign: _on_assign,  # type: ignore[dict-item]
+    AddNote: _on_note,  # type: ignore[dict-item]
+    ChangePriority: _on_priority,  # type: ignore[dict-item]
+    DeadlineReached: _on_deadline,  # type: ignore[dict-item]
+}
+
+
+def notification_failed(state: TicketState, n: Notify, now: datetime, error: str) -> TicketState:
+    """A notification could not be delivered even after retrying: the timeline says so (people can follow up)."""
+    s = state.model_copy(deep=True)
+    record(s, now.astimezone(UTC), "system:notify", "notification_failed",
+         f"{n.kind} notification to {', '.join(n.recipients)} not delivered", error[:500])
+    return s
+
+
+def follow_up_id(ticket_id: str, message_key: str) -> str:
+    """Deterministic id of the ticket a customer message after close opens (a redelivery opens nothing new)."""
+    digest = hashlib.sha256(message_key.encode()).hexdigest()[:8]
+    return f"{ticket_id[:87]}.re-{digest}"
+
+
+def follow_up_ticket(closed: TicketState, reply: CustomerReply, now: datetime) -> Ticket:
+    """The new ticket, linked to the closed one, that a customer's message after closing opens."""
+    old = closed.ticket
+    return Ticket(
+        id=follow_up_id(old.id, reply.message_id or reply.message), subject=f"Re: {old.subject}"[:500],
+        description=reply.message, channel=old.channel, customer_id=old.customer_id, customer_plan=old.customer_plan,
+        tags=old.tags, priority=closed.priority,  # a P1 customer's reply after close is still P1
+        opened_at=now.astimezone(UTC).replace(microsecond=0), linked_ticket_id=old.id, sensitive=old.sensitive,
+    )
+
+
+def follow_up_opened(state: TicketState, reply: CustomerReply, follow_up: str, now: datetime) -> TicketState:
+    """The closed ticket's timeline records where a late message went."""
+    s = state.model_copy(deep=True)
+    record(s, now.astimezone(UTC), reply.actor, "follow_up_opened",
+         f"the customer replied after closing; opened follow-up ticket {follow_up}")
+    return s
+
+
+def catch_up(s: TicketState, now: datetime, p: Policy) -> StepResult:
+    """Apply every deadline that has passed by `now`, in order, each at its due time.
+
+    A timer may fire late (a worker was down, a burst queued) or not have fired yet when
+    an action arrives; applying each deadline at its own instant keeps the ticket exactly
+    where the policy says it should be (an unacknowledged P1 found 6 hours late has climbed
+    twice, not once). Never earlier than the state's own `as_of`: time does not run back."""
+    effects: list[Effect] = []
+    while (ev := next_due(s, now, p)) is not None:
+        out = step(s, ev, min(max(ev.due_at, s.as_of), now), p)
+        s, effects = out.state, effects + out.effects
+    return StepResult(state=s, effects=effects)
+
+
+# ----- helpers -------------------------------------------------------------------------
+
+
+def _flag_executive(s: TicketState, p: Policy, now: datetime, actor: str, keywords: list[str]) -> list[Effect]:
+    first = not s.executive_attention
+    s.executive_attention = True
+    record(s, now, actor, "executive_attention", f"executive keywords: {', '.join(keywords)}", rule="executive.keywords")
+    if not first:
+        return []
+    fx: list[Effect] = [notify(s, "executive", p.executive.notify, f"Executive attention: {s.ticket.subject}",
+                                f"Customer {s.ticket.customer_id} mentioned: {', '.join(keywords)}")]
+    target = p.executive.tier or p.tiers[-1].id
+    if p.executive.on_match == "escalate" and s.status in ACTIVE and p.tier_index(target) > p.tier_index(s.tier):
+        fx += _escalate(s, target, now, p, actor, f"executive keywords: {', '.join(keywords)}")
+    return fx
+
+

@@ -1,0 +1,163 @@
+"""What a ticket is: the customer's request (the workflow's input) and the state the rules keep."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidatorFunctionWrapHandler, field_validator
+
+from workflows.common import search_attributes as sa
+from workflows.common.calendar import BusinessCalendar
+from workflows.common.clocks import ClockState
+from workflows.common.policy import Policy, shared_policy
+from workflows.common.vocabulary import (
+    Channel,
+    ClockName,
+    CustomerId,
+    Priority,
+    ResolutionKind,
+    Short,
+    Status,
+    Tag,
+    Text,
+    TicketId,
+)
+
+ACTIVE = (Status.new, Status.open, Status.waiting_on_customer)
+TIMELINE_KEPT = 500  # entries carried in the state (and continue-as-new); the history keeps every one
+TEXT_KEPT = 2000  # characters of a note or reason kept in the timeline
+
+
+class Ticket(BaseModel):
+    """What the customer asked and where it came from: the workflow's input."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: TicketId
+    subject: Short
+    description: Text = ""
+    channel: Channel = Channel.api
+    customer_id: CustomerId
+    customer_plan: Annotated[str, StringConstraints(max_length=64)] = "standard"
+    priority: Priority | None = None
+    tags: Annotated[list[Tag], Field(max_length=50)] = Field(default_factory=list)
+    opened_at: datetime
+    linked_ticket_id: TicketId | None = None
+    sensitive: bool = False
+
+    @field_validator("opened_at")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        if v.tzinfo is None or v.utcoffset() is None:
+            raise ValueError("opened_at must carry a time zone (e.g. 2026-11-25T09:00:00+01:00 or ...Z)")
+        return v
+
+    def text(self) -> str:
+        return f"{self.subject}\n{self.description}"
+
+
+class TimelineEntry(BaseModel):
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    summary: str
+    reason: str = ""
+    rule: str | None = None  # the policy rule behind an automatic decision
+    clock: ClockName | None = None
+    due_at: datetime | None = None
+
+
+class Breach(BaseModel):
+    clock: ClockName
+    tier: str
+    due_at: datetime
+    at: datetime
+
+
+class TicketState(BaseModel):
+    ticket: Ticket
+    policy_version: str
+    status: Status = Status.new
+    tier: str
+    department: str
+    priority: str
+    routing_rule: str | None = None
+    assignee: str | None = None
+    acknowledged_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    resolution: ResolutionKind | None = None
+    resolution_summary: str | None = None
+    escalation_count: int = 0
+    reopen_count: int = 0
+    executive_attention: bool = False
+    breaches: list[Breach] = []
+    clocks: dict[ClockName, ClockState]
+    calendar: BusinessCalendar  # of the current priority; clients compute remaining time with it
+    timeline: list[TimelineEntry] = []
+    timeline_dropped: int = 0  # oldest entries no longer carried (still in the event history)
+    seq: int = 0
+    as_of: datetime
+
+    @property
+    def sla_breached(self) -> bool:
+        return bool(self.breaches)
+
+    @property
+    def closed(self) -> bool:
+        return self.status == Status.closed
+
+
+class TicketInput(BaseModel):
+    """The workflow's input: the ticket, the policy snapshot that governs it, and (after continue-as-new) its state."""
+
+    ticket: Ticket
+    policy: Policy
+    state: TicketState | None = None
+
+    @field_validator("policy", mode="wrap")
+    @classmethod
+    def _one_object_per_policy(cls, value: Any, validate: ValidatorFunctionWrapHandler) -> Policy:
+        return shared_policy(value, validate)
+
+
+def workflow_id(ticket_id: str) -> str:
+    """Every ticket is the workflow of this id (opening the same ticket id twice finds the same workflow)."""
+    return f"ticket-{ticket_id}"
+
+
+def list_memo(ticket: Ticket) -> dict[str, Any]:
+    """What a list shows beyond the search attributes, kept with the workflow (memos are listed, not indexed)."""
+    return {"opened_at": ticket.opened_at.isoformat(), "subject": ticket.subject}
+
+
+def search_attributes(s: TicketState) -> dict[str, object]:
+    """What the ticket is listed and counted by (no personal data: stored unencrypted)."""
+    return {
+        sa.STATUS.name: s.status.value,
+        sa.TIER.name: s.tier,
+        sa.PRIORITY.name: s.priority,
+        sa.DEPARTMENT.name: s.department,
+        sa.CHANNEL.name: s.ticket.channel.value,
+        sa.CUSTOMER_ID.name: s.ticket.customer_id,
+        sa.ASSIGNEE.name: s.assignee or "",
+        sa.ESCALATION_COUNT.name: s.escalation_count,
+        sa.SLA_BREACHED.name: s.sla_breached,
+        sa.POLICY_VERSION.name: s.policy_version,
+    }
+
+
+def record(s: TicketState, at: datetime, actor: str, action: str, summary: str, reason: str = "", *,
+         rule: str | None = None, clock: ClockName | None = None, due_at: datetime | None = None) -> None:
+    """Append to the timeline (bounded: the oldest entries drop out of the state, never out of the history)."""
+    s.seq += 1
+    s.timeline.append(TimelineEntry(seq=s.seq, at=at, actor=actor, action=action, summary=_clip(summary),
+                                    reason=_clip(reason), rule=rule, clock=clock, due_at=due_at))
+    if len(s.timeline) > TIMELINE_KEPT:
+        s.timeline_dropped += len(s.timeline) - TIMELINE_KEPT
+        del s.timeline[: len(s.timeline) - TIMELINE_KEPT]
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= TEXT_KEPT else text[: TEXT_KEPT - 1] + "…"

@@ -1,0 +1,83 @@
+"""Read models: what a person sees of a ticket at a given instant.
+
+Workflow time does not advance inside a query, so clients compute the clocks'
+remaining business time here, with the ticket's calendar, against their own clock.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel
+
+from workflows.common import clocks
+from workflows.common.clocks import Phase
+from workflows.common.vocabulary import ClockName, Status
+from workflows.ticket import Breach, TicketState, TimelineEntry
+
+
+class ClockView(BaseModel):
+    name: ClockName
+    phase: Phase
+    target: timedelta | None
+    accrued: timedelta
+    remaining: timedelta | None
+    due_at: datetime | None
+    breached: bool
+    warnings_sent: list[int]
+    tier: str | None
+
+
+class TicketView(BaseModel):
+    id: str
+    subject: str
+    status: Status
+    tier: str
+    department: str
+    priority: str
+    channel: str
+    customer_id: str
+    assignee: str | None
+    routing_rule: str | None
+    escalation_count: int
+    reopen_count: int
+    executive_attention: bool
+    sla_breached: bool
+    breaches: list[Breach]
+    policy_version: str
+    calendar: str
+    opened_at: datetime
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    linked_ticket_id: str | None
+    as_of: datetime
+    clocks: list[ClockView]
+    timeline: list[TimelineEntry]
+    # False in the answer to an action: it carries only the entries that action added (read the ticket for all).
+    timeline_complete: bool
+
+
+def clock_view(c: clocks.ClockState, now: datetime, state: TicketState) -> ClockView:
+    return ClockView(
+        name=c.name, phase=c.phase, target=c.target, accrued=clocks.accrued_at(c, now, state.calendar),
+        remaining=clocks.remaining_at(c, now, state.calendar), due_at=c.due_at, breached=c.breached,
+        warnings_sent=c.warnings_sent, tier=c.tier,
+    )
+
+
+def ticket_view(state: TicketState, now: datetime) -> TicketView:
+    """The ticket as of `now` (never earlier than the state's own as_of)."""
+    now = max(now, state.as_of)
+    t = state.ticket
+    return TicketView(
+        id=t.id, subject=t.subject, status=state.status, tier=state.tier, department=state.department,
+        priority=state.priority, channel=t.channel.value, customer_id=t.customer_id, assignee=state.assignee,
+        routing_rule=state.routing_rule, escalation_count=state.escalation_count, reopen_count=state.reopen_count,
+        executive_attention=state.executive_attention, sla_breached=state.sla_breached, breaches=state.breaches,
+        policy_version=state.policy_version, calendar=state.calendar.name, opened_at=t.opened_at,
+        acknowledged_at=state.acknowledged_at, resolved_at=state.resolved_at, closed_at=state.closed_at,
+        linked_ticket_id=t.linked_ticket_id, as_of=now,
+        clocks=[clock_view(c, now, state) for c in state.clocks.values()], timeline=state.timeline,
+        timeline_complete=bool(state.timeline) and state.timeline[0].seq == 1 and not state.timeline_dropped,
+    )

@@ -1,0 +1,283 @@
+"""TicketWorkflow: one durable workflow per ticket, a thin shell around `ticket_core`.
+
+It waits until the next deadline derived from the state (durable timers are
+the SLA deadlines), feeds what happened into the pure core, and carries out
+the effects the core returns. Agent actions are Updates whose validators run
+the core's checks, so a rejected action writes nothing to history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from workflows import ticket as core
+    from workflows.common import search_attributes as sa
+    from workflows.common.policy import Policy, intern_policy
+    from workflows.ticket import TicketInput
+    from workflows.ticket.views import TicketView, ticket_view
+
+# A customer message signalled to a closed ticket that has not completed yet opens a follow-up ticket (a child
+# workflow, abandoned on completion); before this patch it was only logged.
+FOLLOW_UP_FROM_LATE_REPLY = "follow-up-from-late-reply"
+# Tickets opened "now" by a client whose clock runs slightly ahead are fine.
+CLOCK_SKEW = timedelta(minutes=5)
+NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+
+
+def rejection(exc: core.Rejected) -> ApplicationError:
+    return ApplicationError(exc.message, type=exc.code, non_retryable=True)
+
+
+@workflow.defn(name="Ticket")
+class TicketWorkflow:
+    @workflow.init
+    def __init__(self, inp: TicketInput) -> None:
+        self.policy = intern_policy(inp.policy)
+        self.pending: list[core.Effect] = []  # notifications to send
+        self.in_flight: set[asyncio.Task[None]] = set()  # notifications being sent (retrying)
+        started = workflow.info().typed_search_attributes  # set by the client at start: not upserted again
+        self.published: dict[str, object] = {k.name: v for k in sa.ALL if (v := started.get(k)) is not None}
+        if inp.state is None:
+            opened = core.open_ticket(inp.ticket, inp.policy, workflow.now())
+            self.state, self.pending = opened.state, list(opened.effects)
+        else:
+            self.state = inp.state
+        self.changed = False
+        self.late_replies: list[core.CustomerReply] = []  # signalled after closing; each opens a follow-up ticket
+
+    @workflow.run
+    async def run(self, inp: TicketInput) -> core.TicketState:
+        if inp.state is None and inp.ticket.opened_at > workflow.now() + CLOCK_SKEW:
+            raise ApplicationError(f"opened_at {inp.ticket.opened_at.isoformat()} is in the future",
+                                   type="invalid_opened_at", non_retryable=True)
+        while True:
+            self._apply_due()
+            self._publish_search_attributes()
+            self._send_notifications()
+            if self.state.closed:
+                break
+            if workflow.info().is_continue_as_new_suggested() and self._idle():
+                workflow.continue_as_new(TicketInput(ticket=self.state.ticket, policy=self.policy, state=self.state))
+            await self._wait_for_news()
+        # Closed, but still running until its last notifications are out: a customer message signalled now must
+        # not be lost, so it opens the follow-up ticket that a message after completion would.
+        while True:
+            await workflow.wait_condition(lambda: self._idle() or bool(self.late_replies))
+            if not self.late_replies:
+                return self.state
+            await self._open_follow_up(self.late_replies.pop(0))
+
+    def _idle(self) -> bool:
+        return workflow.all_handlers_finished() and not self.pending and not self.in_flight
+
+    async def _wait_for_news(self) -> None:
+        upcoming = core.deadlines(self.state, self.policy)
+        timeout = None
+        if upcoming:
+            timeout = max(upcoming[0].at - workflow.now(), timedelta(milliseconds=1))
+        with contextlib.suppress(asyncio.TimeoutError):
+            await workflow.wait_condition(lambda: self.changed or bool(self.pending), timeout=timeout)
+        self.changed = False
+
+    def _apply_due(self) -> None:
+        if core.next_due(self.state, workflow.now(), self.policy) is None:
+            return
+        caught_up = core.catch_up(self.state, workflow.now(), self.policy)
+        self.state = caught_up.state
+        self.pending += caught_up.effects
+
+    def _send_notifications(self) -> None:
+        """Send in the background: a notification that retries never holds up the SLA timers."""
+        for n in self.pending:
+            task = asyncio.create_task(self._notify(n))
+            self.in_flight.add(task)
+            task.add_done_callback(self.in_flight.discard)
+        self.pending = []
+
+    async def _notify(self, n: core.Notify) -> None:
+        try:
+            await workflow.execute_activity(
+                "notify", n, start_to_close_timeout=timedelta(seconds=30), schedule_to_close_timeout=timedelta(days=1),
+                retry_policy=NOTIFY_RETRY,
+            )
+        except ActivityError as exc:  # retried for a day: record it, never fail the ticket over it
+            self.state = core.notification_failed(self.state, n, workflow.now(), str(exc.cause or exc))
+            self.changed = True
+
+    async def _open_follow_up(self, reply: core.CustomerReply) -> None:
+        if not workflow.patched(FOLLOW_UP_FROM_LATE_REPLY):  # histories from before: such a reply was only logged
+            workflow.logger.warning("ticket %s: customer reply after close ignored", self.state.ticket.id)
+            return
+        follow = core.follow_up_ticket(self.state, reply, workflow.now())
+        opened = core.open_ticket(follow, self.policy, workflow.now()).state
+        with contextlib.suppress(WorkflowAlreadyStartedError):  # the same message again: its follow-up exists
+            await workflow.start_child_workflow(
+                TicketWorkflow.run, TicketInput(ticket=follow, policy=self.policy), id=core.workflow_id(follow.id),
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE, parent_close_policy=ParentClosePolicy.ABANDON,
+                search_attributes=TypedSearchAttributes(sa.pairs(core.search_attributes(opened))),
+                memo=core.list_memo(follow),
+            )
+        self.state = core.follow_up_opened(self.state, reply, follow.id, workflow.now())
+
+    def _publish_search_attributes(self) -> None:
+        values = core.search_attributes(self.state)
+        changed = sa.updates(values, self.published)
+        if changed:
+            workflow.upsert_search_attributes(changed)
+            self.published = values
+
+    # ----- applying events ---------------------------------------------------------
+
+    def _check(self, event: core.Event) -> None:
+        state = self.state
+        if core.next_due(state, workflow.now(), self.policy) is not None:
+            state = core.catch_up(state, workflow.now(), self.policy).state
+        try:
+            core.check(state, event, self.policy)
+        except core.Rejected as exc:
+            raise rejection(exc) from None
+
+    def _apply(self, event: core.Event) -> core.TicketState:
+        """Apply an action; return the new state with only the timeline entries it added.
+
+        The whole timeline stays readable by query; returning it from every update would put
+        it into the history again each time (quadratic growth for long tickets)."""
+        seen = self.state.seq
+        self._apply_due()  # a deadline that passed comes first, as it did in the real world
+        try:
+            out = core.step(self.state, event, workflow.now(), self.policy)
+        except core.Rejected as exc:  # only if the catch-up changed what was validated
+            raise rejection(exc) from None
+        self.state, self.changed = out.state, True
+        self.pending += out.effects
+        workflow.logger.info("ticket %s: %s by %s", self.state.ticket.id, event.type, event.actor)
+        return self.state.model_copy(update={"timeline": [e for e in self.state.timeline if e.seq > seen]})
+
+    # ----- agent actions: updates with validators ---------------------------------
+
+    @workflow.update
+    def acknowledge(self, e: core.Acknowledge) -> core.TicketState:
+        return self._apply(e)
+
+    @acknowledge.validator
+    def _v_acknowledge(self, e: core.Acknowledge) -> None:
+        self._check(e)
+
+    @workflow.update
+    def escalate(self, e: core.Escalate) -> core.TicketState:
+        return self._apply(e)
+
+    @escalate.validator
+    def _v_escalate(self, e: core.Escalate) -> None:
+        self._check(e)
+
+    @workflow.update
+    def transfer(self, e: core.Transfer) -> core.TicketState:
+        return self._apply(e)
+
+    @transfer.validator
+    def _v_transfer(self, e: core.Transfer) -> None:
+        self._check(e)
+
+    @workflow.update
+    def wait_on_customer(self, e: core.WaitOnCustomer) -> core.TicketState:
+        return self._apply(e)
+
+    @wait_on_customer.validator
+    def _v_wait_on_customer(self, e: core.WaitOnCustomer) -> None:
+        self._check(e)
+
+    @workflow.update
+    def resolve(self, e: core.Resolve) -> core.TicketState:
+        return self._apply(e)
+
+    @resolve.validator
+    def _v_resolve(self, e: core.Resolve) -> None:
+        self._check(e)
+
+    @workflow.update
+    def reopen(self, e: core.Reopen) -> core.TicketState:
+        return self._apply(e)
+
+    @reopen.validator
+    def _v_reopen(self, e: core.Reopen) -> None:
+        self._check(e)
+
+    @workflow.update
+    def close(self, e: core.Close) -> core.TicketState:
+        return self._apply(e)
+
+    @close.validator
+    def _v_close(self, e: core.Close) -> None:
+        self._check(e)
+
+    @workflow.update
+    def assign(self, e: core.Assign) -> core.TicketState:
+        return self._apply(e)
+
+    @assign.validator
+    def _v_assign(self, e: core.Assign) -> None:
+        self._check(e)
+
+    @workflow.update
+    def note(self, e: core.AddNote) -> core.TicketState:
+        return self._apply(e)
+
+    @note.validator
+    def _v_note(self, e: core.AddNote) -> None:
+        self._check(e)
+
+    @workflow.update
+    def change_priority(self, e: core.ChangePriority) -> core.TicketState:
+        return self._apply(e)
+
+    @change_priority.validator
+    def _v_change_priority(self, e: core.ChangePriority) -> None:
+        self._check(e)
+
+    @workflow.update
+    def customer_reply(self, e: core.CustomerReply) -> core.TicketState:
+        return self._apply(e)
+
+    @customer_reply.validator
+    def _v_customer_reply(self, e: core.CustomerReply) -> None:
+        self._check(e)
+
+    # ----- customer and system events: signals; reads: query ----------------------
+
+    @workflow.signal(name="customer_replied")
+    def customer_replied(self, e: core.CustomerReply) -> None:
+        if self.state.closed:
+            self.late_replies.append(e)
+            return
+        try:
+            self._apply(e)
+        except ApplicationError as exc:  # a signal cannot be refused; record why it was ignored
+            workflow.logger.warning("ticket %s: customer reply ignored: %s", self.state.ticket.id, exc)
+
+    @workflow.query(name="state")
+    def current_state(self) -> core.TicketState:
+        return self.state
+
+    @workflow.query(name="view")
+    def current_view(self) -> TicketView:
+        """The view as of the workflow's last activation (workflow time does not move in a query)."""
+        return ticket_view(self.state, workflow.now())
+
+    @workflow.query
+    def policy_snapshot(self) -> Policy:
+        return self.policy
+
+
+def update_names() -> dict[str, Any]:
+    """Action name -> update method, for clients that dispatch by name (each action's Update is named after it)."""
+    return {name: getattr(TicketWorkflow, name) for name in core.ACTIONS}
