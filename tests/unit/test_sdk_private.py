@@ -1,0 +1,65 @@
+"""Pins the Temporal SDK's private attributes that starter/runtime/sdk_private.py reads (and nothing else does).
+
+An SDK upgrade that renames one fails here, with the name, instead of in a user's request."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from temporalio import workflow
+
+from starter.runtime import sdk_private
+from starter.runtime.temporal import WORKFLOWS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_workflow_type_name_is_the_name_histories_record() -> None:
+    from workflows.ticket.workflow import TicketWorkflow
+
+    assert sdk_private.workflow_type_name(TicketWorkflow) == "Ticket"
+    assert all(sdk_private.workflow_type_name(wf) for wf in WORKFLOWS)
+
+
+def test_an_undecorated_class_is_refused() -> None:
+    class NotAWorkflow:
+        pass
+
+    try:
+        sdk_private.workflow_type_name(NotAWorkflow)
+    except ValueError:
+        return
+    raise AssertionError("a class without @workflow.defn must not get a type name")
+
+
+def test_started_new_reads_the_start_response_the_sdk_keeps_on_the_handle() -> None:
+    from temporalio.api.workflowservice.v1 import StartWorkflowExecutionResponse
+    from temporalio.client import Client, WorkflowHandle
+
+    client = Client.__new__(Client)  # never used: the handle only keeps it
+    for started in (True, False):  # start_workflow builds its handle with the server's response, as here
+        response = StartWorkflowExecutionResponse(started=started)
+        handle: WorkflowHandle[object, object] = WorkflowHandle(client, "wf-id", start_workflow_response=response)
+        assert sdk_private.started_new(handle) is started
+    assert sdk_private.started_new(WorkflowHandle(client, "wf-id")) is False  # a handle from get_workflow_handle
+
+
+def test_no_other_module_reads_a_private_sdk_attribute() -> None:
+    private = {"_Definition", "_start_workflow_response"}
+    offenders = []
+    for path in [*ROOT.glob("starter/**/*.py"), *ROOT.glob("workflows/**/*.py"), *ROOT.glob("activities/**/*.py"),
+                 *ROOT.glob("bench/**/*.py"), ROOT / "worker.py"]:
+        if path.name == "sdk_private.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            name = node.attr if isinstance(node, ast.Attribute) else getattr(node, "name", None)
+            if isinstance(node, ast.alias):
+                name = node.name
+            if name in private:
+                offenders.append(f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', '?')} {name}")
+    assert not offenders, f"private SDK attributes outside starter/runtime/sdk_private.py: {offenders}"
+
+
+def test_workflow_definitions_are_still_found_where_the_helper_looks() -> None:
+    assert hasattr(workflow, "_Definition") and hasattr(workflow._Definition, "must_from_class")
