@@ -1,21 +1,24 @@
 """The one client: the CLI, the HTTP API and the console reach Temporal only through it."""
 
-from starter.client.tickets import (
+from starter.client.errors import (
     ActionRejected,
-    EscalationClient,
+    Busy,
     EscalationError,
+    Forbidden,
+    HistoryDiverged,
     IdConflict,
     InvalidInput,
-    OpenResult,
-    ReplyAccepted,
+    OutOfScope,
     TemporalUnavailable,
     TicketNotFound,
-    TicketPage,
-    TicketSummary,
+    WorkflowTaskFailed,
 )
+from starter.client.principal import Permission, Principal, Role
+from starter.client.tickets import EscalationClient, OpenResult, ReplyAccepted, TicketPage, TicketSummary
 from workflows.ticket.state import workflow_id
 
 __all__ = [
-    "ActionRejected", "EscalationClient", "EscalationError", "IdConflict", "InvalidInput", "OpenResult",
-    "ReplyAccepted", "TemporalUnavailable", "TicketNotFound", "TicketPage", "TicketSummary", "workflow_id",
+    "ActionRejected", "Busy", "EscalationClient", "EscalationError", "Forbidden", "HistoryDiverged", "IdConflict",
+    "InvalidInput", "OpenResult", "OutOfScope", "Permission", "Principal", "ReplyAccepted", "Role",
+    "TemporalUnavailable", "TicketNotFound", "TicketPage", "TicketSummary", "WorkflowTaskFailed", "workflow_id",
 ]

@@ -31,6 +31,13 @@ from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, W
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from starter.client.errors import (
+    ActionRejected,
+    IdConflict,
+    InvalidInput,
+    TemporalUnavailable,
+    TicketNotFound,
+)
 from starter.runtime.sdk_private import started_new
 from workflows import ticket as core
 from workflows.common import search_attributes as sa
@@ -41,40 +48,6 @@ from workflows.ticket.views import TicketView, ticket_view
 from workflows.ticket.workflow import CLOCK_SKEW, TicketInput, TicketWorkflow, update_names
 
 FILTER_VALUE = re.compile(r"^[A-Za-z0-9._:@-]{1,100}$")
-
-
-class EscalationError(Exception):
-    code = "error"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class TicketNotFound(EscalationError):
-    code = "not_found"
-
-
-class ActionRejected(EscalationError):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class IdConflict(EscalationError):
-    code = "id_conflict"
-
-
-class InvalidInput(EscalationError):
-    code = "invalid_input"
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-class TemporalUnavailable(EscalationError):
-    code = "temporal_unavailable"
 
 
 class OpenResult(BaseModel):

@@ -10,7 +10,7 @@ Tokens are configured in a file (ESCALATION_TOKENS_FILE) or inline
       departments: [billing]      # agents only: the departments (omitted: every department)
 
 A presented token is hashed and compared with every entry in constant time.
-`python -m starter.auth new NAME ROLE [--tiers ...] [--departments ...]` prints a
+`python -m starter.security.auth new NAME ROLE [--tiers ...] [--departments ...]` prints a
 new token and the entry to paste into the file.
 """
 
@@ -23,46 +23,19 @@ import os
 import re
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
+from starter.client.principal import ROLE_PERMISSIONS, SCOPED_ROLES, Permission, Principal, Role
 from workflows.common.policy import Policy
 
-
-class Role(StrEnum):
-    intake = "intake"
-    agent = "agent"
-    supervisor = "supervisor"
-    auditor = "auditor"
-    admin = "admin"
+__all__ = ["ROLE_PERMISSIONS", "SCOPED_ROLES", "Permission", "Principal", "Role", "TokenStore", "load_tokens"]
 
 
-class Permission(StrEnum):
-    open = "open"  # POST /v1/tickets
-    intake = "intake"  # POST /v1/intake/{channel}
-    read = "read"  # GET a ticket, its timeline
-    list = "list"  # GET /v1/tickets
-    history = "history"  # GET the Temporal event history
-    act = "act"  # agent actions
-    customer_reply = "customer_reply"  # relay a customer's message
-    assign = "assign"
-    escalate_executive = "escalate_executive"  # escalate into a tier only a person may enter (executives)
-
-
-P = Permission
-ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.intake: frozenset({P.open, P.intake, P.customer_reply}),
-    Role.agent: frozenset({P.read, P.list, P.act, P.customer_reply}),
-    Role.supervisor: frozenset({P.read, P.list, P.act, P.customer_reply, P.assign, P.escalate_executive}),
-    Role.auditor: frozenset({P.read, P.list, P.history}),
-    Role.admin: frozenset(Permission),
-}
-SCOPED_ROLES = frozenset({Role.agent})
+TOKEN_ROLES = [r for r in Role if r is not Role.operator]  # the operator is the CLI's, never a token's
 TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9._~+/=-]{16,512}$")
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
@@ -82,36 +55,14 @@ class TokenEntry(BaseModel):
 
     @model_validator(mode="after")
     def _scope(self) -> TokenEntry:
+        if self.role is Role.operator:
+            raise ValueError(f"role operator is the CLI's, not a token's; allowed: {', '.join(TOKEN_ROLES)}")
         scoped = self.tiers is not None or self.departments is not None
         if self.role in SCOPED_ROLES and not scoped:
             raise ValueError(f"an {self.role} token needs tiers and/or departments (its scope)")
         if self.role not in SCOPED_ROLES and scoped:
             raise ValueError(f"only agent tokens take tiers/departments; a {self.role} sees every ticket")
         return self
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: from the token, never from the request body."""
-
-    name: str
-    role: Role
-    tiers: frozenset[str] | None = None  # None: every tier
-    departments: frozenset[str] | None = None  # None: every department
-
-    @property
-    def actor(self) -> str:
-        return f"{self.role.value}:{self.name}"
-
-    @property
-    def scoped(self) -> bool:
-        return self.tiers is not None or self.departments is not None
-
-    def can(self, permission: Permission) -> bool:
-        return permission in ROLE_PERMISSIONS[self.role]
-
-    def in_scope(self, tier: str | None, department: str | None) -> bool:
-        return (self.tiers is None or tier in self.tiers) and (self.departments is None or department in self.departments)
 
 
 def hash_token(token: str) -> str:
@@ -239,11 +190,11 @@ def dev_tokens(var_dir: str | os.PathLike[str]) -> tuple[Path, str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m starter.auth", description="API token helper")
+    parser = argparse.ArgumentParser(prog="python -m starter.security.auth", description="API token helper")
     sub = parser.add_subparsers(dest="cmd", required=True)
     new = sub.add_parser("new", help="print a new token and its entry for the tokens file")
     new.add_argument("name")
-    new.add_argument("role", choices=[r.value for r in Role])
+    new.add_argument("role", choices=[r.value for r in TOKEN_ROLES])
     new.add_argument("--tiers", help="comma-separated (agents)")
     new.add_argument("--departments", help="comma-separated (agents)")
     args = parser.parse_args(argv)

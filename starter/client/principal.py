@@ -1,0 +1,74 @@
+"""Who acts: a role and, for scoped roles, the tiers and departments it may see.
+
+The client checks every rule that depends on who is acting (scope, the executive tier) against a
+Principal, so the API (the token's principal), the CLI (an operator) and the console get the same rules.
+Free of Temporal and of HTTP: the security layer builds Principals from tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    intake = "intake"
+    agent = "agent"
+    supervisor = "supervisor"
+    auditor = "auditor"
+    admin = "admin"
+    operator = "operator"  # whoever runs the CLI next to Temporal: every permission (see README, "Roles")
+
+
+class Permission(StrEnum):
+    open = "open"  # POST /v1/tickets
+    intake = "intake"  # POST /v1/intake/{channel}
+    read = "read"  # GET a ticket, its timeline
+    list = "list"  # GET /v1/tickets
+    history = "history"  # GET the Temporal event history
+    act = "act"  # agent actions
+    customer_reply = "customer_reply"  # relay a customer's message
+    assign = "assign"
+    escalate_executive = "escalate_executive"  # escalate into a tier only a person may enter (executives)
+
+
+P = Permission
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.intake: frozenset({P.open, P.intake, P.customer_reply}),
+    Role.agent: frozenset({P.read, P.list, P.act, P.customer_reply}),
+    Role.supervisor: frozenset({P.read, P.list, P.act, P.customer_reply, P.assign, P.escalate_executive}),
+    Role.auditor: frozenset({P.read, P.list, P.history}),
+    Role.admin: frozenset(Permission),
+    Role.operator: frozenset(Permission),
+}
+SCOPED_ROLES = frozenset({Role.agent})
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: from the token (API) or the operator's environment (CLI), never from a request body."""
+
+    name: str
+    role: Role
+    tiers: frozenset[str] | None = None  # None: every tier
+    departments: frozenset[str] | None = None  # None: every department
+
+    @classmethod
+    def operator(cls, actor: str) -> Principal:
+        """The CLI's principal: every permission, recorded under `actor` as given (e.g. `cli:alice`)."""
+        return cls(name=actor, role=Role.operator)
+
+    @property
+    def actor(self) -> str:
+        """The name recorded in timelines: `<role>:<name>`, or the operator's actor as given."""
+        return self.name if self.role is Role.operator else f"{self.role.value}:{self.name}"
+
+    @property
+    def scoped(self) -> bool:
+        return self.tiers is not None or self.departments is not None
+
+    def can(self, permission: Permission) -> bool:
+        return permission in ROLE_PERMISSIONS[self.role]
+
+    def in_scope(self, tier: str | None, department: str | None) -> bool:
+        return (self.tiers is None or tier in self.tiers) and (self.departments is None or department in self.departments)
