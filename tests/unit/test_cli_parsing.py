@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 
 from starter.cli import main as cli
+from starter.cli import tickets
+from starter.cli.common import CliError, ExitCode
 from workflows import ticket as core
 from workflows.common.vocabulary import ResolutionKind
 
 
 def event(*argv: str) -> core.Event:
-    return cli._event(cli.build_parser().parse_args(["ticket", *argv, "--actor", "agent:ann"]))
+    return tickets.action_event(cli.build_parser().parse_args(["ticket", *argv, "--actor", "agent:ann"]))
 
 
 @pytest.mark.parametrize(("argv", "expected"), [
@@ -52,7 +54,7 @@ def test_every_core_action_has_a_command() -> None:
 
 def test_a_customer_message_is_by_the_customer_unless_told() -> None:
     parsed = cli.build_parser().parse_args(["ticket", "customer-reply", "T-1", "--message", "hello"])
-    assert cli._event(parsed) == core.CustomerReply(actor="customer", message="hello")
+    assert tickets.action_event(parsed) == core.CustomerReply(actor="customer", message="hello")
 
 
 @pytest.mark.parametrize(("argv", "problem"), [
@@ -61,7 +63,7 @@ def test_a_customer_message_is_by_the_customer_unless_told() -> None:
     (["transfer", "T-1", "--department", "billing", "--reason", "r" * 2001], "transfer: --reason: String should have"),
 ])
 def test_an_invalid_value_names_the_option_the_user_typed(argv: list[str], problem: str) -> None:
-    with pytest.raises(cli.CliError) as caught:
+    with pytest.raises(CliError) as caught:
         event(*argv)
     assert str(caught.value).startswith(problem), caught.value
 
@@ -71,8 +73,8 @@ def test_bad_input_is_reported_before_connecting_to_temporal(monkeypatch: pytest
     async def unreachable(*_: object, **__: object) -> None:
         raise AssertionError("connected although the input was bad")
 
-    monkeypatch.setattr(cli.EscalationClient, "connect", unreachable)
-    assert cli.main(["ticket", "escalate", "T-1", "--reason", ""]) == cli.EXIT_INPUT
+    monkeypatch.setattr(tickets.EscalationClient, "connect", unreachable)
+    assert cli.main(["ticket", "escalate", "T-1", "--reason", ""]) == ExitCode.invalid_input
     assert "--reason" in capsys.readouterr().err
 
 
@@ -91,7 +93,7 @@ def exit_code(argv: list[str]) -> int:
 def test_with_json_every_input_error_is_json_on_stdout(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
-    assert exit_code(argv) == cli.EXIT_INPUT
+    assert exit_code(argv) == ExitCode.invalid_input
     out, err = capsys.readouterr()
     body = json.loads(out)
     assert body["error"]["code"] == "invalid_input" and body["error"]["message"]
