@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from starter.cli.common import CliError, SubParsers
+from starter.cli.common import CliError, ExitCode, SubParsers
 from starter.devstack.devserver import DevServer, port_open
 from starter.runtime.settings import Settings, settings
 
@@ -100,7 +100,11 @@ def cmd_dev_server(a: argparse.Namespace) -> int:
     server = DevServer(db_file=db, port=int(port), ui_port=a.ui_port, headless=a.headless, log_file=log_file,
                        namespace=s.temporal_namespace)
     print(f"starting the Temporal dev server on {server.address} ...", flush=True)
-    server.start()
+    try:
+        server.start()
+    except (OSError, RuntimeError, TimeoutError) as exc:  # no binary, it exited, or it never opened its port
+        print(f"error: the dev server did not start: {exc}; see {log_file}", file=sys.stderr)
+        return ExitCode.error
     if db is not None:
         server.set_retention("720h")  # as `make run`: closed tickets' histories are kept 30 days
     print(_banner(server, s, db, log_file), flush=True)
@@ -140,6 +144,6 @@ def _serve_until_stopped(server: DevServer, log_file: Path) -> int:
     if died:
         print(f"error: the dev server exited with {server.process.returncode}; see {log_file}",
               file=sys.stderr)
-        return 1
+        return ExitCode.error
     print("stopped.", flush=True)
-    return 0
+    return ExitCode.ok
