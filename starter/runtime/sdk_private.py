@@ -13,6 +13,13 @@ def workflow_type_name(workflow_class: type) -> str:
     return _Definition.must_from_class(workflow_class).name or workflow_class.__name__
 
 
+def update_arg_types(workflow_class: type) -> dict[str, list[Any]]:
+    """Each Update a `@workflow.defn` class declares, by wire name, with the argument types it takes."""
+    from temporalio.workflow import _Definition
+
+    return {name: list(defn.arg_types or []) for name, defn in _Definition.must_from_class(workflow_class).updates.items()}
+
+
 def started_new(handle: Any) -> bool:
     """Whether `start_workflow` with USE_EXISTING started a new run (False: it returned the running one).
 

@@ -23,15 +23,14 @@ def test_workflow_bytecode_is_cached_even_when_python_would_not_write_it() -> No
 
 
 def test_every_action_of_the_core_is_an_update_of_the_ticket_workflow() -> None:
-    from temporalio import workflow
-
+    from starter.runtime.sdk_private import update_arg_types
     from workflows import ticket as core
     from workflows.ticket.workflow import TicketWorkflow, update_names
 
-    updates = workflow._Definition.must_from_class(TicketWorkflow).updates
+    updates = update_arg_types(TicketWorkflow)
     assert set(updates) == set(core.ACTIONS) == set(update_names())
     for name, cls in core.ACTIONS.items():
-        assert updates[name].arg_types == [cls], name  # the Update takes that action's event
+        assert updates[name] == [cls], name  # the Update takes that action's event
 
 
 def test_a_bad_setting_is_a_one_line_error_naming_the_variable() -> None:
