@@ -17,7 +17,8 @@ def update_arg_types(workflow_class: type) -> dict[str, list[Any]]:
     """Each Update a `@workflow.defn` class declares, by wire name, with the argument types it takes."""
     from temporalio.workflow import _Definition
 
-    return {name: list(defn.arg_types or []) for name, defn in _Definition.must_from_class(workflow_class).updates.items()}
+    updates = _Definition.must_from_class(workflow_class).updates
+    return {str(name): list(defn.arg_types or []) for name, defn in updates.items()}
 
 
 def started_new(handle: Any) -> bool:
