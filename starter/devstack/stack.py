@@ -31,7 +31,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from starter.devstack.devserver import DevServer, free_port, port_open, run_to_end, spawn, stop_process
 from starter.runtime.logs import configure_logging
 from starter.runtime.settings import Settings, settings
-from starter.runtime.temporal import connect
+from starter.runtime.temporal import DEFAULT_TASK_QUEUE, connect
 
 ROOT = Path(__file__).resolve().parents[2]
 VAR = ROOT / "var"
@@ -87,7 +87,7 @@ class Stack:
         self.home = home
         self.server = DevServer(db_file=home / "temporal.db" if persistent else None, port=port, ui_port=ui_port,
                                 headless=headless, log_file=home / "temporal.log", namespace=namespace)
-        self.task_queue = task_queue or Settings.model_fields["escalation_task_queue"].default
+        self.task_queue = task_queue or DEFAULT_TASK_QUEUE
         self.retention = retention
         self.extra_env = dict(env or {})
         self.children: list[Child] = []
