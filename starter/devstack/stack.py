@@ -242,7 +242,7 @@ def main() -> int:
     try:
         with stack.running() as running:
             api = running.start_api(port=api_port)
-            print(banner(running, api, s), flush=True)
+            print(banner(running, api.port, api.token, s), flush=True)
             while not stopping.wait(0.5):
                 if (gone := running.exited()) is not None:
                     print(f"error: the {gone.name} exited with {gone.returncode}; see {gone.log_file}", file=sys.stderr)
@@ -255,9 +255,10 @@ def main() -> int:
     return 0
 
 
-def banner(stack: Stack, api: Api, s: Settings) -> str:
-    """What is running where, and the exports a second terminal needs (the CLI, the README's curl lines)."""
-    exports = [f"API=http://localhost:{api.port}", f"TOKEN={api.token}"]
+def banner(stack: Stack, api_port: int, token: str | None, s: Settings) -> str:
+    """What is running where, and the exports a second terminal needs (the CLI, the README's curl lines): the API's
+    address and token always, the Temporal connection and task queue when they are not the defaults."""
+    exports = [f"API=http://localhost:{api_port}", f"TOKEN={token}"]
     for name, value in (("temporal_address", s.temporal_address), ("temporal_namespace", s.temporal_namespace),
                         ("escalation_task_queue", s.escalation_task_queue)):
         if value != Settings.model_fields[name].default:
@@ -267,7 +268,7 @@ def banner(stack: Stack, api: Api, s: Settings) -> str:
         "Escalation engine running:",
         f"  Temporal Web UI  {stack.server.ui_url}",
         f"  Temporal gRPC    {stack.address}   (namespace {stack.namespace}, task queue {stack.task_queue})",
-        f"  HTTP API         http://localhost:{api.port}   (docs: http://localhost:{api.port}/docs)",
+        f"  HTTP API         http://localhost:{api_port}   (docs: http://localhost:{api_port}/docs)",
         f"  logs             {stack.home}/worker.log, {stack.home}/api.log, {stack.home}/temporal.log",
         f"  outbox           {stack.outbox}",
         "In another terminal (the CLI and the README's examples use these):",
