@@ -14,8 +14,8 @@ time in Temporal (the server accepting the start), time in the API's own code, a
 before the handler ran (uvicorn's queue: the API process saturated). With process ids (the
 standalone run) CPU use of server, worker and API is measured too.
 
-Standalone, against a stack it starts itself (dev server with SQLite in WAL mode as
-`make run` uses, `python worker.py`, uvicorn):
+Standalone, against a stack it starts itself (starter/devstack/stack.py, as `make run`: dev server
+with SQLite in WAL mode, `python worker.py`, the API):
 
     python -m bench.api_bench [--rate 20] [--seconds 30] [--out bench/results/api.json]
 """
@@ -28,7 +28,6 @@ import json
 import math
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +39,7 @@ from typing import Any
 import httpx
 
 from bench.procfs import tree_cpu_s
+from starter.devstack.stack import Child, Stack
 
 ROOT = Path(__file__).resolve().parents[1]
 P99_LIMIT_MS = 50.0
@@ -320,13 +320,12 @@ def _log(msg: str, _t0: float = time.monotonic()) -> None:
     print(f"[{time.monotonic() - _t0:7.1f}s] {msg}", flush=True)
 
 
-async def _wait_ready(base: str, procs: list[subprocess.Popen[bytes]], timeout: float = 60) -> None:
+async def _wait_ready(base: str, api: Child, timeout: float = 60) -> None:
+    """Until /readyz says Temporal is reachable and a worker polls (the stack only waited for the port)."""
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(base_url=base, timeout=5) as http:
         while True:
-            for p in procs:
-                if p.poll() is not None:
-                    raise RuntimeError(f"{p.args!r} exited with {p.returncode}")
+            api.check()
             try:
                 if (await http.get("/readyz")).status_code == 200:
                     return
@@ -338,9 +337,6 @@ async def _wait_ready(base: str, procs: list[subprocess.Popen[bytes]], timeout: 
 
 
 def main(argv: list[str] | None = None) -> None:
-    from starter.devstack.devserver import DevServer, free_port, spawn, stop_process
-    from starter.security.auth import dev_tokens
-
     p = argparse.ArgumentParser(prog="python -m bench.api_bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--rate", type=float, default=20, help="fixed request rate, per second (default 20)")
     p.add_argument("--seconds", type=float, default=30, help="how long at the fixed rate (default 30)")
@@ -351,33 +347,20 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="api-bench-") as tmp_dir:
-        tmp = Path(tmp_dir)
-        server = DevServer(db_file=tmp / "temporal.db", headless=True, log_file=tmp / "temporal.log")
-        _log(f"starting the Temporal dev server (SQLite WAL in {tmp}) ...")
-        server.start()
-        port = free_port()
-        tokens_file, token = dev_tokens(tmp / "var")
-        env = {**os.environ, "TEMPORAL_ADDRESS": server.address, "TEMPORAL_NAMESPACE": server.namespace,
-               "ESCALATION_TASK_QUEUE": "api-bench", "ESCALATION_OUTBOX": str(tmp / "outbox.jsonl"),
-               "ESCALATION_TOKENS_FILE": str(tokens_file), "ESCALATION_API_PORT": str(port),
-               "ESCALATION_API_HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1",
-               "ESCALATION_API_RATE_PER_S": "0"}  # the bench measures the system, not the per-token limit
-        env.pop("ESCALATION_POLICY", None)
-        env.pop("ESCALATION_TOKENS", None)
-        worker = spawn([sys.executable, "worker.py"], env, tmp / "worker.log")
-        api = spawn([sys.executable, "-m", "starter.http"], env, tmp / "api.log")
-        try:
-            base = f"http://127.0.0.1:{port}"
-            asyncio.run(_wait_ready(base, [worker, api]))
-            _log(f"stack ready: server {server.address}, worker pid {worker.pid}, API {base} (pid {api.pid})")
-            pids = {"server": server.pid() or 0, "worker": worker.pid, "api": api.pid}
-            result = asyncio.run(run_api_bench(base, token, args.rate, args.seconds, search_max=not args.no_search,
-                                               step_seconds=args.step_seconds, budget_s=args.budget, pids=pids,
-                                               log=_log))
-        finally:
-            stop_process(api)
-            stop_process(worker)
-            server.stop()
+        _log(f"starting the stack (dev server with SQLite WAL in {tmp_dir}, worker, API) ...")
+        # the bench measures the system (not the per-token limit), with the default policy
+        stack = Stack(Path(tmp_dir), persistent=True, task_queue="api-bench",
+                      env={"ESCALATION_POLICY": None, "ESCALATION_API_RATE_PER_S": "0"})
+        with stack.running(api=True):
+            api = stack.api
+            assert api is not None and api.token is not None  # the stack's dev tokens
+            asyncio.run(_wait_ready(api.base_url, api.process))
+            worker = stack.children[0]
+            _log(f"stack ready: server {stack.address}, worker pid {worker.pid}, API {api.base_url} (pid {api.process.pid})")
+            pids = {"server": stack.server.pid() or 0, "worker": worker.pid, "api": api.process.pid}
+            result = asyncio.run(run_api_bench(api.base_url, api.token, args.rate, args.seconds,
+                                               search_max=not args.no_search, step_seconds=args.step_seconds,
+                                               budget_s=args.budget, pids=pids, log=_log))
     result["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": sys.platform}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")

@@ -146,22 +146,17 @@ async def run_baseline_lifecycle(client: Client, task_queue: str, ticket_id: str
 
 
 async def _serve() -> None:
+    """A worker like worker.py's (starter.runtime.temporal.build_worker: the same sandbox, converter and cache),
+    running only the baseline workflow and its no-op activity."""
     import signal
 
-    from temporalio.worker import Worker
+    from starter.runtime.temporal import build_worker, connect
 
-    from starter.runtime.settings import settings
-    from starter.runtime.temporal import cache_bytecode, connect
-
-    s = settings()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    client = await connect()
-    cache_bytecode([BaselineWorkflow])  # as the ticket worker does
-    async with Worker(client, task_queue=s.escalation_task_queue, workflows=[BaselineWorkflow], activities=[noop],
-                      max_cached_workflows=s.escalation_max_cached_workflows):
+    async with build_worker(await connect(), workflows=[BaselineWorkflow], activities=[noop]):
         await stop.wait()
 
 

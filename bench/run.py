@@ -1,8 +1,8 @@
 """`make bench`: throughput, SLA-breach latency and memory, in one run on a fresh dev server.
 
-Phases, all against one fresh `temporal server start-dev` (SQLite file in a temp dir, WAL,
-as `make run` uses) and two worker processes (`python worker.py` for tickets, and
-`python -m bench.baseline` for the bare baseline workflow):
+Phases, all against one fresh stack (starter/devstack/stack.py, as `make run` starts it: the dev
+server with a SQLite file in a temp dir, WAL) with two worker processes (`python worker.py` for
+tickets, and `python -m bench.baseline` for the bare baseline workflow):
 
 1. Lifecycle vs baseline: batches of lifecycles at a fixed client concurrency, baseline and
    lifecycle alternating A B A B so the server's drift cancels. A lifecycle is open,
@@ -16,7 +16,7 @@ as `make run` uses) and two worker processes (`python worker.py` for tickets, an
 4. Breach stream: while those tickets are open, open tickets at a fixed rate whose
    acknowledge deadline is `--breach-after` (30 s); per ticket, latency = `recorded_at` of its
    escalation line in the outbox minus its `due_at`, read by tailing the outbox file.
-5. Optionally the HTTP API bench (bench/api_bench.py), if it and the API exist.
+5. The HTTP API bench (bench/api_bench.py) against the stack's API, unless --no-api.
 
 `--worker-cmd bench/gc_worker.py` runs the same worker with its GC pauses logged and summarised.
 
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import json
 import math
 import os
@@ -35,7 +34,6 @@ import platform
 import random
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -47,9 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import temporalio
-from temporalio.api.enums.v1 import EventType, TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
@@ -57,7 +53,7 @@ from bench.baseline import run_baseline_lifecycle
 from bench.policy import BREACH_PRIORITY, LIFECYCLE_PRIORITY, LONG_PRIORITY, bench_policy
 from bench.procfs import tree_cpu_s, tree_rss_mb
 from starter.client import EscalationClient, workflow_id
-from starter.devstack.devserver import DevServer, free_port, port_open
+from starter.devstack.stack import Child, Stack
 from starter.runtime.temporal import connect
 from workflows import ticket as core
 from workflows.common.policy import Policy
@@ -97,49 +93,6 @@ def git_commit() -> dict[str, Any]:
             return ""
 
     return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
-
-
-class Child:
-    """A child process (worker) in its own session, output to a log file."""
-
-    def __init__(self, name: str, cmd: list[str], env: dict[str, str], log_file: Path) -> None:
-        self.name = name
-        self.log_file = log_file
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log_file.open("ab"), stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def check(self) -> None:
-        if self.proc.poll() is not None:
-            tail = self.log_file.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; last log:\n{tail}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
-
-
-async def wait_for_poller(client: Client, queue: str, child: Child, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    req = DescribeTaskQueueRequest(namespace=client.namespace, task_queue=TaskQueue(name=queue),
-                                   task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW)
-    while True:
-        child.check()
-        resp = await client.workflow_service.describe_task_queue(req)
-        if resp.pollers:
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no worker polls {queue} after {timeout}s; see {child.log_file}")
-        await asyncio.sleep(0.2)
 
 
 def _ts(value: str | None) -> datetime | None:
@@ -381,7 +334,7 @@ async def breach_breakdown(client: Client, ticket_id: str, esc: dict[str, Any]) 
 
 
 async def phase_breach(args: argparse.Namespace, client: Client, ec: EscalationClient, tail: OutboxTail,
-                       worker: Child, server: DevServer) -> dict[str, Any]:
+                       worker: Child, server_pid: int) -> dict[str, Any]:
     total = max(1, round(args.breach_rate * args.breach_seconds))
     open_lat: list[float] = []
     lag: list[float] = []
@@ -402,7 +355,7 @@ async def phase_breach(args: argparse.Namespace, client: Client, ec: EscalationC
     async def sample_rss() -> None:
         while not stop_sampling.is_set():
             rss_peak["worker"] = max(rss_peak["worker"], tree_rss_mb(worker.pid))
-            rss_peak["server"] = max(rss_peak["server"], tree_rss_mb(server.process.pid))  # type: ignore[union-attr]
+            rss_peak["server"] = max(rss_peak["server"], tree_rss_mb(server_pid))
             await asyncio.sleep(1)
 
     sampler = asyncio.create_task(sample_rss())
@@ -463,93 +416,72 @@ async def phase_breach(args: argparse.Namespace, client: Client, ec: EscalationC
 # ----- optional: the HTTP API bench --------------------------------------------------------
 
 
-async def phase_api(args: argparse.Namespace, env: dict[str, str], tmp: Path, pids: dict[str, int]) -> dict[str, Any] | None:
+async def phase_api(args: argparse.Namespace, stack: Stack, pids: dict[str, int]) -> dict[str, Any] | None:
     if args.no_api:
         return None
-    try:  # both optional: written by others, may not exist yet
-        run_api_bench = importlib.import_module("bench.api_bench").run_api_bench
-        dev_tokens = importlib.import_module("starter.auth").dev_tokens
-    except (ImportError, AttributeError) as exc:
-        return {"skipped": f"not available: {exc}"}
-    port = free_port()
-    tokens_file, token = dev_tokens(tmp / "var")
-    api_env = {**env, "ESCALATION_TASK_QUEUE": TICKET_QUEUE, "ESCALATION_TOKENS_FILE": str(tokens_file),
-               "ESCALATION_API_PORT": str(port), "ESCALATION_API_HOST": "127.0.0.1",
-               "ESCALATION_API_RATE_PER_S": "0"}  # the bench measures the system, not the per-token limit
-    api_env.pop("ESCALATION_TOKENS", None)
-    api = Child("api", [sys.executable, "-m", "starter.http"], api_env, tmp / "api.log")
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while not port_open(port):
-            api.check()
-            if time.monotonic() > deadline:
-                return {"skipped": "the API did not open its port within 60 s"}
-            await asyncio.sleep(0.2)
-        log(f"API bench (bench/api_bench.py) against {base}, with the open tickets still open")
-        result: dict[str, Any] = await run_api_bench(base, token, rate_per_s=args.api_rate, seconds=args.api_seconds,
-                                                     search_max=args.api_search, pids={**pids, "api": api.pid}, log=log)
-        return result
+    from bench.api_bench import run_api_bench
+
+    try:  # the bench measures the system, not the per-token limit
+        with stack.running_api(task_queue=TICKET_QUEUE, env={"ESCALATION_API_RATE_PER_S": "0"}) as api:
+            assert api.token is not None  # the stack's dev tokens
+            log(f"API bench (bench/api_bench.py) against {api.base_url}, with the open tickets still open")
+            result: dict[str, Any] = await run_api_bench(
+                api.base_url, api.token, rate_per_s=args.api_rate, seconds=args.api_seconds, search_max=args.api_search,
+                pids={**pids, "api": api.process.pid}, log=log)
+            return result
     except Exception as exc:  # the API bench is optional: report, do not fail the run
         return {"error": f"{type(exc).__name__}: {exc}"}
-    finally:
-        api.stop()
 
 
 # ----- the run ------------------------------------------------------------------------------
 
 
-async def bench(args: argparse.Namespace, server: DevServer, tmp: Path) -> dict[str, Any]:
-    outbox = tmp / "outbox.jsonl"
-    max_cached = args.max_cached or (args.open_tickets + round(args.breach_rate * args.breach_seconds) + 1000)
-    env = {**os.environ, "TEMPORAL_ADDRESS": server.address, "TEMPORAL_NAMESPACE": server.namespace,
-           "ESCALATION_OUTBOX": str(outbox), "ESCALATION_MAX_CACHED_WORKFLOWS": str(max_cached),
-           "ESCALATION_LOG_LEVEL": args.worker_log_level, "PYTHONUNBUFFERED": "1"}
-    env.pop("ESCALATION_POLICY", None)
+def bench_stack(args: argparse.Namespace, home: Path) -> Stack:
+    """A fresh dev server (SQLite in WAL mode, as `make run`) whose children log at `--worker-log-level` and cache
+    every ticket the run opens; the policy file of this shell is not theirs (the bench brings its own policy)."""
+    return Stack(home, persistent=True, env={
+        "ESCALATION_MAX_CACHED_WORKFLOWS": str(max_cached(args)), "ESCALATION_LOG_LEVEL": args.worker_log_level,
+        "ESCALATION_POLICY": None})
+
+
+def max_cached(args: argparse.Namespace) -> int:
+    return args.max_cached or (args.open_tickets + round(args.breach_rate * args.breach_seconds) + 1000)
+
+
+async def bench(args: argparse.Namespace, stack: Stack, worker: Child, baseline_worker: Child) -> dict[str, Any]:
     policy = bench_policy(breach_after=timedelta(seconds=args.breach_after),
                           warn_percent=tuple(args.warn_percent) if args.warn_percent else ())
-    workers = [Child("ticket worker", [sys.executable, *shlex.split(args.worker_cmd)],
-                     {**env, "ESCALATION_TASK_QUEUE": TICKET_QUEUE}, tmp / "worker.log"),
-               Child("baseline worker", [sys.executable, "-m", "bench.baseline"],
-                     {**env, "ESCALATION_TASK_QUEUE": BASELINE_QUEUE}, tmp / "baseline-worker.log")]
-    worker = workers[0]
-    tail = OutboxTail(outbox)
+    tail = OutboxTail(stack.outbox)
     stop_tail = asyncio.Event()
     follower = asyncio.create_task(tail.follow(stop_tail))
     results: dict[str, Any] = {}
+    srv = stack.server.pid() or 0
     try:
-        client = await connect(server.address, server.namespace)
-        for w, q in zip(workers, (TICKET_QUEUE, BASELINE_QUEUE), strict=True):
-            await wait_for_poller(client, q, w)
+        client = await connect(stack.address, stack.namespace)
         ec = EscalationClient(client, policy, TICKET_QUEUE)
-        log(f"server {server.address} (pid {server.pid()}), ticket worker pid {worker.pid}, "
-            f"max_cached_workflows {max_cached}, data in {tmp}")
-        results["rss_idle"] = {"worker_mb": tree_rss_mb(worker.pid), "server_mb": tree_rss_mb(server.pid() or 0)}
+        log(f"server {stack.address} (pid {srv}), ticket worker pid {worker.pid}, "
+            f"max_cached_workflows {max_cached(args)}, data in {stack.home}")
+        results["rss_idle"] = {"worker_mb": tree_rss_mb(worker.pid), "server_mb": tree_rss_mb(srv)}
 
-        me, srv = os.getpid(), server.pid() or 0
-        pids = {"baseline": {"worker": workers[1].pid, "server": srv, "client": me},
+        me = os.getpid()
+        pids = {"baseline": {"worker": baseline_worker.pid, "server": srv, "client": me},
                 "lifecycle": {"worker": worker.pid, "server": srv, "client": me}}
         results.update(await phase_ab(args, client, ec, pids))
         results.update(await open_long_lived(args, client, policy, tail))
         results["worker_rss_mb"] = tree_rss_mb(worker.pid)
-        results["server_rss_mb"] = tree_rss_mb(server.pid() or 0)
+        results["server_rss_mb"] = tree_rss_mb(srv)
         log(f"with {results['open_tickets']} open tickets: worker RSS {results['worker_rss_mb']} MB, "
             f"server RSS {results['server_rss_mb']} MB")
-        results.update(await phase_breach(args, client, ec, tail, worker, server))
-        api = await phase_api(args, env, tmp, {"server": srv, "worker": worker.pid})
+        results.update(await phase_breach(args, client, ec, tail, worker, srv))
+        api = await phase_api(args, stack, {"server": srv, "worker": worker.pid})
         if api is not None:
             results["api"] = api
         results["outbox_kinds"] = dict(tail.kinds)
-        results["max_cached_workflows"] = max_cached
+        results["max_cached_workflows"] = max_cached(args)
         results["policy_version"] = policy.version()
     finally:
         stop_tail.set()
         await follower
-        for w in workers:
-            w.stop()
-    pauses = gc_pauses(worker.log_file)
-    if pauses:
-        results["worker_gc_pauses"] = pauses
     return results
 
 
@@ -655,13 +587,18 @@ def main(argv: list[str] | None = None) -> int:
     git = git_commit()  # the code the workers load now, not whatever is committed by the end of the run
     tmp = Path(tempfile.mkdtemp(prefix="escalation-bench-"))
     started = datetime.now(UTC)
-    server = DevServer(db_file=tmp / "temporal.db", headless=True, log_file=tmp / "server.log")
-    log(f"starting dev server (SQLite WAL in {tmp}) ...")
-    server.start()
+    log(f"starting the dev server (SQLite WAL in {tmp}) and the workers ...")
     try:
-        results = asyncio.run(bench(args, server, tmp))
+        with bench_stack(args, tmp).running(worker=False) as stack:
+            worker = stack.start_worker(args=shlex.split(args.worker_cmd), task_queue=TICKET_QUEUE, name="ticket worker",
+                                        log_name="worker.log")
+            baseline = stack.start_worker(args=["-m", "bench.baseline"], task_queue=BASELINE_QUEUE,
+                                          name="baseline worker")
+            results = asyncio.run(bench(args, stack, worker, baseline))
+        pauses = gc_pauses(worker.log_file)  # written by the worker until it stopped
+        if pauses:
+            results["worker_gc_pauses"] = pauses
     finally:
-        server.stop()
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
     results["targets"] = targets(results)

@@ -13,8 +13,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from workflows.common import search_attributes
 
@@ -61,6 +64,24 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=5)
+
+
+def run_to_end(coro: Coroutine[Any, Any, None]) -> None:
+    """Run a coroutine to its end from synchronous code, whether or not the caller is inside an event loop (the
+    test fixtures are): in a thread of its own."""
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(coro)
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="devstack-wait")
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
 
 
 def free_port() -> int:
@@ -121,15 +142,15 @@ class DevServer:
                 self.stop()
                 raise TimeoutError(f"temporal dev server did not open port {self.port} within {timeout}s")
             time.sleep(0.1)
-        asyncio.run(self._wait_ready(deadline))
+        run_to_end(self._wait_ready(deadline))
         return self
 
     async def _wait_ready(self, deadline: float) -> None:
-        from temporalio.client import Client
+        from starter.runtime.temporal import connect  # the one way to connect (lazily: the CLI imports this module)
 
         while True:
             try:
-                client = await Client.connect(self.address, namespace=self.namespace)
+                client = await connect(self.address, self.namespace)
                 await client.count_workflows("WorkflowType = 'Ticket'")
                 return
             except Exception:

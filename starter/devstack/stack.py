@@ -1,28 +1,226 @@
-"""`make run`: the whole system on one machine.
+"""The one `Stack`: the Temporal dev server, the worker(s) and the HTTP API, each a child process, in one directory.
 
-The Temporal dev server (SQLite file under var/, so tickets survive a restart;
-our search attributes registered; namespace retention 30 days), the worker and
-the HTTP API, each a child process. Ctrl-C stops everything it started.
+`make run` (`main` below), the bench (bench/run.py, bench/api_bench.py) and the tests (tests/conftest.py's
+session stack, tests/support/api.py's live API, the CLI end-to-end test) all start the system through it, so
+how the pieces are started, wired together (environment), waited for and stopped is written once:
+
+    with Stack(home, task_queue="e2e").running() as stack:          # dev server + worker
+        with stack.running_api(tokens_file=...) as api:             # + the HTTP API, for a while
+            httpx.get(f"{api.base_url}/readyz")
+
+Everything a run writes (SQLite file when `persistent`, logs, outbox, dev tokens) lands in `home`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
-import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-from starter.devstack.devserver import DevServer, port_open, spawn, stop_process
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+from starter.devstack.devserver import DevServer, free_port, port_open, run_to_end, spawn, stop_process
 from starter.runtime.logs import configure_logging
-from starter.runtime.settings import settings
+from starter.runtime.settings import Settings, settings
+from starter.runtime.temporal import DEFAULT_TASK_QUEUE, connect
 
 ROOT = Path(__file__).resolve().parents[2]
 VAR = ROOT / "var"
+WORKER = ["worker.py"]  # the composition root, run as the program it is (nothing imports it)
+API = ["-m", "starter.http"]
+START_TIMEOUT_S = 60.0
+
+
+class Child:
+    """A child process of the stack (worker, API) in its own session, its output in a log file."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log_file: Path) -> None:
+        self.name = name
+        self.log_file = log_file
+        self.proc = spawn([sys.executable, *args], env, log_file, cwd=ROOT)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.poll()
+
+    def check(self) -> None:
+        """Raise, with the end of its log, if it has exited."""
+        if self.proc.poll() is not None:
+            tail = self.log_file.read_text(errors="replace")[-2000:] if self.log_file.exists() else ""
+            raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; end of {self.log_file}:\n{tail}")
+
+    def stop(self) -> None:
+        stop_process(self.proc, timeout=20)
+
+
+@dataclass(frozen=True)
+class Api:
+    base_url: str
+    port: int
+    token: str | None  # the dev admin token, when the stack wrote the tokens file itself
+    process: Child
+
+
+class Stack:
+    """Dev server + workers + API as child processes; `running()` / `running_api()` start and stop them.
+
+    `persistent`: the dev server keeps its data in `home/temporal.db` (SQLite, WAL), else in memory.
+    `env`: settings for every child (a value of None unsets a variable inherited from this process)."""
+
+    def __init__(self, home: Path, *, persistent: bool = False, port: int | None = None, ui_port: int | None = None,
+                 headless: bool = True, namespace: str = "default", task_queue: str | None = None,
+                 env: Mapping[str, str | None] | None = None, retention: str | None = None) -> None:
+        home.mkdir(parents=True, exist_ok=True)
+        self.home = home
+        self.server = DevServer(db_file=home / "temporal.db" if persistent else None, port=port, ui_port=ui_port,
+                                headless=headless, log_file=home / "temporal.log", namespace=namespace)
+        self.task_queue = task_queue or DEFAULT_TASK_QUEUE
+        self.retention = retention
+        self.extra_env = dict(env or {})
+        self.children: list[Child] = []
+        self.api: Api | None = None
+
+    @property
+    def address(self) -> str:
+        return self.server.address
+
+    @property
+    def namespace(self) -> str:
+        return self.server.namespace
+
+    @property
+    def outbox(self) -> Path:
+        return self.home / "outbox.jsonl"
+
+    def env(self, **extra: str | None) -> dict[str, str]:
+        """The environment of a process (worker, API, CLI, a test's subprocess) that should use this stack."""
+        env: dict[str, str | None] = {
+            **os.environ, "TEMPORAL_ADDRESS": self.address, "TEMPORAL_NAMESPACE": self.namespace,
+            "ESCALATION_TASK_QUEUE": self.task_queue, "ESCALATION_OUTBOX": str(self.outbox), "PYTHONUNBUFFERED": "1",
+            **self.extra_env, **extra}
+        return {k: v for k, v in env.items() if v is not None}
+
+    # ----- starting the pieces ------------------------------------------------------------------------------
+
+    def start_server(self) -> None:
+        self.server.start(timeout=START_TIMEOUT_S)
+        if self.retention:
+            self.server.set_retention(self.retention)
+
+    def start_worker(self, *, args: list[str] | None = None, task_queue: str | None = None, name: str = "worker",
+                     log_name: str | None = None, env: Mapping[str, str | None] | None = None) -> Child:
+        """`python worker.py` (or `args`) polling `task_queue`; returns once the server sees it poll."""
+        queue = task_queue or self.task_queue
+        child = Child(name, args or WORKER, self.env(ESCALATION_TASK_QUEUE=queue, **(env or {})),
+                      self.home / (log_name or f"{name.replace(' ', '-')}.log"))
+        self.children.append(child)
+        run_to_end(_until_polled(self.address, self.namespace, queue, child))
+        return child
+
+    def start_api(self, *, port: int | None = None, tokens_file: Path | None = None, task_queue: str | None = None,
+                  log_file: Path | None = None, env: Mapping[str, str | None] | None = None) -> Api:
+        """`python -m starter.http` on loopback; returns once it listens. Without `tokens_file`, the dev tokens in
+        `home` (created once; `Api.token` is the admin token)."""
+        from starter.security.auth import dev_tokens  # only a stack with an API needs the security layer
+
+        token = None
+        if tokens_file is None:
+            tokens_file, token = dev_tokens(self.home)
+        port = port or free_port()
+        child = Child("api", API, self.env(
+            ESCALATION_TASK_QUEUE=task_queue or self.task_queue, ESCALATION_TOKENS_FILE=str(tokens_file),
+            ESCALATION_TOKENS=None, ESCALATION_API_HOST="127.0.0.1", ESCALATION_API_PORT=str(port), **(env or {})),
+            log_file or self.home / "api.log")
+        self.children.append(child)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not port_open(port):
+            child.check()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the API did not listen on {port} within {START_TIMEOUT_S:.0f} s; see {child.log_file}")
+            time.sleep(0.05)
+        self.api = Api(base_url=f"http://127.0.0.1:{port}", port=port, token=token, process=child)
+        return self.api
+
+    # ----- stopping -----------------------------------------------------------------------------------------
+
+    def stop_child(self, child: Child) -> None:
+        child.stop()
+        if child in self.children:
+            self.children.remove(child)
+        if self.api is not None and self.api.process is child:
+            self.api = None
+
+    def stop(self) -> None:
+        """Every child, the last started first (the API before the worker it relies on), then the server."""
+        for child in reversed(list(self.children)):
+            self.stop_child(child)
+        self.server.stop()
+
+    def exited(self) -> Child | None:
+        """A child that has exited on its own, if any."""
+        return next((c for c in self.children if c.returncode is not None), None)
+
+    # ----- as context managers ------------------------------------------------------------------------------
+
+    @contextmanager
+    def running(self, *, worker: bool = True, api: bool = False) -> Iterator[Stack]:
+        """The dev server, then (by default) a worker, optionally the API (dev tokens); everything stops on exit."""
+        try:
+            self.start_server()
+            if worker:
+                self.start_worker()
+            if api:
+                self.start_api()
+            yield self
+        finally:
+            self.stop()
+
+    @contextmanager
+    def running_api(self, *, port: int | None = None, tokens_file: Path | None = None, task_queue: str | None = None,
+                    log_file: Path | None = None, env: Mapping[str, str | None] | None = None) -> Iterator[Api]:
+        """The API (as `start_api`) for the length of the block."""
+        api = self.start_api(port=port, tokens_file=tokens_file, task_queue=task_queue, log_file=log_file, env=env)
+        try:
+            yield api
+        finally:
+            self.stop_child(api.process)
+
+
+async def _until_polled(address: str, namespace: str, task_queue: str, child: Child) -> None:
+    """A started worker has not necessarily reached the server yet: wait until the server lists its poller, so that
+    nothing (a test of /readyz, the bench's first batch) races the worker's first poll."""
+    client = await connect(address, namespace)
+    request = DescribeTaskQueueRequest(namespace=namespace, task_queue=TaskQueue(name=task_queue),
+                                       task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not (await client.workflow_service.describe_task_queue(request)).pollers:
+        child.check()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no worker polled {task_queue!r} within {START_TIMEOUT_S:.0f} s; see {child.log_file}")
+        await asyncio.sleep(0.1)
+
+
+# ----- `make run` ---------------------------------------------------------------------------------------------
 
 
 def main() -> int:
+    """`make run`: the whole system on one machine, until Ctrl-C.
+
+    The dev server keeps its SQLite file under var/ (tickets survive a restart; closed tickets' histories are kept
+    30 days), the worker and the HTTP API run beside it; their logs and the outbox are in var/ too."""
     configure_logging()
     s = settings()
     _, _, port = s.temporal_address.rpartition(":")
@@ -34,63 +232,49 @@ def main() -> int:
             print(f"error: port {p} ({name}) is already in use; stop what holds it or set "
                   f"TEMPORAL_ADDRESS / TEMPORAL_UI_PORT / ESCALATION_API_PORT", file=sys.stderr)
             return 2
-    VAR.mkdir(exist_ok=True)
-    server = DevServer(db_file=VAR / "temporal.db", port=grpc_port, ui_port=ui_port, log_file=VAR / "temporal.log",
-                       namespace=s.temporal_namespace)
-    print(f"starting Temporal dev server on {server.address} (SQLite {VAR / 'temporal.db'}) ...", flush=True)
-    server.start()
-    server.set_retention("720h")
-    env = {**os.environ, "TEMPORAL_ADDRESS": server.address, "TEMPORAL_NAMESPACE": s.temporal_namespace,
-           "ESCALATION_OUTBOX": str(VAR / "outbox.jsonl"), "PYTHONUNBUFFERED": "1"}
-    children = [spawn([sys.executable, "worker.py"], env, VAR / "worker.log")]
-    token = _start_api(env, api_port, children)
-    print("\n".join([
-        "",
-        "Escalation engine running:",
-        f"  Temporal Web UI  {server.ui_url}",
-        f"  Temporal gRPC    {server.address}   (namespace {s.temporal_namespace}, task queue {s.escalation_task_queue})",
-        f"  HTTP API         http://localhost:{api_port}   (docs: http://localhost:{api_port}/docs)" if token else "",
-        f"  dev token        export TOKEN={token}" if token else "",
-        f"  logs             {VAR}/worker.log, {VAR}/api.log, {VAR}/temporal.log",
-        f"  outbox           {VAR / 'outbox.jsonl'}",
-        "Ctrl-C stops everything.",
-    ]), flush=True)
-    stopping = False
-
-    def _on_signal(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGTERM, _on_signal)
+    stack = Stack(VAR, persistent=True, port=grpc_port, ui_port=ui_port, headless=False,
+                  namespace=s.temporal_namespace, task_queue=s.escalation_task_queue, retention="720h")
+    print(f"starting Temporal dev server on {stack.address} (SQLite {stack.server.db_file}), the worker and the API ...",
+          flush=True)
+    stopping = threading.Event()
+    signal.signal(signal.SIGINT, lambda signum, frame: stopping.set())
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
     try:
-        while not stopping:
-            for proc in children:
-                if proc.poll() is not None:
-                    print(f"error: {proc.args!r} exited with {proc.returncode}; see the logs in {VAR}", file=sys.stderr)
-                    stopping = True
-            time.sleep(0.5)
-    finally:
-        print("stopping ...", flush=True)
-        for proc in reversed(children):
-            stop_process(proc)
-        server.stop()
-        print("stopped.", flush=True)
+        with stack.running() as running:
+            api = running.start_api(port=api_port)
+            print(banner(running, api.port, api.token, s), flush=True)
+            while not stopping.wait(0.5):
+                if (gone := running.exited()) is not None:
+                    print(f"error: the {gone.name} exited with {gone.returncode}; see {gone.log_file}", file=sys.stderr)
+                    return 1
+            print("stopping ...", flush=True)
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print("stopped.", flush=True)
     return 0
 
 
-def _start_api(env: dict[str, str], port: int, children: list[subprocess.Popen[bytes]]) -> str | None:
-    try:
-        from starter.security.auth import dev_tokens
-    except ImportError:  # the API is optional for the core stack
-        return None
-    tokens_file, token = dev_tokens(VAR)
-    api_env = {**env, "ESCALATION_TOKENS_FILE": str(tokens_file), "ESCALATION_API_PORT": str(port)}
-    children.append(spawn([sys.executable, "-m", "starter.http"], api_env, VAR / "api.log"))
-    deadline = time.monotonic() + 30
-    while not port_open(port) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return token
+def banner(stack: Stack, api_port: int, token: str | None, s: Settings) -> str:
+    """What is running where, and the exports a second terminal needs (the CLI, the README's curl lines): the API's
+    address and token always, the Temporal connection and task queue when they are not the defaults."""
+    exports = [f"API=http://localhost:{api_port}", f"TOKEN={token}"]
+    for name, value in (("temporal_address", s.temporal_address), ("temporal_namespace", s.temporal_namespace),
+                        ("escalation_task_queue", s.escalation_task_queue)):
+        if value != Settings.model_fields[name].default:
+            exports.append(f"{name.upper()}={value}")
+    return "\n".join([
+        "",
+        "Escalation engine running:",
+        f"  Temporal Web UI  {stack.server.ui_url}",
+        f"  Temporal gRPC    {stack.address}   (namespace {stack.namespace}, task queue {stack.task_queue})",
+        f"  HTTP API         http://localhost:{api_port}   (docs: http://localhost:{api_port}/docs)",
+        f"  logs             {stack.home}/worker.log, {stack.home}/api.log, {stack.home}/temporal.log",
+        f"  outbox           {stack.outbox}",
+        "In another terminal (the CLI and the README's examples use these):",
+        f"  export {' '.join(exports)}",
+        "Ctrl-C stops everything.",
+    ])
 
 
 if __name__ == "__main__":

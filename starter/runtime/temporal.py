@@ -10,6 +10,7 @@ import compileall
 import inspect
 import logging
 import pkgutil
+from collections.abc import Sequence
 from datetime import timedelta
 from functools import cache
 from typing import Any
@@ -24,7 +25,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 import workflows
 from activities.notify import notify
-from starter.runtime.settings import settings
+from starter.runtime.settings import Settings, settings
 from workflows.ticket.workflow import TicketWorkflow
 
 log = structlog.get_logger("escalation.runtime")
@@ -32,7 +33,8 @@ log = structlog.get_logger("escalation.runtime")
 # Every workflow type and activity the engine runs; a new one is registered here and nowhere else.
 WORKFLOWS: list[type] = [TicketWorkflow]
 ACTIVITIES: list[Any] = [notify]
-DEFAULT_TASK_QUEUE = "escalation"
+# The task queue every worker and client uses unless ESCALATION_TASK_QUEUE says otherwise (written once, in Settings).
+DEFAULT_TASK_QUEUE: str = Settings.model_fields["escalation_task_queue"].default
 
 
 def data_converter() -> DataConverter:
@@ -81,7 +83,7 @@ def replay_runtime() -> Runtime:
         filter=TelemetryFilter(core_level="WARN", other_level="ERROR"), forwarding=LogForwardingConfig(logger=core_log))))
 
 
-def cache_bytecode(workflow_types: list[type]) -> None:
+def cache_bytecode(workflow_types: Sequence[type]) -> None:
     """The sandbox imports each workflow's module afresh for every new run. Without cached bytecode (e.g. under
     PYTHONDONTWRITEBYTECODE, or a fresh checkout) that means compiling its source every time; compile it once
     here, unless it is already up to date (a container image ships it, compiled at build time)."""
@@ -91,12 +93,14 @@ def cache_bytecode(workflow_types: list[type]) -> None:
             log.debug("bytecode_not_cached", file=source, hint="the sandbox compiles this module for every new run")
 
 
-def build_worker(client: Client, task_queue: str | None = None, **options: Any) -> Worker:
-    """A worker with every registered workflow and activity (tests may swap the activities)."""
+def build_worker(client: Client, task_queue: str | None = None, *, workflows: Sequence[type] = (), **options: Any) -> Worker:
+    """A worker with every registered workflow and activity (tests may swap the activities; the bench's baseline
+    worker runs its own workflow in the same sandbox, with the same options)."""
     s = settings()
-    cache_bytecode(WORKFLOWS)
+    workflows = list(workflows) or WORKFLOWS
+    cache_bytecode(workflows)
     options.setdefault("max_cached_workflows", s.escalation_max_cached_workflows)
     options.setdefault("workflow_runner", workflow_runner())
     options.setdefault("graceful_shutdown_timeout", timedelta(seconds=10))  # let in-flight notifications finish
     options.setdefault("activities", ACTIVITIES)
-    return Worker(client, task_queue=task_queue or s.escalation_task_queue, workflows=WORKFLOWS, **options)
+    return Worker(client, task_queue=task_queue or s.escalation_task_queue, workflows=workflows, **options)

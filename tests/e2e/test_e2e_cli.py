@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from starter.devstack.devserver import DevServer
+from starter.devstack.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "starter.cli"]
@@ -23,18 +23,10 @@ CLI = [sys.executable, "-m", "starter.cli"]
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     var = tmp_path_factory.mktemp("e2e")
-    server = DevServer(db_file=var / "temporal.db", headless=True, log_file=var / "temporal.log").start()
-    env = {**os.environ, "TEMPORAL_ADDRESS": server.address, "ESCALATION_TASK_QUEUE": "e2e",
-           "ESCALATION_OUTBOX": str(var / "outbox.jsonl"), "ESCALATION_ACTOR": "agent:e2e"}
-    worker = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=(var / "worker.log").open("wb"),
-                              stderr=subprocess.STDOUT)
-    try:
-        yield {**env, "VAR": str(var)}
-    finally:
-        worker.terminate()
-        worker.wait(timeout=20)
-        server.stop()
-        assert worker.returncode == 0, "the worker shuts down gracefully on SIGTERM"
+    with Stack(var, persistent=True, task_queue="e2e", env={"ESCALATION_ACTOR": "agent:e2e"}).running() as running:
+        worker = running.children[0]
+        yield {**running.env(), "VAR": str(var)}
+    assert worker.returncode == 0, "the worker shuts down gracefully on SIGTERM"
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

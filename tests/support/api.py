@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +15,6 @@ import httpx
 import yaml
 
 from starter.client import EscalationClient
-from starter.devstack.devserver import free_port, port_open
 from starter.http.app import create_app
 from starter.runtime.settings import Settings
 from starter.security.auth import TokenStore, hash_token, parse_entries
@@ -96,27 +92,9 @@ def asgi_client(app: Any) -> httpx.AsyncClient:
 @contextmanager
 def live_api(stack: Any, tokens_file: Path, port: int | None = None, log_file: Path | None = None,
              rate_per_s: float = 0) -> Iterator[str]:
-    """`python -m starter.http` on loopback against the stack; yields the base URL. The callers drive load with one
-    token (schemathesis, the API bench): no per-token rate limit unless asked for."""
-    port = port or free_port()
-    env = stack.env(ESCALATION_TOKENS_FILE=str(tokens_file), ESCALATION_API_PORT=str(port),
-                    ESCALATION_API_HOST="127.0.0.1", ESCALATION_LOG_LEVEL=os.environ.get("TEST_API_LOG_LEVEL", "WARNING"),
-                    ESCALATION_API_RATE_PER_S=str(rate_per_s))
-    out = log_file.open("ab") if log_file else subprocess.DEVNULL
-    proc = subprocess.Popen([sys.executable, "-m", "starter.http"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while not port_open(port):
-            if proc.poll() is not None:
-                raise RuntimeError(f"the API exited with {proc.returncode}; see {log_file}")
-            if time.monotonic() > deadline:
-                raise TimeoutError("the API did not listen within 30 s")
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+    """`python -m starter.http` on loopback against the session's stack; yields the base URL. The callers drive load
+    with one token (schemathesis, the API bench): no per-token rate limit unless asked for."""
+    env = {"ESCALATION_LOG_LEVEL": os.environ.get("TEST_API_LOG_LEVEL", "WARNING"),
+           "ESCALATION_API_RATE_PER_S": str(rate_per_s)}
+    with stack.stack.running_api(port=port, tokens_file=tokens_file, log_file=log_file, env=env) as api:
+        yield api.base_url
