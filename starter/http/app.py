@@ -86,7 +86,8 @@ class ErrorDetail(BaseModel):
 
 class ErrorInfo(BaseModel):
     code: str = Field(description="machine-readable: unauthorized, forbidden, out_of_scope, not_found, id_conflict, "
-                                  "invalid_request, payload_too_large, temporal_unavailable, or a rejected action's "
+                                  "method_not_allowed, invalid_request, payload_too_large, rate_limited, "
+                                  "temporal_unavailable, or a rejected action's "
                                   "reason (ticket_closed, top_tier, unknown_department, ...)")
     message: str
     details: list[ErrorDetail] = Field(default_factory=list)
