@@ -55,6 +55,7 @@ from starter.client import (
     TicketNotFound,
     TicketPage,
 )
+from starter.http.input_guard import BodyProblem, InputGuard
 from starter.intake import mapping as intake
 from starter.runtime.settings import Settings, settings_or_exit
 from starter.runtime.settings import settings as default_settings
@@ -85,7 +86,8 @@ class ErrorDetail(BaseModel):
 
 class ErrorInfo(BaseModel):
     code: str = Field(description="machine-readable: unauthorized, forbidden, out_of_scope, not_found, id_conflict, "
-                                  "invalid_request, payload_too_large, temporal_unavailable, or a rejected action's "
+                                  "method_not_allowed, invalid_request, payload_too_large, rate_limited, "
+                                  "temporal_unavailable, or a rejected action's "
                                   "reason (ticket_closed, top_tier, unknown_department, ...)")
     message: str
     details: list[ErrorDetail] = Field(default_factory=list)
@@ -479,6 +481,7 @@ def create_app(settings: Settings | None = None, *, client: EscalationClient | N
     ])
     app.state.ctx = ctx
     _serve_docs_offline(app)
+    app.add_middleware(InputGuard, reject=_input_rejected)  # inside the size limit: added before it
     app.add_middleware(RequestMiddleware, max_body=s.escalation_max_body_bytes)
     _install_error_handlers(app)
     bearer = HTTPBearer(auto_error=False, description="a token from ESCALATION_TOKENS_FILE / ESCALATION_TOKENS")
@@ -812,6 +815,12 @@ def _summary_of(details: list[ErrorDetail]) -> str:
     shown = "; ".join(f"{'.'.join(str(p) for p in d.loc)}: {d.message}" for d in details[:3])
     more = f" (and {len(details) - 3} more)" if len(details) > 3 else ""
     return f"invalid input: {shown}{more}"
+
+
+def _input_rejected(problems: list[BodyProblem]) -> ApiError:
+    """The input guard's refusal (too deep, control characters) as the API's 422."""
+    details = [ErrorDetail(loc=list(p.loc), message=p.message, type=p.type) for p in problems]
+    return ApiError(422, "invalid_request", _summary_of(details), details=details)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
