@@ -46,6 +46,7 @@ from starter.client.errors import (
 )
 from starter.client.principal import Permission, Principal
 from starter.runtime.sdk_private import started_new
+from starter.runtime.settings import Settings
 from workflows import ticket as core
 from workflows.common import search_attributes as sa
 from workflows.common.policy import Policy
@@ -192,13 +193,14 @@ class EscalationClient:
 
     @classmethod
     async def connect(cls, policy: Policy | None = None, *, address: str | None = None, namespace: str | None = None,
-                      timeout: float | None = None) -> EscalationClient:
-        """Connect to Temporal; address, namespace and the per-call timeout (seconds) default to the settings."""
+                      timeout: float | None = None, settings: Settings | None = None) -> EscalationClient:
+        """Connect to Temporal; address, namespace and the per-call timeout (seconds) default to `settings` (default:
+        the environment's), as do the policy, the task queue and the backdating limit."""
         from starter.runtime.policy_file import load_policy
-        from starter.runtime.settings import settings
+        from starter.runtime.settings import settings as environment_settings
         from starter.runtime.temporal import connect
 
-        s = settings()
+        s = settings or environment_settings()
         address = address or s.temporal_address
         seconds = timeout if timeout is not None else s.escalation_api_timeout_s
         try:
@@ -222,8 +224,11 @@ class EscalationClient:
     # ----- opening ---------------------------------------------------------------
 
     async def open(self, ticket: Ticket, *, now: datetime | None = None, opened_at_defaulted: bool = False,
-                   wait_for_worker: bool = True) -> OpenResult:
+                   wait_for_worker: bool = True, actor: str | None = None) -> OpenResult:
         """Open a ticket, or return the one with that id (running or closed) if the request is the same.
+
+        `actor`: who opens it (the CLI's --actor). Not yet sent: the workflow records every opening as
+        `system:intake` until its input carries the opener (issue 6, `ticket open --actor`, the workflow side).
 
         `opened_at_defaulted`: the caller filled opened_at with "now", so a retry differs only there
         and still counts as the same request. `wait_for_worker=False`: for a new ticket, compute the view

@@ -129,7 +129,6 @@ ERRORS = {
                                              "ticket cannot answer yet, e.g. its workflow task is in flight after a "
                                              "worker restart (`busy`); see Retry-After"},
 }
-TICKET_ERRORS = (404, 500)  # the statuses only a route that reaches a ticket's workflow answers
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
