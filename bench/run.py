@@ -52,7 +52,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from bench.baseline import run_baseline_lifecycle
 from bench.policy import BREACH_PRIORITY, LIFECYCLE_PRIORITY, LONG_PRIORITY, bench_policy
 from bench.procfs import tree_cpu_s, tree_rss_mb
-from starter.client import EscalationClient, workflow_id
+from starter.client import EscalationClient, Principal, workflow_id
 from starter.devstack.stack import Child, Stack
 from starter.runtime.temporal import connect
 from workflows import ticket as core
@@ -175,13 +175,16 @@ async def run_batch(kind: str, n: int, concurrency: int, one: Callable[[int], Aw
             "cpu_ms_per_item": cpu, "errors": dict(errors)}
 
 
+BENCH = Principal.operator("agent:bench")  # every permission: the bench measures the engine, not the roles
+
+
 async def lifecycle(ec: EscalationClient, ticket_id: str) -> None:
     ticket = Ticket(id=ticket_id, subject="bench lifecycle", customer_id="bench", priority=LIFECYCLE_PRIORITY,
                     opened_at=datetime.now(UTC))
     await ec.open(ticket)
-    await ec.act(ticket_id, core.Acknowledge(actor="agent:bench"))
-    await ec.act(ticket_id, core.Escalate(actor="agent:bench", reason="bench"))
-    await ec.act(ticket_id, core.Resolve(actor="agent:bench", summary="bench"))
+    await ec.perform(ticket_id, core.Acknowledge(actor="agent:bench"), principal=BENCH)
+    await ec.perform(ticket_id, core.Escalate(actor="agent:bench", reason="bench"), principal=BENCH)
+    await ec.perform(ticket_id, core.Resolve(actor="agent:bench", summary="bench"), principal=BENCH)
     await ec.handle(ticket_id).result()  # closed by itself: reopen window 0 s
 
 

@@ -13,70 +13,12 @@ from pydantic import ValidationError
 
 from starter.cli import audit
 from starter.cli.common import CliError, SubParsers, actor, duration_text, emit, parse_time, table, time_text
-from starter.client import EscalationClient, OpenResult, Principal, ReplyAccepted, TicketPage, workflow_id
+from starter.client import EscalationClient, Principal, workflow_id
 from starter.runtime.validation import problem
 from workflows import ticket as core
 from workflows.common.vocabulary import PRIORITIES, Channel, Status
 from workflows.ticket import Ticket
 from workflows.ticket.views import TicketView
-
-# ----- the client's signatures after issue 6 (helper A) over today's client --------------------------------------
-# The lead removes this block after merging the client: `_Client(ec)` becomes `ec`, `_ReplyResult` the client's
-# ReplyResult. Each method passes through when the client already has the new signature.
-
-
-@dataclass(frozen=True)
-class _ReplyResult:
-    view: TicketView
-    follow_up_ticket_id: str | None
-    duplicate: bool = False
-
-
-class _Client:
-    def __init__(self, ec: EscalationClient) -> None:
-        self.ec: Any = ec
-        self.new = hasattr(ec, "perform")
-
-    def _as(self, principal: Principal) -> dict[str, Principal]:
-        return {"principal": principal} if self.new else {}
-
-    async def open(self, ticket: Ticket, *, opened_at_defaulted: bool, actor: str) -> OpenResult:
-        opened_by = {"actor": actor} if self.new else {}
-        result: OpenResult = await self.ec.open(ticket, opened_at_defaulted=opened_at_defaulted, **opened_by)
-        return result
-
-    async def view(self, ticket_id: str, *, principal: Principal) -> TicketView:
-        view: TicketView = await self.ec.view(ticket_id, **self._as(principal))
-        return view
-
-    async def list(self, *, principal: Principal, **filters: Any) -> TicketPage:
-        page: TicketPage = await self.ec.list(**filters, **self._as(principal))
-        return page
-
-    async def history_json(self, ticket_id: str, *, principal: Principal) -> dict[str, Any]:
-        history: dict[str, Any] = await self.ec.history_json(ticket_id, **self._as(principal))
-        return history
-
-    async def perform(self, ticket_id: str, event: core.Event, *, principal: Principal) -> TicketView:
-        if self.new:
-            view: TicketView = await self.ec.perform(ticket_id, event, principal=principal)
-            return view
-        old: TicketView = await self.ec.act(ticket_id, event)
-        return old
-
-    async def relay_customer_reply(self, ticket_id: str, reply: core.CustomerReply, *,
-                                   principal: Principal) -> _ReplyResult:
-        if self.new:
-            result: _ReplyResult = await self.ec.relay_customer_reply(ticket_id, reply, principal=principal)
-            return result
-        view, follow_up = await self.ec.customer_reply(ticket_id, reply)
-        return _ReplyResult(view=view, follow_up_ticket_id=view.id if follow_up else None)
-
-    async def signal_customer_reply(self, ticket_id: str, reply: core.CustomerReply, *,
-                                    principal: Principal) -> ReplyAccepted:
-        sent: ReplyAccepted = await self.ec.signal_customer_reply(ticket_id, reply, **self._as(principal))
-        return sent
-
 
 # ----- running a ticket command --------------------------------------------------------------------------------------
 
@@ -85,7 +27,7 @@ class _Client:
 class Context:
     """What a ticket command works with: the client, acting as the operator principal, and the parsed options."""
 
-    client: _Client
+    client: EscalationClient
     principal: Principal
     args: argparse.Namespace
 
@@ -96,7 +38,7 @@ TicketCommand = Callable[[Context], Awaitable[None]]
 def run_ticket_command(command: TicketCommand) -> Callable[[argparse.Namespace], None]:
     """The command's `run`: connect, act as the operator principal (--actor, $ESCALATION_ACTOR or cli:$USER)."""
     async def connected(a: argparse.Namespace) -> None:
-        await command(Context(_Client(await EscalationClient.connect()), Principal.operator(actor(a)), a))
+        await command(Context(await EscalationClient.connect(), Principal.operator(actor(a)), a))
 
     return lambda a: asyncio.run(connected(a))
 

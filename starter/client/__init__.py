@@ -14,11 +14,18 @@ from starter.client.errors import (
     WorkflowTaskFailed,
 )
 from starter.client.principal import Permission, Principal, Role
-from starter.client.tickets import EscalationClient, OpenResult, ReplyAccepted, TicketPage, TicketSummary
+from starter.client.tickets import (
+    EscalationClient,
+    OpenResult,
+    ReplyAccepted,
+    ReplyResult,
+    TicketPage,
+    TicketSummary,
+)
 from workflows.ticket.state import workflow_id
 
 __all__ = [
     "ActionRejected", "Busy", "EscalationClient", "EscalationError", "Forbidden", "HistoryDiverged", "IdConflict",
-    "InvalidInput", "OpenResult", "OutOfScope", "Permission", "Principal", "ReplyAccepted", "Role",
+    "InvalidInput", "OpenResult", "OutOfScope", "Permission", "Principal", "ReplyAccepted", "ReplyResult", "Role",
     "TemporalUnavailable", "TicketNotFound", "TicketPage", "TicketSummary", "WorkflowTaskFailed", "workflow_id",
 ]

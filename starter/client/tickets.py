@@ -9,9 +9,10 @@ Temporal's errors onto the few our users need to tell apart.
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import AsyncIterator, Collection
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,12 +34,19 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from starter.client.errors import (
     ActionRejected,
+    Busy,
+    EscalationError,
+    Forbidden,
     IdConflict,
     InvalidInput,
+    OutOfScope,
     TemporalUnavailable,
     TicketNotFound,
+    WorkflowTaskFailed,
 )
+from starter.client.principal import Permission, Principal
 from starter.runtime.sdk_private import started_new
+from starter.runtime.settings import Settings
 from workflows import ticket as core
 from workflows.common import search_attributes as sa
 from workflows.common.policy import Policy
@@ -79,6 +87,15 @@ class ReplyAccepted(BaseModel):
                                                               "linked to it, that the reply opened")
 
 
+class ReplyResult(BaseModel):
+    """A customer message relayed and waited for: the ticket that holds it now."""
+
+    view: TicketView = Field(description="the ticket the message went to, or the follow-up it opened")
+    follow_up_ticket_id: str | None = Field(None, description="set when the ticket was closed: the new ticket, "
+                                                              "linked to it, that the message opened (or had opened)")
+    duplicate: bool = Field(False, description="the message (same message_id) was already recorded: nothing changed")
+
+
 class TicketPage(BaseModel):
     tickets: list[TicketSummary]
     next_cursor: str | None
@@ -102,9 +119,9 @@ def same_request(existing: Ticket, requested: Ticket, *, compare_opened_at: bool
     return existing.model_dump(exclude=skip) == requested.model_dump(exclude=skip)
 
 
-def no_answer(ticket_id: str, task_queue: str | None) -> TemporalUnavailable:
+def no_answer(ticket_id: str, task_queue: str | None, timeout: timedelta) -> TemporalUnavailable:
     return TemporalUnavailable(
-        f"ticket {ticket_id} did not answer within {RPC_TIMEOUT.seconds}s: is a worker polling task queue "
+        f"ticket {ticket_id} did not answer within {timeout.total_seconds():g}s: is a worker polling task queue "
         f"{task_queue!r}? An action sent may or may not be applied: read the ticket before sending it again")
 
 
@@ -113,8 +130,29 @@ def is_closed(exc: RPCError) -> bool:
     return exc.status == RPCStatusCode.NOT_FOUND and any(w in exc.message.lower() for w in ("completed", "closing"))
 
 
+BUSY_RETRY_AFTER_S = 2
+
+
+def not_ready(ticket_id: str, exc: RPCError) -> EscalationError | None:
+    """Temporal answered but the ticket could not (the server's WorkflowNotReady, a failed precondition).
+
+    "... due to Workflow Task in failed state": the ticket's workflow task has failed several times in a row (a bug
+    in the code the worker runs, or a history it cannot replay); it will not answer until that is fixed. Anything
+    else (a task in flight after a worker restart, buffered events, a full query buffer): it will answer shortly."""
+    message = exc.message or ""
+    if exc.status == RPCStatusCode.FAILED_PRECONDITION and "failed state" in message.lower():
+        return WorkflowTaskFailed(f"ticket {ticket_id} cannot answer: its workflow task keeps failing ({message}); "
+                                  "the worker's log names the error")
+    if exc.status == RPCStatusCode.FAILED_PRECONDITION or (
+            exc.status == RPCStatusCode.RESOURCE_EXHAUSTED and "query buffer" in message.lower()):
+        return Busy(f"ticket {ticket_id} is busy ({message}); try again in {BUSY_RETRY_AFTER_S}s",
+                    retry_after=BUSY_RETRY_AFTER_S)
+    return None
+
+
 @asynccontextmanager
-async def _temporal_errors(ticket_id: str | None = None, task_queue: str | None = None) -> AsyncIterator[None]:
+async def _temporal_errors(ticket_id: str | None = None, task_queue: str | None = None,
+                           timeout: timedelta = timedelta(seconds=10)) -> AsyncIterator[None]:
     """Temporal's errors as the few our users tell apart; never a raw RPC error."""
     try:
         yield
@@ -122,50 +160,75 @@ async def _temporal_errors(ticket_id: str | None = None, task_queue: str | None 
         if exc.status == RPCStatusCode.NOT_FOUND and ticket_id is not None:
             raise TicketNotFound(f"no ticket with id {ticket_id!r}") from None
         if exc.status in (RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED) and ticket_id is not None:
-            raise no_answer(ticket_id, task_queue) from None
+            raise no_answer(ticket_id, task_queue, timeout) from None
+        if ticket_id is not None and (refused := not_ready(ticket_id, exc)) is not None:
+            raise refused from None
         if exc.status == RPCStatusCode.INVALID_ARGUMENT and "search attribute" in exc.message:
             raise TemporalUnavailable(f"Temporal does not know our search attributes ({exc.message}); "
                                       "`make run` registers them, docker-compose's temporal-setup too") from None
         raise TemporalUnavailable(f"Temporal refused or failed the request: {exc.message}") from None
 
 
-RPC_TIMEOUT = timedelta(seconds=15)
+def already_relayed(state: core.TicketState, message_id: str) -> bool:
+    """Whether the customer message with this id is already in the timeline (a redelivered email)."""
+    return bool(message_id) and any(
+        e.action == "customer_replied" and e.summary.endswith(f"({message_id})") for e in state.timeline)
+
+
+DEFAULT_RPC_TIMEOUT = timedelta(seconds=10)
 
 
 class EscalationClient:
+    """Every rule that runs outside a workflow and depends on who acts (scope, the executive tier) is checked here,
+    against the `principal` each reading or acting method takes: the API passes its token's, the CLI an operator."""
+
     def __init__(self, client: Client, policy: Policy, task_queue: str,
-                 max_backdate: timedelta = DEFAULT_MAX_BACKDATE) -> None:
+                 max_backdate: timedelta = DEFAULT_MAX_BACKDATE, rpc_timeout: timedelta = DEFAULT_RPC_TIMEOUT) -> None:
         self.temporal = client
         self.policy = policy
         self.task_queue = task_queue
         self.max_backdate = max_backdate
+        self.rpc_timeout = rpc_timeout  # every call to Temporal; the "did not answer" messages name it
+        self.executive_tiers = frozenset(t.id for t in policy.tiers if not t.automatic_entry)
 
     @classmethod
-    async def connect(cls, policy: Policy | None = None) -> EscalationClient:
+    async def connect(cls, policy: Policy | None = None, *, address: str | None = None, namespace: str | None = None,
+                      timeout: float | None = None, settings: Settings | None = None) -> EscalationClient:
+        """Connect to Temporal; address, namespace and the per-call timeout (seconds) default to `settings` (default:
+        the environment's), as do the policy, the task queue and the backdating limit."""
         from starter.runtime.policy_file import load_policy
-        from starter.runtime.settings import settings
+        from starter.runtime.settings import settings as environment_settings
         from starter.runtime.temporal import connect
 
-        s = settings()
+        s = settings or environment_settings()
+        address = address or s.temporal_address
+        seconds = timeout if timeout is not None else s.escalation_api_timeout_s
         try:
-            client = await connect()
-        except RuntimeError as exc:  # the core SDK reports connection failures this way
-            reason = "connection refused" if "refused" in str(exc).lower() else str(exc)
-            raise TemporalUnavailable(f"cannot reach Temporal at {s.temporal_address} ({reason}); is it running? "
+            client = await asyncio.wait_for(connect(address, namespace or s.temporal_namespace), seconds)
+        except (RuntimeError, OSError, TimeoutError) as exc:  # the core SDK reports connection failures as RuntimeError
+            text = str(exc) or f"no answer within {seconds:g}s"
+            reason = "connection refused" if "refused" in text.lower() else text
+            raise TemporalUnavailable(f"cannot reach Temporal at {address} ({reason}); is it running? "
                                       "`make run` starts one, or set TEMPORAL_ADDRESS") from None
         return cls(client, policy or load_policy(s.escalation_policy), s.escalation_task_queue,
-                   timedelta(days=s.escalation_max_backdate_days))
+                   timedelta(days=s.escalation_max_backdate_days), timedelta(seconds=seconds))
 
     def handle(self, ticket_id: str) -> WorkflowHandle[Any, core.TicketState]:
         if not re.match(ID_PATTERN, ticket_id):
             raise InvalidInput(f"ticket id {ticket_id!r} must be 1-100 letters, digits, '.', '_' or '-'")
         return self.temporal.get_workflow_handle_for(TicketWorkflow.run, workflow_id(ticket_id))  # type: ignore[arg-type]
 
+    def _errors(self, ticket_id: str | None = None) -> AbstractAsyncContextManager[None]:
+        return _temporal_errors(ticket_id, self.task_queue, self.rpc_timeout)
+
     # ----- opening ---------------------------------------------------------------
 
     async def open(self, ticket: Ticket, *, now: datetime | None = None, opened_at_defaulted: bool = False,
-                   wait_for_worker: bool = True) -> OpenResult:
+                   wait_for_worker: bool = True, actor: str | None = None) -> OpenResult:
         """Open a ticket, or return the one with that id (running or closed) if the request is the same.
+
+        `actor`: who opens it (the CLI's --actor). Not yet sent: the workflow records every opening as
+        `system:intake` until its input carries the opener (issue 6, `ticket open --actor`, the workflow side).
 
         `opened_at_defaulted`: the caller filled opened_at with "now", so a retry differs only there
         and still counts as the same request. `wait_for_worker=False`: for a new ticket, compute the view
@@ -177,14 +240,14 @@ class EscalationClient:
         created = await self._start(ticket, opened.state)
         if created and not wait_for_worker:
             return OpenResult(created=True, view=ticket_view(core.catch_up(opened.state, now, self.policy).state, now))
-        state = await self.state(ticket.id)
+        state = await self._state(ticket.id)
         if not created and not same_request(state.ticket, ticket, compare_opened_at=not opened_at_defaulted):
             raise IdConflict(f"ticket {ticket.id} exists with a different request; use another id")
         return OpenResult(created=created, view=ticket_view(state, now))
 
     async def _start(self, ticket: Ticket, opened: core.TicketState) -> bool:
         """Start the ticket's workflow unless one with its id exists (running or closed); True if it was new."""
-        async with _temporal_errors():
+        async with self._errors():
             try:
                 handle = await self.temporal.start_workflow(
                     TicketWorkflow.run, TicketInput(ticket=ticket, policy=self.policy), id=workflow_id(ticket.id),
@@ -192,36 +255,66 @@ class EscalationClient:
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     # listable at once, before a worker runs the first task
                     search_attributes=TypedSearchAttributes(sa.pairs(core.search_attributes(opened))),
-                    memo=core.list_memo(ticket),
+                    memo=core.list_memo(ticket), rpc_timeout=self.rpc_timeout,
                 )
             except WorkflowAlreadyStartedError:
                 return False  # closed ticket: reuse rejected
         # `started` is False when USE_EXISTING returned a running ticket
         return started_new(handle)
 
+    async def _start_follow_up(self, closed: core.TicketState, reply: core.CustomerReply) -> tuple[Ticket, bool]:
+        """Start the ticket, linked to the closed one, that a customer's message after closing opens. Its id comes
+        from the message, so a redelivery finds it started (False) and opens nothing new. No worker is needed."""
+        now = datetime.now(UTC)
+        follow = core.follow_up_ticket(closed, reply, now)
+        return follow, await self._start(follow, core.open_ticket(follow, self.policy, now).state)
+
+    async def open_follow_up(self, closed: core.TicketState, reply: core.CustomerReply) -> OpenResult:
+        """The follow-up of a closed ticket (see `_start_follow_up`), as it is once its worker has opened it."""
+        follow, created = await self._start_follow_up(closed, reply)
+        return OpenResult(created=created, view=ticket_view(await self._state(follow.id), datetime.now(UTC)))
+
     # ----- reading ---------------------------------------------------------------
 
-    async def state(self, ticket_id: str) -> core.TicketState:
+    async def _state(self, ticket_id: str) -> core.TicketState:
+        """The ticket's state whoever asks: for the client's own rules, never handed out unchecked."""
         handle = self.handle(ticket_id)
-        async with _temporal_errors(ticket_id, self.task_queue):
-            desc = await handle.describe(rpc_timeout=RPC_TIMEOUT)
+        async with self._errors(ticket_id):
+            desc = await handle.describe(rpc_timeout=self.rpc_timeout)
             if desc.status in (ExecStatus.COMPLETED,):
-                return await handle.result()
+                return await handle.result(rpc_timeout=self.rpc_timeout)
             if desc.status != ExecStatus.RUNNING:
                 raise TicketNotFound(f"ticket {ticket_id} ended abnormally ({desc.status.name if desc.status else '?'})")
             try:
-                return await handle.query(TicketWorkflow.current_state, rpc_timeout=RPC_TIMEOUT)
+                return await handle.query(TicketWorkflow.current_state, rpc_timeout=self.rpc_timeout)
             except WorkflowQueryFailedError as exc:
                 raise TemporalUnavailable(f"ticket {ticket_id} could not be read yet: {exc}") from None
 
-    async def view(self, ticket_id: str, now: datetime | None = None) -> TicketView:
-        return ticket_view(await self.state(ticket_id), now or datetime.now(UTC))
+    def check_scope(self, state: core.TicketState, principal: Principal) -> None:
+        if not principal.in_scope(state.tier, state.department):
+            raise OutOfScope(f"ticket {state.ticket.id} (tier {state.tier}, department {state.department}) "
+                             f"is outside the scope of {principal.actor}")
 
-    async def history_json(self, ticket_id: str) -> dict[str, Any]:
+    async def state(self, ticket_id: str, *, principal: Principal) -> core.TicketState:
+        """The ticket's state, if it is within the principal's scope (else OutOfScope)."""
+        state = await self._state(ticket_id)
+        self.check_scope(state, principal)
+        return state
+
+    async def view(self, ticket_id: str, *, principal: Principal, now: datetime | None = None) -> TicketView:
+        return ticket_view(await self.state(ticket_id, principal=principal), now or datetime.now(UTC))
+
+    async def timeline(self, ticket_id: str, *, principal: Principal) -> list[core.TimelineEntry]:
+        """Who did what when (the entries the state keeps), if the ticket is within the principal's scope."""
+        return (await self.state(ticket_id, principal=principal)).timeline
+
+    async def history_json(self, ticket_id: str, *, principal: Principal) -> dict[str, Any]:
         """The full event history (every run), the auditor's export."""
+        if principal.scoped:
+            await self.state(ticket_id, principal=principal)
         handle = self.handle(ticket_id)
-        async with _temporal_errors(ticket_id):
-            history = await handle.fetch_history()
+        async with self._errors(ticket_id):
+            history = await handle.fetch_history(rpc_timeout=self.rpc_timeout)
         return history.to_json_dict()
 
     def _known_value(self, attr: str, value: str) -> str:
@@ -235,13 +328,51 @@ class EscalationClient:
 
     # ----- acting ---------------------------------------------------------------
 
-    async def act(self, ticket_id: str, event: core.Event) -> TicketView:
-        """Send an agent action as an Update; return the ticket as it is after it."""
+    def check_may_escalate(self, state: core.TicketState, event: core.Escalate, principal: Principal) -> None:
+        """Escalating into a tier only a person may enter (automatic_entry false: executives) needs
+        Permission.escalate_executive."""
+        if principal.can(Permission.escalate_executive):
+            return
+        target = event.to_tier or (self.policy.next_tier(state.tier) if state.tier in self.policy.tier_ids() else None)
+        if target in self.executive_tiers:
+            raise Forbidden(f"escalating into {target} needs a supervisor or admin "
+                            f"({principal.actor} is {principal.role.value})")
+
+    async def _check_rules(self, ticket_id: str, event: core.Event, principal: Principal) -> None:
+        """The rules that depend on who acts; the ticket is read only when one of them needs it."""
+        needs_executive = isinstance(event, core.Escalate) and not principal.can(Permission.escalate_executive)
+        if not (principal.scoped or needs_executive):
+            return
+        state = await self.state(ticket_id, principal=principal)
+        if isinstance(event, core.Escalate):
+            self.check_may_escalate(state, event, principal)
+
+    async def perform(self, ticket_id: str, event: core.Event, *, principal: Principal) -> TicketView:
+        """Send an agent action as an Update, if the principal may; return the ticket as the Update answered it
+        (with only the timeline entries it added)."""
+        await self._check_rules(ticket_id, event, principal)
+        return await self._update(ticket_id, event)
+
+    async def _update(self, ticket_id: str, event: core.Event) -> TicketView:
+        """An Update that races the ticket's closing is aborted with NOT_FOUND ("workflow update was aborted by
+        closing workflow"): told apart from a ticket that does not exist by reading it, and sent once more if the
+        ticket is still open."""
+        for _attempt in (1, 2):
+            try:
+                return await self._execute_update(ticket_id, event)
+            except TicketNotFound:
+                if (await self._state(ticket_id)).closed:  # TicketNotFound again if it truly does not exist
+                    raise ActionRejected("ticket_closed",
+                                         f"ticket {ticket_id} is closed; open a new ticket instead") from None
+        raise ActionRejected("rejected", f"ticket {ticket_id} changed while {event.type} was being applied; retry")
+
+    async def _execute_update(self, ticket_id: str, event: core.Event) -> TicketView:
         name = _action_name(event)
         handle = self.handle(ticket_id)
-        async with _temporal_errors(ticket_id, self.task_queue):
+        async with self._errors(ticket_id):
             try:
-                state: core.TicketState = await handle.execute_update(update_names()[name], event, rpc_timeout=RPC_TIMEOUT)
+                state: core.TicketState = await handle.execute_update(update_names()[name], event,
+                                                                      rpc_timeout=self.rpc_timeout)
             except WorkflowUpdateFailedError as exc:
                 cause = exc.cause
                 if isinstance(cause, ApplicationError):
@@ -252,61 +383,81 @@ class EscalationClient:
                     raise ActionRejected("ticket_closed", f"ticket {ticket_id} is closed") from None
                 raise
             except WorkflowUpdateRPCTimeoutOrCancelledError:
-                raise no_answer(ticket_id, self.task_queue) from None
+                raise no_answer(ticket_id, self.task_queue, self.rpc_timeout) from None
             except WorkflowFailureError as exc:  # pragma: no cover - defensive
                 raise ActionRejected("rejected", str(exc)) from None
         return ticket_view(state, datetime.now(UTC))
 
-    async def customer_reply(self, ticket_id: str, reply: core.CustomerReply) -> tuple[TicketView, bool]:
-        """A customer message: on a closed ticket it opens a new one linked to the old (True: new ticket)."""
+    async def _recorded_reply(self, state: core.TicketState, reply: core.CustomerReply) -> ReplyResult | None:
+        """Where a redelivered customer message (same message_id) was already recorded, or None.
+
+        The one place for this rule outside the workflow: today it reads the timeline's text, or finds the follow-up
+        a closed ticket opened for the message; once the workflow de-duplicates by message_id itself, this goes."""
+        mid = reply.message_id or ""
+        if not mid:
+            return None
+        if state.closed:
+            follow_id = core.follow_up_id(state.ticket.id, mid)
+            try:
+                follow = await self._state(follow_id)
+            except TicketNotFound:
+                return None
+            return ReplyResult(view=ticket_view(follow, datetime.now(UTC)), follow_up_ticket_id=follow_id,
+                               duplicate=True)
+        if already_relayed(state, mid):
+            return ReplyResult(view=ticket_view(state, datetime.now(UTC)), duplicate=True)
+        return None
+
+    async def relay_customer_reply(self, ticket_id: str, reply: core.CustomerReply, *,
+                                   principal: Principal) -> ReplyResult:
+        """A customer message: recorded on its ticket; on a closed ticket it opens a new one linked to the old
+        (follow_up_ticket_id); a message already recorded (same message_id) is answered as a duplicate."""
+        if principal.scoped or reply.message_id:
+            state = await self.state(ticket_id, principal=principal)
+            if (recorded := await self._recorded_reply(state, reply)) is not None:
+                return recorded
         try:
-            return await self.act(ticket_id, reply), False
+            return ReplyResult(view=await self._update(ticket_id, reply))
         except ActionRejected as exc:
             if exc.code != "ticket_closed":
                 raise
-        return await self._follow_up(ticket_id, reply), True
+        follow = await self.open_follow_up(await self._state(ticket_id), reply)
+        return ReplyResult(view=follow.view, follow_up_ticket_id=follow.view.id)
 
-    async def signal_customer_reply(self, ticket_id: str, reply: core.CustomerReply) -> ReplyAccepted:
+    async def signal_customer_reply(self, ticket_id: str, reply: core.CustomerReply, *,
+                                    principal: Principal) -> ReplyAccepted:
         """Fire and forget: the message as a Signal, which the ticket applies when its worker next runs; nothing
         waits for a worker. The answer names the follow-up ticket when the ticket had completed (one closed but
         still finishing opens the follow-up itself). A Signal cannot be refused:
         one the ticket cannot apply is recorded in the worker's log."""
+        if principal.scoped:
+            await self.state(ticket_id, principal=principal)
         handle = self.handle(ticket_id)
-        async with _temporal_errors(ticket_id, self.task_queue):
+        async with self._errors(ticket_id):
             try:
-                await handle.signal(TicketWorkflow.customer_replied, reply, rpc_timeout=RPC_TIMEOUT)
+                await handle.signal(TicketWorkflow.customer_replied, reply, rpc_timeout=self.rpc_timeout)
                 return ReplyAccepted(ticket_id=ticket_id)
             except RPCError as exc:
                 if not is_closed(exc):
                     raise
-        # The closed ticket is read from its recorded result and the follow-up is only started (a redelivery finds
-        # it started): no worker is needed on this path either.
-        follow = core.follow_up_ticket(await self.state(ticket_id), reply, datetime.now(UTC))
-        await self._start(follow, core.open_ticket(follow, self.policy, datetime.now(UTC)).state)
+        # The closed ticket is read from its recorded result and the follow-up is only started: no worker is needed.
+        follow, _created = await self._start_follow_up(await self._state(ticket_id), reply)
         return ReplyAccepted(ticket_id=ticket_id, follow_up_ticket_id=follow.id)
 
-    async def _follow_up(self, ticket_id: str, reply: core.CustomerReply) -> TicketView:
-        """The new ticket, linked to the closed one, that a customer's message after closing opens (idempotent)."""
-        follow = core.follow_up_ticket(await self.state(ticket_id), reply, datetime.now(UTC))
-        try:
-            return (await self.open(follow)).view
-        except IdConflict:  # the same message delivered again: the follow-up exists
-            return await self.view(follow.id)
+    # ----- listing ---------------------------------------------------------------
 
-    # ----- added for the HTTP API (starter/api.py) -------------------------------
-
-    async def list(self, *, tiers: Collection[str] | None = None, departments: Collection[str] | None = None,
-                          status: str | None = None, tier: str | None = None, priority: str | None = None,
-                          department: str | None = None, customer_id: str | None = None, breached: bool | None = None,
-                          assignee: str | None = None, page_size: int = 50, cursor: str | None = None) -> TicketPage:
-        """Tickets through Temporal visibility, filtered; `tiers`/`departments` restrict to a scope (None: any)."""
+    async def list(self, *, principal: Principal, status: str | None = None, tier: str | None = None,
+                   priority: str | None = None, department: str | None = None, customer_id: str | None = None,
+                   breached: bool | None = None, assignee: str | None = None, page_size: int = 50,
+                   cursor: str | None = None) -> TicketPage:
+        """Tickets through Temporal visibility, filtered, within the principal's tiers and departments."""
         clauses = ["WorkflowType = 'Ticket'"]
         for attr, value in (("TicketStatus", status), ("TicketTier", tier), ("TicketPriority", priority),
                             ("TicketDepartment", department), ("TicketCustomerId", customer_id),
                             ("TicketAssignee", assignee)):
             if value is not None:
                 clauses.append(f"{attr} = '{self._known_value(attr, value)}'")
-        for attr, values in (("TicketTier", tiers), ("TicketDepartment", departments)):
+        for attr, values in (("TicketTier", principal.tiers), ("TicketDepartment", principal.departments)):
             if values is not None:
                 if not values:
                     return TicketPage(tickets=[], next_cursor=None)
@@ -317,14 +468,15 @@ class EscalationClient:
         try:
             token = bytes.fromhex(cursor) if cursor else None
         except ValueError:
-            raise InvalidInput("cursor is not one this API returned") from None
-        async with _temporal_errors():
+            raise InvalidInput("cursor is not one this API returned", field="cursor") from None
+        async with self._errors():
             try:
-                it = self.temporal.list_workflows(" AND ".join(clauses), page_size=page_size, next_page_token=token)
+                it = self.temporal.list_workflows(" AND ".join(clauses), page_size=page_size, next_page_token=token,
+                                                  rpc_timeout=self.rpc_timeout)
                 await it.fetch_next_page(page_size=page_size)
             except RPCError as exc:
                 if exc.status == RPCStatusCode.INVALID_ARGUMENT and token is not None:
-                    raise InvalidInput("cursor is not one this API returned") from None
+                    raise InvalidInput("cursor is not one this API returned", field="cursor") from None
                 raise
         return TicketPage(tickets=[await _summary(w) for w in it.current_page or []],
                           next_cursor=it.next_page_token.hex() if it.next_page_token else None)
@@ -335,14 +487,13 @@ class EscalationClient:
         from temporalio.api.taskqueue.v1 import TaskQueue
         from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
-        async with _temporal_errors():
+        async with self._errors():
             resp = await self.temporal.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
                 namespace=self.temporal.namespace, task_queue=TaskQueue(name=self.task_queue),
-                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW))
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW), timeout=self.rpc_timeout)
         since = datetime.now(UTC) - within
         return sum(1 for p in resp.pollers
                    if not p.HasField("last_access_time") or p.last_access_time.ToDatetime(tzinfo=UTC) >= since)
-
 
 
 FILTER_FIELDS = {"TicketStatus": "status", "TicketTier": "tier", "TicketPriority": "priority",

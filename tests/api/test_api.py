@@ -91,7 +91,7 @@ async def test_temporal_unreachable_is_503_with_retry_after(temporal_stack: Any,
 
 async def test_a_read_that_no_worker_answers_is_503_not_a_hang(temporal_stack: Any, tokens: Tokens) -> None:
     app = in_process_app(temporal_stack, tokens, escalation_api_timeout_s=1.0)
-    app.state.ctx._client.task_queue = "nobody-polls-this"  # tickets opened here are never picked up
+    app.state.api.connected.task_queue = "nobody-polls-this"  # tickets opened here are never picked up
     async with asgi_client(app) as client:
         r = await client.post("/v1/tickets", json=ticket_body(unique()), headers=tokens.header("admin"))
         assert r.status_code == 201, r.text  # the server accepted it; no worker needed to answer
@@ -372,7 +372,7 @@ async def test_customer_reply_fire_and_forget_is_a_signal(http: httpx.AsyncClien
 
 async def test_fire_and_forget_needs_no_worker(temporal_stack: Any, tokens: Tokens) -> None:
     app = in_process_app(temporal_stack, tokens, escalation_api_timeout_s=3.0)
-    app.state.ctx._client.task_queue = "nobody-polls-this"
+    app.state.api.connected.task_queue = "nobody-polls-this"
     async with asgi_client(app) as client:
         r = await client.post("/v1/tickets", json=ticket_body(unique()), headers=tokens.header("admin"))
         assert r.status_code == 201, r.text

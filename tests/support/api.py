@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +80,8 @@ def now_iso() -> str:
 
 def in_process_app(stack: Any, tokens: Tokens, **settings: Any) -> Any:
     s = Settings(temporal_address=stack.address, escalation_task_queue=stack.task_queue, **settings)
-    client = EscalationClient(stack.client, stack.policy, stack.task_queue)
+    client = EscalationClient(stack.client, stack.policy, stack.task_queue,
+                              rpc_timeout=timedelta(seconds=s.escalation_api_timeout_s))
     return create_app(s, client=client, tokens=tokens.store(), policy=stack.policy)
 
 

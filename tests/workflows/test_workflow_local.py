@@ -14,7 +14,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from starter.client import EscalationClient
+from starter.client import EscalationClient, Principal
 from starter.runtime.policy_file import load_policy
 from starter.runtime.temporal import replayer as make_replayer
 from tests.support.workflows import local_env, policy_with, running_worker, start_ticket, ticket
@@ -23,6 +23,7 @@ from workflows.common.vocabulary import Status
 from workflows.ticket.workflow import TicketWorkflow
 
 AGENT = "agent:bob"
+OPERATOR = Principal.operator(AGENT)
 
 
 @pytest.fixture(scope="module")
@@ -82,16 +83,16 @@ async def test_search_attributes_list_tickets(env: WorkflowEnvironment, tq: str)
     assert opened.created and opened.view.status == Status.new
     again = await ec.open(t)
     assert not again.created, "the same ticket id twice gives the same workflow"
-    await ec.act(t.id, core.Escalate(actor=AGENT, reason="needs an expert"))
-    await ec.act(t.id, core.Assign(actor=AGENT, assignee="agent-7"))
+    await ec.perform(t.id, core.Escalate(actor=AGENT, reason="needs an expert"), principal=OPERATOR)
+    await ec.perform(t.id, core.Assign(actor=AGENT, assignee="agent-7"), principal=OPERATOR)
 
     async def listed() -> list[Any]:
-        page = await ec.list(customer_id="cust-visible", tier="tier2")
+        page = await ec.list(principal=OPERATOR, customer_id="cust-visible", tier="tier2")
         return [x for x in page.tickets if x.assignee == "agent-7"]
 
     rows = await eventually(listed)
     assert [(r.id, r.status, r.tier, r.priority, r.escalation_count) for r in rows] == [(t.id, "new", "tier2", "P2", 1)]
-    none = await ec.list(customer_id="cust-visible", tier="tier3")
+    none = await ec.list(principal=OPERATOR, customer_id="cust-visible", tier="tier3")
     assert none.tickets == []
 
 
@@ -107,13 +108,13 @@ async def test_a_reply_signalled_while_a_closed_ticket_finishes_opens_a_follow_u
         ec = EscalationClient(env.client, load_policy(), queue)
         t = ticket(datetime.now(UTC), customer_id="cust-late")
         await ec.open(t)
-        await ec.act(t.id, core.Resolve(actor=AGENT, summary="fixed"))
-        await ec.act(t.id, core.Close(actor=AGENT))
+        await ec.perform(t.id, core.Resolve(actor=AGENT, summary="fixed"), principal=OPERATOR)
+        await ec.perform(t.id, core.Close(actor=AGENT), principal=OPERATOR)
         handle = ec.handle(t.id)
         assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING, "its notifications are held"
 
         reply = core.CustomerReply(message="it broke again", message_id="late-1")
-        sent = await ec.signal_customer_reply(t.id, reply)
+        sent = await ec.signal_customer_reply(t.id, reply, principal=OPERATOR)
         assert sent.follow_up_ticket_id is None, "delivered to the (closed, still running) ticket"
         follow_id = core.follow_up_id(t.id, "late-1")
 
@@ -127,12 +128,12 @@ async def test_a_reply_signalled_while_a_closed_ticket_finishes_opens_a_follow_u
         release.set()
         closed = await handle.result()
         assert closed.timeline[-1].action == "follow_up_opened" and follow_id in closed.timeline[-1].summary
-        follow = await ec.state(follow_id)
+        follow = await ec.state(follow_id, principal=OPERATOR)
         assert follow.ticket.linked_ticket_id == t.id and follow.ticket.description == "it broke again"
         assert follow.priority == closed.priority and follow.status == Status.new
 
         # The same message again, now that the ticket has completed: the client finds the same follow-up.
-        assert (await ec.signal_customer_reply(t.id, reply)).follow_up_ticket_id == follow_id
+        assert (await ec.signal_customer_reply(t.id, reply, principal=OPERATOR)).follow_up_ticket_id == follow_id
 
 
 async def test_replay_every_ticket_history(env: WorkflowEnvironment, tq: str) -> None:
