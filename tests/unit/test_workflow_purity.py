@@ -74,11 +74,12 @@ def _owner_name(node: ast.expr) -> str:
 def _import_findings(module: str, tree: ast.Module) -> list[Finding]:
     out = []
     for node in ast.walk(tree):
-        names: list[str] = []
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0:
             names = [node.module or ""]
+        else:
+            continue
         out += [Finding(module, node.lineno, f"imports {n}") for n in names if _top(n) in FORBIDDEN_MODULES]
     return out
 
