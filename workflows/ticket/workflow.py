@@ -164,7 +164,7 @@ class TicketWorkflow:
 
     # ----- agent actions: updates with validators ---------------------------------
 
-    @workflow.update
+    @workflow.update(name="acknowledge")
     def acknowledge(self, e: core.Acknowledge) -> core.TicketState:
         return self._apply(e)
 
@@ -172,7 +172,7 @@ class TicketWorkflow:
     def _v_acknowledge(self, e: core.Acknowledge) -> None:
         self._check(e)
 
-    @workflow.update
+    @workflow.update(name="escalate")
     def escalate(self, e: core.Escalate) -> core.TicketState:
         return self._apply(e)
 
@@ -180,7 +180,7 @@ class TicketWorkflow:
     def _v_escalate(self, e: core.Escalate) -> None:
         self._check(e)
 
-    @workflow.update
+    @workflow.update(name="transfer")
     def transfer(self, e: core.Transfer) -> core.TicketState:
         return self._apply(e)
 
@@ -188,7 +188,7 @@ class TicketWorkflow:
     def _v_transfer(self, e: core.Transfer) -> None:
         self._check(e)
 
-    @workflow.update
+    @workflow.update(name="wait_on_customer")
     def wait_on_customer(self, e: core.WaitOnCustomer) -> core.TicketState:
         return self._apply(e)
 
@@ -196,7 +196,7 @@ class TicketWorkflow:
     def _v_wait_on_customer(self, e: core.WaitOnCustomer) -> None:
         self._check(e)
 
-    @workflow.update
+    @workflow.update(name="resolve")
     def resolve(self, e: core.Resolve) -> core.TicketState:
         return self._apply(e)
 
@@ -204,7 +204,7 @@ class TicketWorkflow:
     def _v_resolve(self, e: core.Resolve) -> None:
         self._check(e)
 
-    @workflow.update
+    @workflow.update(name="reopen")
     def reopen(self, e: core.Reopen) -> core.TicketState:
         return self._apply(e)
 
@@ -212,7 +212,7 @@ class TicketWorkflow:
     def _v_reopen(self, e: core.Reopen) -> None:
         self._check(e)
 
-    @workflow.update
+    @workflow.update(name="close")
     def close(self, e: core.Close) -> core.TicketState:
         return self._apply(e)
 
@@ -220,7 +220,7 @@ class TicketWorkflow:
     def _v_close(self, e: core.Close) -> None:
         self._check(e)
 
-    @workflow.update
+    @workflow.update(name="assign")
     def assign(self, e: core.Assign) -> core.TicketState:
         return self._apply(e)
 
@@ -228,7 +228,7 @@ class TicketWorkflow:
     def _v_assign(self, e: core.Assign) -> None:
         self._check(e)
 
-    @workflow.update
+    @workflow.update(name="note")
     def note(self, e: core.AddNote) -> core.TicketState:
         return self._apply(e)
 
@@ -236,7 +236,7 @@ class TicketWorkflow:
     def _v_note(self, e: core.AddNote) -> None:
         self._check(e)
 
-    @workflow.update
+    @workflow.update(name="change_priority")
     def change_priority(self, e: core.ChangePriority) -> core.TicketState:
         return self._apply(e)
 
@@ -244,7 +244,7 @@ class TicketWorkflow:
     def _v_change_priority(self, e: core.ChangePriority) -> None:
         self._check(e)
 
-    @workflow.update
+    @workflow.update(name="customer_reply")
     def customer_reply(self, e: core.CustomerReply) -> core.TicketState:
         return self._apply(e)
 
@@ -273,7 +273,7 @@ class TicketWorkflow:
         """The view as of the workflow's last activation (workflow time does not move in a query)."""
         return ticket_view(self.state, workflow.now())
 
-    @workflow.query
+    @workflow.query(name="policy_snapshot")
     def policy_snapshot(self) -> Policy:
         return self.policy
 
