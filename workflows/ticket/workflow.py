@@ -30,6 +30,8 @@ with workflow.unsafe.imports_passed_through():
 FOLLOW_UP_FROM_LATE_REPLY = "follow-up-from-late-reply"
 # Tickets opened "now" by a client whose clock runs slightly ahead are fine.
 CLOCK_SKEW = timedelta(minutes=5)
+# Also None: committed histories whose stand-in activity answered nothing must still replay.
+NOTIFY_RESULT: Any = core.NotifyResult | None
 NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 
 
@@ -107,7 +109,7 @@ class TicketWorkflow:
         try:
             await workflow.execute_activity(
                 "notify", n, start_to_close_timeout=timedelta(seconds=30), schedule_to_close_timeout=timedelta(days=1),
-                retry_policy=NOTIFY_RETRY,
+                retry_policy=NOTIFY_RETRY, result_type=NOTIFY_RESULT,
             )
         except ActivityError as exc:  # retried for a day: record it, never fail the ticket over it
             self.state = core.notification_failed(self.state, n, workflow.now(), str(exc.cause or exc))
