@@ -44,7 +44,7 @@ from workflows.common import search_attributes as sa
 from workflows.common.policy import Policy
 from workflows.common.vocabulary import ID_PATTERN, PRIORITIES, Status
 from workflows.ticket import Ticket, workflow_id
-from workflows.ticket.views import TicketView, ticket_view
+from workflows.ticket.views import TicketView, action_view, as_action_result, ticket_view
 from workflows.ticket.workflow import CLOCK_SKEW, TicketInput, TicketWorkflow, update_names
 
 FILTER_VALUE = re.compile(r"^[A-Za-z0-9._:@-]{1,100}$")
@@ -241,7 +241,8 @@ class EscalationClient:
         handle = self.handle(ticket_id)
         async with _temporal_errors(ticket_id, self.task_queue):
             try:
-                state: core.TicketState = await handle.execute_update(update_names()[name], event, rpc_timeout=RPC_TIMEOUT)
+                # Decoded by shape, not by type: a worker of before answers with the state (rolling deploy).
+                answer = await handle.execute_update(name, event, rpc_timeout=RPC_TIMEOUT, result_type=dict)
             except WorkflowUpdateFailedError as exc:
                 cause = exc.cause
                 if isinstance(cause, ApplicationError):
@@ -255,7 +256,7 @@ class EscalationClient:
                 raise no_answer(ticket_id, self.task_queue) from None
             except WorkflowFailureError as exc:  # pragma: no cover - defensive
                 raise ActionRejected("rejected", str(exc)) from None
-        return ticket_view(state, datetime.now(UTC))
+        return action_view(await self.state(ticket_id), as_action_result(answer, name), datetime.now(UTC))
 
     async def customer_reply(self, ticket_id: str, reply: core.CustomerReply) -> tuple[TicketView, bool]:
         """A customer message: on a closed ticket it opens a new one linked to the old (True: new ticket)."""

@@ -35,7 +35,7 @@ from workflows.ticket.events import (
     WaitOnCustomer,
 )
 from workflows.ticket.routing import RoutingDecision, route
-from workflows.ticket.state import ACTIVE, Breach, Ticket, TicketState, record
+from workflows.ticket.state import ACTIVE, Breach, Ticket, TicketState, record, remember_reply
 
 # ----- opening ----------------------------------------------------------------------
 
@@ -226,6 +226,7 @@ def _on_customer_reply(s: TicketState, e: CustomerReply, now: datetime, p: Polic
     elif s.status == Status.waiting_on_customer:
         s.status = Status.open if s.acknowledged_at else Status.new
     record(s, now, e.actor, "customer_replied", "the customer replied" + (f" ({e.message_id})" if e.message_id else ""))
+    remember_reply(s, e.message_id)
     apply_triggers(s, triggers, now, p)
     found = [k for k in p.executive.keywords if contains_keyword(e.message, k)]
     if found:
