@@ -12,27 +12,31 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
-    temporal_address: str = "localhost:7233"
-    temporal_namespace: str = "default"
-    escalation_task_queue: str = "escalation"
-    escalation_policy: str | None = None  # path; default config/policy.yaml
-    escalation_outbox: str = "var/outbox.jsonl"
-    escalation_log_level: str = "INFO"
-    escalation_max_cached_workflows: int = 1000
-    # HTTP API (starter/api.py)
-    escalation_api_host: str = "127.0.0.1"  # 0.0.0.0 in a container
-    escalation_api_port: int = 8000
-    escalation_tokens_file: str | None = None  # YAML or JSON list of {name, role, token_sha256, tiers?, departments?}
-    escalation_tokens: str | None = None  # the same content inline
-    escalation_max_body_bytes: int = 256 * 1024  # larger requests get 413
-    escalation_api_timeout_s: float = 10.0  # a Temporal call slower than this is a 503
-    escalation_max_backdate_days: int = 30  # how far in the past a caller may set opened_at
-    escalation_api_rate_per_s: float = Field(50.0, ge=0)  # per token (and per address for bad tokens); 0: no limit
-    escalation_api_burst: int = Field(200, ge=1)  # requests a caller may send at once before the rate applies
-    # Behind a reverse proxy: its addresses (comma-separated), so X-Forwarded-For names the real client (for the
-    # per-address limit and the access log). Empty: the connecting address is the client.
-    escalation_api_trusted_proxies: str = ""
-
+    # Each description is what `escalation worker --help` / `escalation api --help` print (the README's table too).
+    temporal_address: str = Field("localhost:7233", description="Temporal frontend (gRPC)")
+    temporal_namespace: str = Field("default", description="Temporal namespace")
+    escalation_task_queue: str = Field("escalation", description="the worker's task queue")
+    escalation_policy: str | None = Field(None, description="policy file used when opening tickets "
+                                                            "(none: config/policy.yaml)")
+    escalation_outbox: str = Field("var/outbox.jsonl", description="the notify activity's outbox")
+    escalation_log_level: str = Field("INFO", description="log level (DEBUG, INFO, WARNING, ERROR)")
+    escalation_max_cached_workflows: int = Field(1000, description="worker cache (about 70 KB per cached ticket)")
+    # HTTP API (starter/http)
+    escalation_api_host: str = Field("127.0.0.1", description="where the HTTP API listens (0.0.0.0 in a container)")
+    escalation_api_port: int = Field(8000, description="the HTTP API's port")
+    escalation_tokens_file: str | None = Field(None, description="API bearer tokens: a YAML or JSON list of "
+                                                                 "{name, role, token_sha256, tiers?, departments?}")
+    escalation_tokens: str | None = Field(None, description="the same content inline")
+    escalation_max_body_bytes: int = Field(256 * 1024, description="larger requests get 413")
+    escalation_api_timeout_s: float = Field(10.0, description="a Temporal call slower than this is a 503")
+    escalation_max_backdate_days: int = Field(30, description="how far in the past a caller may set opened_at")
+    escalation_api_rate_per_s: float = Field(50.0, ge=0, description="requests per second per token (and per "
+                                                                     "address for bad tokens); 0: no limit")
+    escalation_api_burst: int = Field(200, ge=1, description="requests a caller may send at once before the "
+                                                             "rate applies")
+    escalation_api_trusted_proxies: str = Field("", description="reverse proxies (comma-separated addresses) whose "
+                                                                "X-Forwarded-For names the client; empty: the "
+                                                                "connecting address is the client")
 
 class SettingsError(ValueError):
     """A bad environment variable, named with its value and what is allowed."""

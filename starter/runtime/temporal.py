@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import compileall
 import inspect
+import logging
 import pkgutil
 from datetime import timedelta
 from functools import cache
@@ -18,6 +19,7 @@ import structlog
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
+from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -73,7 +75,17 @@ async def connect(address: str | None = None, namespace: str | None = None) -> C
 
 def replayer() -> Replayer:
     """Replays a history of any registered workflow type, as the worker would run it."""
-    return Replayer(workflows=WORKFLOWS, workflow_runner=workflow_runner(), data_converter=data_converter())
+    return Replayer(workflows=WORKFLOWS, workflow_runner=workflow_runner(), data_converter=data_converter(),
+                    runtime=replay_runtime())
+
+
+@cache
+def replay_runtime() -> Runtime:
+    """The core SDK logs a divergence to stdout by default; the replayer's runtime hands its lines to Python logging
+    (stderr) instead, so `escalation audit replay --json` prints one JSON document (the report names the event)."""
+    core_log = logging.getLogger("temporalio.core.replay")
+    return Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(
+        filter=TelemetryFilter(core_level="WARN", other_level="ERROR"), forwarding=LogForwardingConfig(logger=core_log))))
 
 
 def cache_bytecode(workflow_types: list[type]) -> None:

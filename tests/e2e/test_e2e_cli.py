@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -140,3 +141,69 @@ def test_readme_cli_examples_run_verbatim(stack: dict[str, str], tmp_path: Path)
                                capture_output=True, text=True, timeout=60)
     ack = next(d for d in json.loads(deadlines.stdout)["deadlines"] if d["clock"] == "acknowledge")
     assert ack["due_local"] == "2026-11-30T12:30:00+01:00", "the README's worked example: Monday 12:30"
+
+
+def test_ticket_open_records_who_opened_it(stack: dict[str, str]) -> None:
+    cli_json(stack, "ticket", "open", "--id", "E2E-WHO", "--subject", "Login loop", "--customer", "cust-7",
+             "--actor", "agent:olga")
+    opened = cli_json(stack, "ticket", "show", "E2E-WHO")["timeline"][0]
+    assert (opened["action"], opened["actor"]) == ("opened", "agent:olga")
+
+
+def test_durations_are_shown_as_the_api_shows_them(stack: dict[str, str]) -> None:
+    view = cli_json(stack, "ticket", "open", "--id", "E2E-DUR", "--subject", "Slow app", "--customer", "cust-8",
+                    "--priority", "P2")["view"]
+    iso_whole_seconds = re.compile(r"^-?P(\d+D)?(T(\d+H)?(\d+M)?(\d+S)?)?$")
+    shown = [c[k] for c in view["clocks"] for k in ("target", "accrued", "remaining") if c[k] is not None]
+    assert shown and all(iso_whole_seconds.match(d) for d in shown), shown
+
+
+def test_list_into_a_closed_pipe_exits_quietly(stack: dict[str, str]) -> None:
+    """`escalation ticket list --json | head -1`: the reader leaves early (here before the CLI writes at all)."""
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        done = subprocess.run([*CLI, "ticket", "list", "--json"], cwd=ROOT, env=stack, stdout=writer,
+                              stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(writer)
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_list_piped_into_head_exits_quietly(stack: dict[str, str]) -> None:
+    done = subprocess.run(["bash", "-o", "pipefail", "-c", f"{sys.executable} -m starter.cli ticket list --json | head -1"],
+                          cwd=ROOT, env=stack, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "{\n", "")
+
+
+def test_a_diverging_history_has_its_own_exit_code(tmp_path: Path) -> None:
+    """No server needed: a committed history whose first notification was scheduled under another activity type."""
+    history = json.loads((ROOT / "tests/replay/histories/full_lifecycle.json").read_text(encoding="utf-8"))
+    scheduled = next(e for e in history["events"] if e["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED")
+    scheduled["activityTaskScheduledEventAttributes"]["activityType"]["name"] = "page_someone"
+    (tmp_path / "tampered.json").write_text(json.dumps(history), encoding="utf-8")
+    done = cli(dict(os.environ), "audit", "replay", str(tmp_path / "tampered.json"), "--json")
+    assert done.returncode == 5, done.stderr
+    assert json.loads(done.stdout)["error"]["code"] == "history_diverged"
+    assert "page_someone" in done.stderr, "names what differs"
+
+
+def test_dev_server_alone_has_the_search_attributes_tickets_need(tmp_path: Path) -> None:
+    from starter.devstack.devserver import free_port, port_open
+
+    port = free_port()
+    env = {**os.environ, "TEMPORAL_ADDRESS": f"localhost:{port}"}
+    server = subprocess.Popen([*CLI, "dev-server", "--db", str(tmp_path / "temporal.db"), "--headless"], cwd=ROOT,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert server.stdout is not None
+        lines = [server.stdout.readline() for _ in range(2)]
+        assert "ready" in lines[1], lines
+        listed = cli(env, "ticket", "list", "--status", "open", "--breached", "--json")
+        assert listed.returncode == 0, listed.stderr  # a filter on unknown search attributes would be refused
+        assert json.loads(listed.stdout)["tickets"] == []
+    finally:
+        server.send_signal(signal.SIGINT)  # Ctrl-C
+        server.wait(timeout=30)
+    assert server.returncode == 0
+    assert not port_open(port), "it stopped the server it started"

@@ -13,13 +13,11 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from starter.runtime.policy_file import DEFAULT_POLICY, POLICY_ENV, PolicyError, load_policy, policy_path
 from workflows.common.policy import Policy
-from workflows.common.vocabulary import ClockName, Status, Trigger, format_duration, parse_duration
+from workflows.common.vocabulary import ClockName, Status, Trigger
 
 BASE: dict[str, Any] = yaml.safe_load(DEFAULT_POLICY.read_text(encoding="utf-8"))
 TIERS = "tier0, tier1, tier2, tier3, executive"
@@ -264,51 +262,6 @@ def test_policy_round_trips_through_json() -> None:
     again = Policy.model_validate_json(p.model_dump_json(by_alias=True))
     assert again == p
     assert again.version() == p.version()
-
-
-# ----- durations -----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("90s", timedelta(seconds=90)),
-        ("20m", timedelta(minutes=20)),
-        ("4h", timedelta(hours=4)),
-        ("1h30m", timedelta(minutes=90)),
-        ("1h 30m", timedelta(minutes=90)),
-        ("2d", timedelta(days=2)),
-        ("1d2h3m4s", timedelta(days=1, hours=2, minutes=3, seconds=4)),
-        ("PT1H30M", timedelta(minutes=90)),
-        (45, timedelta(seconds=45)),
-        (1.5, timedelta(seconds=1.5)),
-        (timedelta(hours=3), timedelta(hours=3)),
-    ],
-)
-def test_parse_duration(text: object, expected: timedelta) -> None:
-    assert parse_duration(text) == expected
-
-
-@pytest.mark.parametrize("bad", ["10 minutes", "", "  ", "h", "1x", "30m1h", "1.5h", True, None, [], "P"])
-def test_parse_duration_rejects(bad: object) -> None:
-    with pytest.raises(ValueError):
-        parse_duration(bad)
-
-
-def test_format_duration() -> None:
-    assert format_duration(timedelta(0)) == "0s"
-    assert format_duration(timedelta(minutes=90)) == "1h30m"
-    assert format_duration(timedelta(days=2, seconds=5)) == "48h5s", "no days: a business day depends on the calendar"
-    assert format_duration(-timedelta(hours=1)) == "-1h"
-
-
-@settings(max_examples=200, deadline=None)
-@given(seconds=st.integers(0, 10**9))
-def test_duration_round_trip(seconds: int) -> None:
-    d = timedelta(seconds=seconds)
-    text = format_duration(d)
-    assert parse_duration(text) == d
-    assert text.endswith(("d", "h", "m", "s"))
 
 
 def test_a_policy_snapshot_is_validated_once_per_content_and_shared() -> None:

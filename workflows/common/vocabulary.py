@@ -135,6 +135,7 @@ Duration = Annotated[
     PlainSerializer(format_duration, return_type=str),
 ]
 
+
 def iso_duration(value: timedelta) -> str:
     """ISO 8601, whole seconds, a leading '-' when overdue: 'PT1H30M', 'P2DT4H', '-PT5M' (the API's format)."""
     total = round(value.total_seconds())
@@ -144,4 +145,8 @@ def iso_duration(value: timedelta) -> str:
     minutes, seconds = divmod(rest, 60)
     clock = "".join(f"{n}{u}" for n, u in ((hours, "H"), (minutes, "M"), (seconds, "S")) if n)
     return f"{sign}P{f'{days}D' if days else ''}{'T' + clock if clock else ('' if days else 'T0S')}"
+
+
+# A duration shown to people and scripts (API, CLI --json): ISO 8601 in whole seconds; Python keeps the timedelta.
+IsoDuration = Annotated[timedelta, PlainSerializer(iso_duration, return_type=str, when_used="json")]
 

@@ -6,23 +6,24 @@ remaining business time here, with the ticket's calendar, against their own cloc
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from workflows.common import clocks
 from workflows.common.clocks import Phase
-from workflows.common.vocabulary import ClockName, Status
+from workflows.common.vocabulary import ClockName, IsoDuration, Status
 from workflows.ticket import Breach, TicketState, TimelineEntry
 
 
 class ClockView(BaseModel):
     name: ClockName
     phase: Phase
-    target: timedelta | None
-    accrued: timedelta
-    remaining: timedelta | None
+    # in JSON as the API shows them (ISO 8601, whole seconds), whoever serializes the view
+    target: IsoDuration | None
+    accrued: IsoDuration
+    remaining: IsoDuration | None
     due_at: datetime | None
     breached: bool
     warnings_sent: list[int]
