@@ -82,10 +82,23 @@ async def late_reply_follow_up(env: WorkflowEnvironment, tq: str) -> str:
     return handle.id
 
 
+async def small_action_answers(env: WorkflowEnvironment, tq: str) -> str:
+    """Updates answered with an ActionResult (patch `small-action-answer`), not the state."""
+    handle = await start_ticket(env.client, tq, ticket(await env.get_current_time(), id="H-small-answers"))
+    await handle.execute_update(TicketWorkflow.acknowledge, core.Acknowledge(actor=AGENT))
+    await handle.execute_update(TicketWorkflow.assign, core.Assign(actor=AGENT, assignee="agent-1"))
+    await handle.execute_update(TicketWorkflow.note, core.AddNote(actor=AGENT, text="looking", public=False))
+    await handle.execute_update(TicketWorkflow.resolve, core.Resolve(actor=AGENT, summary="fixed"))
+    await handle.execute_update(TicketWorkflow.close, core.Close(actor=AGENT))
+    await handle.result()
+    return handle.id
+
+
 Scenario = Callable[[WorkflowEnvironment, str], Awaitable[str]]
 # Each scenario with the server it needs: time skipping, or the dev server where activities may be held open.
 SCENARIOS: list[tuple[Scenario, Callable[[], Awaitable[WorkflowEnvironment]]]] = [
     (seed_escalation, time_skipping_env), (full_lifecycle, time_skipping_env), (late_reply_follow_up, local_env),
+    (small_action_answers, time_skipping_env),
 ]
 
 
