@@ -164,17 +164,19 @@ class EscalationClient:
     # ----- opening ---------------------------------------------------------------
 
     async def open(self, ticket: Ticket, *, now: datetime | None = None, opened_at_defaulted: bool = False,
-                   wait_for_worker: bool = True) -> OpenResult:
+                   wait_for_worker: bool = True, actor: str | None = None,
+                   handoff: core.Handoff | None = None) -> OpenResult:
         """Open a ticket, or return the one with that id (running or closed) if the request is the same.
 
         `opened_at_defaulted`: the caller filled opened_at with "now", so a retry differs only there
         and still counts as the same request. `wait_for_worker=False`: for a new ticket, compute the view
         with the same pure functions the workflow runs on its first task (`open_ticket`, `catch_up`) from
-        the same policy snapshot, so the caller waits only for the server to accept the start."""
+        the same policy snapshot, so the caller waits only for the server to accept the start.
+        `actor`: who opens it (None: `system:intake`); `handoff`: the bot that handed the customer over."""
         now = now or datetime.now(UTC)
         check_opened_at(ticket.opened_at, now, self.max_backdate)
-        opened = core.open_ticket(ticket, self.policy, now)  # what the workflow's first task will compute
-        created = await self._start(ticket, opened.state)
+        opened = core.open_ticket(ticket, self.policy, now, opened_by=actor, handoff=handoff)  # as the first task will
+        created = await self._start(ticket, opened.state, actor=actor, handoff=handoff)
         if created and not wait_for_worker:
             return OpenResult(created=True, view=ticket_view(core.catch_up(opened.state, now, self.policy).state, now))
         state = await self.state(ticket.id)
@@ -182,12 +184,14 @@ class EscalationClient:
             raise IdConflict(f"ticket {ticket.id} exists with a different request; use another id")
         return OpenResult(created=created, view=ticket_view(state, now))
 
-    async def _start(self, ticket: Ticket, opened: core.TicketState) -> bool:
+    async def _start(self, ticket: Ticket, opened: core.TicketState, *, actor: str | None = None,
+                     handoff: core.Handoff | None = None) -> bool:
         """Start the ticket's workflow unless one with its id exists (running or closed); True if it was new."""
+        inp = TicketInput(ticket=ticket, policy=self.policy, opened_by=actor, handoff=handoff)
         async with _temporal_errors():
             try:
                 handle = await self.temporal.start_workflow(
-                    TicketWorkflow.run, TicketInput(ticket=ticket, policy=self.policy), id=workflow_id(ticket.id),
+                    TicketWorkflow.run, inp, id=workflow_id(ticket.id),
                     task_queue=self.task_queue, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     # listable at once, before a worker runs the first task

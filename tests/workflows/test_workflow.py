@@ -235,3 +235,39 @@ async def test_failing_notifications_never_hold_up_sla_timers(env: WorkflowEnvir
     assert s.status == Status.new, "the ticket lives on: a failed notification never fails the workflow"
     desc = await handle.describe()
     assert desc.status is not None and desc.status.name == "RUNNING"
+
+
+# ----- opening: who, a bot's hand-off, a ticket opened in the past --------------------------------------------
+
+
+async def start_with(env: WorkflowEnvironment, tq: str, inp: core.TicketInput):  # type: ignore[no-untyped-def]
+    return await env.client.start_workflow(TicketWorkflow.run, inp, id=core.workflow_id(inp.ticket.id), task_queue=tq)
+
+
+@on_time_skipping_server()
+async def test_the_workflow_records_who_opened_the_ticket(env: WorkflowEnvironment, tq: str) -> None:
+    t = ticket(await env.get_current_time())
+    handle = await start_with(env, tq, core.TicketInput(ticket=t, policy=policy_with(), opened_by="agent:olga"))
+    opened = (await state(handle)).timeline[0]
+    assert (opened.action, opened.actor) == ("opened", "agent:olga")
+
+
+@on_time_skipping_server()
+async def test_the_workflow_records_a_bots_hand_off_before_the_opening(env: WorkflowEnvironment, tq: str) -> None:
+    now = await env.get_current_time()
+    t = ticket(now, channel="bot", priority=None)
+    bot = core.Handoff(actor="bot:helpbot", reason="customer asked for a human", at=now, since=now - minutes(3))
+    handle = await start_with(env, tq, core.TicketInput(ticket=t, policy=policy_with(), handoff=bot))
+    handed, opened = (await state(handle)).timeline[:2]
+    assert (handed.action, handed.actor, handed.reason) == ("handed_off", "bot:helpbot", "customer asked for a human")
+    assert "after 3m at tier0" in handed.summary and opened.actor == "system:intake"
+
+
+@on_time_skipping_server(activities=[Notifier(SENT).notify])
+async def test_a_ticket_opened_in_the_past_sends_no_warning_with_its_breach(env: WorkflowEnvironment, tq: str) -> None:
+    t = ticket(await env.get_current_time() - timedelta(hours=2))  # P1: acknowledge 60 m, long overdue
+    handle = await start_ticket(env.client, tq, t)
+    assert (await state(handle)).tier == "tier2"
+    await env.sleep(minutes(1))
+    sent = SENT.kinds(t.id)
+    assert "breach" in sent and "warning" not in sent, sent

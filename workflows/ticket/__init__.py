@@ -26,6 +26,7 @@ from workflows.ticket.events import (
     WaitOnCustomer,
 )
 from workflows.ticket.rules import (
+    OPENER,
     catch_up,
     check,
     follow_up_id,
@@ -41,6 +42,7 @@ from workflows.ticket.state import (
     TEXT_KEPT,
     TIMELINE_KEPT,
     Breach,
+    Handoff,
     Ticket,
     TicketInput,
     TicketState,
@@ -54,6 +56,7 @@ from workflows.ticket.state import (
 __all__ = [
     "ACTIONS",
     "ACTIVE",
+    "OPENER",
     "REPLY_IDS_KEPT",
     "SYSTEM_SLA",
     "TEXT_KEPT",
@@ -70,6 +73,7 @@ __all__ = [
     "Effect",
     "Escalate",
     "Event",
+    "Handoff",
     "Notify",
     "NotifyResult",
     "Rejected",

@@ -113,12 +113,26 @@ class TicketState(BaseModel):
         return self.status == Status.closed
 
 
+class Handoff(BaseModel):
+    """A Tier 0 channel (a bot) handing the customer to people: who, why, when; and since when it had them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    actor: Annotated[str, StringConstraints(min_length=1, max_length=200)]  # e.g. "bot:helpbot"
+    reason: Annotated[str, StringConstraints(max_length=2000)] = ""
+    at: datetime
+    since: datetime | None = None  # the conversation's start: the time at Tier 0 is at - since
+
+
 class TicketInput(BaseModel):
-    """The workflow's input: the ticket, the policy snapshot that governs it, and (after continue-as-new) its state."""
+    """The workflow's input: the ticket, the policy snapshot that governs it, and (after continue-as-new) its state.
+
+    `opened_by` and `handoff` are new: None in histories from before (the opening is then `system:intake`'s)."""
 
     ticket: Ticket
     policy: Policy
     state: TicketState | None = None
+    opened_by: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    handoff: Handoff | None = None
 
     @field_validator("policy", mode="wrap")
     @classmethod

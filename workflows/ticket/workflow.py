@@ -34,6 +34,9 @@ SMALL_ACTION_ANSWER = "small-action-answer"
 # A customer reply whose message_id the ticket has seen is recorded once and answered as a duplicate; before this
 # patch a retried reply was applied again.
 DEDUPLICATE_REPLIES = "deduplicate-replies"
+# A warning whose breach is also due when the deadlines are caught up is not sent (a ticket opened in the past, a
+# worker that was down); before this patch it was sent in the same instant as the breach.
+SUPERSEDE_DUE_WARNINGS = "supersede-due-warnings"
 # Tickets opened "now" by a client whose clock runs slightly ahead are fine.
 CLOCK_SKEW = timedelta(minutes=5)
 # Also None: committed histories whose stand-in activity answered nothing must still replay.
@@ -59,7 +62,7 @@ class TicketWorkflow:
         started = workflow.info().typed_search_attributes  # set by the client at start: not upserted again
         self.published: dict[str, object] = {k.name: v for k in sa.ALL if (v := started.get(k)) is not None}
         if inp.state is None:
-            opened = core.open_ticket(inp.ticket, inp.policy, workflow.now())
+            opened = core.open_ticket(inp.ticket, inp.policy, workflow.now(), opened_by=inp.opened_by, handoff=inp.handoff)
             self.state, self.pending = opened.state, list(opened.effects)
         else:
             self.state = inp.state
@@ -103,7 +106,8 @@ class TicketWorkflow:
     def _apply_due(self) -> None:
         if core.next_due(self.state, workflow.now(), self.policy) is None:
             return
-        caught_up = core.catch_up(self.state, workflow.now(), self.policy)
+        caught_up = core.catch_up(self.state, workflow.now(), self.policy,
+                                  supersede=lambda: workflow.patched(SUPERSEDE_DUE_WARNINGS))
         self.state = caught_up.state
         self.pending += caught_up.effects
 
