@@ -112,11 +112,25 @@ async def bot_hand_off_in_the_past(env: WorkflowEnvironment, tq: str) -> str:
     return handle.id
 
 
+async def duplicate_replies(env: WorkflowEnvironment, tq: str) -> str:
+    """A customer reply retried by Update and by Signal: recorded once (patch `deduplicate-replies`)."""
+    handle = await start_ticket(env.client, tq, ticket(await env.get_current_time(), id="H-duplicate-replies"))
+    reply = core.CustomerReply(message="logs attached", message_id="m-1")
+    await handle.execute_update(TicketWorkflow.customer_reply, reply)
+    await handle.execute_update(TicketWorkflow.customer_reply, reply)
+    await handle.signal(TicketWorkflow.customer_replied, reply)
+    await handle.execute_update(TicketWorkflow.resolve, core.Resolve(actor=AGENT, summary="fixed"))
+    await handle.execute_update(TicketWorkflow.close, core.Close(actor=AGENT))
+    await handle.result()
+    return handle.id
+
+
 Scenario = Callable[[WorkflowEnvironment, str], Awaitable[str]]
 # Each scenario with the server it needs: time skipping, or the dev server where activities may be held open.
 SCENARIOS: list[tuple[Scenario, Callable[[], Awaitable[WorkflowEnvironment]]]] = [
     (seed_escalation, time_skipping_env), (full_lifecycle, time_skipping_env), (late_reply_follow_up, local_env),
     (small_action_answers, time_skipping_env), (bot_hand_off_in_the_past, time_skipping_env),
+    (duplicate_replies, time_skipping_env),
 ]
 
 

@@ -271,3 +271,50 @@ async def test_a_ticket_opened_in_the_past_sends_no_warning_with_its_breach(env:
     await env.sleep(minutes(1))
     sent = SENT.kinds(t.id)
     assert "breach" in sent and "warning" not in sent, sent
+
+
+# ----- a retried customer reply (same message_id) ---------------------------------------------------------------
+
+
+def replies(s: core.TicketState) -> int:
+    return sum(1 for e in s.timeline if e.action == "customer_replied")
+
+
+@on_time_skipping_server()
+async def test_a_retried_reply_update_is_answered_as_a_duplicate(env: WorkflowEnvironment, tq: str) -> None:
+    handle = await start_ticket(env.client, tq, ticket(await env.get_current_time()))
+    reply = core.CustomerReply(message="logs attached", message_id="m-1")
+    first = await handle.execute_update(TicketWorkflow.customer_reply, reply)
+    again = await handle.execute_update(TicketWorkflow.customer_reply, reply)
+    assert (first.outcome, again.outcome) == ("customer_reply", "duplicate")
+    assert again.timeline == []
+
+
+@on_time_skipping_server()
+async def test_a_reply_is_recorded_once_whatever_surface_retries_it(env: WorkflowEnvironment, tq: str) -> None:
+    handle = await start_ticket(env.client, tq, ticket(await env.get_current_time()))
+    reply = core.CustomerReply(message="logs attached", message_id="m-1")
+    await handle.signal(TicketWorkflow.customer_replied, reply)
+    await handle.execute_update(TicketWorkflow.customer_reply, reply)
+    await handle.signal(TicketWorkflow.customer_replied, reply)
+    await handle.execute_update(TicketWorkflow.customer_reply, core.CustomerReply(message="and this", message_id="m-2"))
+    assert replies(await state(handle)) == 2
+
+
+@on_time_skipping_server()
+async def test_replies_without_a_message_id_are_each_recorded(env: WorkflowEnvironment, tq: str) -> None:
+    handle = await start_ticket(env.client, tq, ticket(await env.get_current_time()))
+    for _ in range(2):
+        await handle.execute_update(TicketWorkflow.customer_reply, core.CustomerReply(message="hello?"))
+    assert replies(await state(handle)) == 2
+
+
+@on_time_skipping_server()
+async def test_the_ids_seen_are_carried_through_continue_as_new(env: WorkflowEnvironment, tq: str) -> None:
+    """A run continued as new starts from the state it was given (TicketInput.state), reply ids included."""
+    t = ticket(await env.get_current_time())
+    before = core.open_ticket(t, policy_with(), t.opened_at).state
+    before = core.step(before, core.CustomerReply(message="hi", message_id="m-1"), t.opened_at, policy_with()).state
+    handle = await start_with(env, tq, core.TicketInput(ticket=t, policy=policy_with(), state=before))
+    again = await handle.execute_update(TicketWorkflow.customer_reply, core.CustomerReply(message="hi", message_id="m-1"))
+    assert again.outcome == "duplicate" and replies(await state(handle)) == 1
