@@ -286,6 +286,7 @@ async def test_a_retried_reply_update_is_answered_as_a_duplicate(env: WorkflowEn
     reply = core.CustomerReply(message="logs attached", message_id="m-1")
     first = await handle.execute_update(TicketWorkflow.customer_reply, reply)
     again = await handle.execute_update(TicketWorkflow.customer_reply, reply)
+    assert isinstance(first, ActionResult) and isinstance(again, ActionResult)
     assert (first.outcome, again.outcome) == ("customer_reply", "duplicate")
     assert again.timeline == []
 
