@@ -1,32 +1,31 @@
 """The `notify` activity: tell people about escalations, warnings and breaches.
 
-The default sink writes a structured log line and appends to a JSONL outbox
-under var/. Each notification carries an idempotency key; a retried delivery
-with a key already in the outbox is recognised and not written twice.
+An activity class: the worker builds it once, with its delivery sink (chosen from the settings at start-up),
+so a delivery reads no environment and keeps nothing in module globals. The default sink writes a
+structured log line and appends to a JSONL outbox. Each notification carries an idempotency key; a retried
+delivery with a key already in the outbox is recognised and not written twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import structlog
-from pydantic import BaseModel
 from temporalio import activity
 
-from workflows.ticket import Notify
+from workflows.ticket import Notify, NotifyResult
 
 log = structlog.get_logger("escalation.notify")
-OUTBOX_ENV = "ESCALATION_OUTBOX"
 
 
-class Delivery(BaseModel):
-    key: str
-    duplicate: bool
-    recorded_at: datetime
+class Sink(Protocol):
+    """Where notifications go (a real channel later: email, chat, paging)."""
+
+    async def deliver(self, n: Notify) -> NotifyResult: ...
 
 
 class Outbox:
@@ -57,7 +56,7 @@ class Outbox:
                 with self.path.open("a", encoding="utf-8") as f:
                     f.write("\n")
 
-    async def deliver(self, n: Notify) -> Delivery:
+    async def deliver(self, n: Notify) -> NotifyResult:
         async with self._lock:
             if self._keys is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,41 +64,23 @@ class Outbox:
                 self._end_torn_line()
             now = datetime.now(UTC)
             if n.key in self._keys:
-                return Delivery(key=n.key, duplicate=True, recorded_at=now)
+                return NotifyResult(key=n.key, duplicate=True, recorded_at=now)
             record = {"recorded_at": now.isoformat(), **n.model_dump(mode="json")}
             with self.path.open("a", encoding="utf-8") as f:
                 f.write(json.dumps(record, separators=(",", ":")) + "\n")
             self._keys.add(n.key)
-            return Delivery(key=n.key, duplicate=False, recorded_at=now)
+            return NotifyResult(key=n.key, duplicate=False, recorded_at=now)
 
 
-def default_outbox_path() -> Path:
-    return Path(os.environ.get(OUTBOX_ENV, "var/outbox.jsonl"))
+class Notifier:
+    """The `notify` activity, bound to the sink it delivers to."""
 
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
 
-_outbox: Outbox | None = None
-
-
-def outbox() -> Outbox:
-    global _outbox
-    path = default_outbox_path()
-    if _outbox is None or _outbox.path != path:
-        _outbox = Outbox(path)
-    return _outbox
-
-
-@activity.defn(name="notify")
-async def notify(n: Notify) -> Delivery:
-    delivery = await outbox().deliver(n)
-    log.info(
-        "notification",
-        kind=n.kind,
-        key=n.key,
-        ticket_id=n.ticket_id,
-        recipients=n.recipients,
-        tier=n.tier,
-        priority=n.priority,
-        duplicate=delivery.duplicate,
-        attempt=activity.info().attempt,
-    )
-    return delivery
+    @activity.defn(name="notify")
+    async def notify(self, n: Notify) -> NotifyResult:
+        delivery = await self.sink.deliver(n)
+        log.info("notification", kind=n.kind, key=n.key, ticket_id=n.ticket_id, recipients=n.recipients,
+                 tier=n.tier, priority=n.priority, duplicate=delivery.duplicate, attempt=activity.info().attempt)
+        return delivery

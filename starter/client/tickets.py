@@ -52,7 +52,7 @@ from workflows.common import search_attributes as sa
 from workflows.common.policy import Policy
 from workflows.common.vocabulary import ID_PATTERN, PRIORITIES, Status
 from workflows.ticket import Ticket, workflow_id
-from workflows.ticket.views import TicketView, ticket_view
+from workflows.ticket.views import TicketView, action_view, as_action_result, ticket_view
 from workflows.ticket.workflow import CLOCK_SKEW, TicketInput, TicketWorkflow, update_names
 
 FILTER_VALUE = re.compile(r"^[A-Za-z0-9._:@-]{1,100}$")
@@ -224,20 +224,19 @@ class EscalationClient:
     # ----- opening ---------------------------------------------------------------
 
     async def open(self, ticket: Ticket, *, now: datetime | None = None, opened_at_defaulted: bool = False,
-                   wait_for_worker: bool = True, actor: str | None = None) -> OpenResult:
+                   wait_for_worker: bool = True, actor: str | None = None,
+                   handoff: core.Handoff | None = None) -> OpenResult:
         """Open a ticket, or return the one with that id (running or closed) if the request is the same.
-
-        `actor`: who opens it (the CLI's --actor). Not yet sent: the workflow records every opening as
-        `system:intake` until its input carries the opener (issue 6, `ticket open --actor`, the workflow side).
 
         `opened_at_defaulted`: the caller filled opened_at with "now", so a retry differs only there
         and still counts as the same request. `wait_for_worker=False`: for a new ticket, compute the view
         with the same pure functions the workflow runs on its first task (`open_ticket`, `catch_up`) from
-        the same policy snapshot, so the caller waits only for the server to accept the start."""
+        the same policy snapshot, so the caller waits only for the server to accept the start.
+        `actor`: who opens it (None: `system:intake`); `handoff`: the bot that handed the customer over."""
         now = now or datetime.now(UTC)
         check_opened_at(ticket.opened_at, now, self.max_backdate)
-        opened = core.open_ticket(ticket, self.policy, now)  # what the workflow's first task will compute
-        created = await self._start(ticket, opened.state)
+        opened = core.open_ticket(ticket, self.policy, now, opened_by=actor, handoff=handoff)  # as the first task will
+        created = await self._start(ticket, opened.state, actor=actor, handoff=handoff)
         if created and not wait_for_worker:
             return OpenResult(created=True, view=ticket_view(core.catch_up(opened.state, now, self.policy).state, now))
         state = await self._state(ticket.id)
@@ -245,12 +244,14 @@ class EscalationClient:
             raise IdConflict(f"ticket {ticket.id} exists with a different request; use another id")
         return OpenResult(created=created, view=ticket_view(state, now))
 
-    async def _start(self, ticket: Ticket, opened: core.TicketState) -> bool:
+    async def _start(self, ticket: Ticket, opened: core.TicketState, *, actor: str | None = None,
+                     handoff: core.Handoff | None = None) -> bool:
         """Start the ticket's workflow unless one with its id exists (running or closed); True if it was new."""
+        inp = TicketInput(ticket=ticket, policy=self.policy, opened_by=actor, handoff=handoff)
         async with self._errors():
             try:
                 handle = await self.temporal.start_workflow(
-                    TicketWorkflow.run, TicketInput(ticket=ticket, policy=self.policy), id=workflow_id(ticket.id),
+                    TicketWorkflow.run, inp, id=workflow_id(ticket.id),
                     task_queue=self.task_queue, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     # listable at once, before a worker runs the first task
@@ -371,8 +372,9 @@ class EscalationClient:
         handle = self.handle(ticket_id)
         async with self._errors(ticket_id):
             try:
-                state: core.TicketState = await handle.execute_update(update_names()[name], event,
-                                                                      rpc_timeout=self.rpc_timeout)
+                # Decoded by shape, not by type: a worker of before answers with the state (rolling deploy).
+                answer = await handle.execute_update(update_names()[name], event, rpc_timeout=self.rpc_timeout,
+                                                     result_type=dict)
             except WorkflowUpdateFailedError as exc:
                 cause = exc.cause
                 if isinstance(cause, ApplicationError):
@@ -386,7 +388,7 @@ class EscalationClient:
                 raise no_answer(ticket_id, self.task_queue, self.rpc_timeout) from None
             except WorkflowFailureError as exc:  # pragma: no cover - defensive
                 raise ActionRejected("rejected", str(exc)) from None
-        return ticket_view(state, datetime.now(UTC))
+        return action_view(await self._state(ticket_id), as_action_result(answer, name), datetime.now(UTC))
 
     async def _recorded_reply(self, state: core.TicketState, reply: core.CustomerReply) -> ReplyResult | None:
         """Where a redelivered customer message (same message_id) was already recorded, or None.

@@ -35,7 +35,7 @@ from pydantic import (
 )
 
 from workflows.common.vocabulary import ID_PATTERN, Channel, CustomerId, Tag, contains_keyword
-from workflows.ticket import CustomerReply, Ticket
+from workflows.ticket import CustomerReply, Handoff, Ticket
 
 SUBJECT_MAX = 500
 DESCRIPTION_MAX = 20_000
@@ -357,6 +357,7 @@ class Mapped:
     exact_time: bool  # opened_at came from the payload (False: the receive time, which a redelivery does not repeat)
     sensitive: list[str] = field(default_factory=list)  # categories found on a public channel
     reply_targets: list[str] = field(default_factory=list)  # tickets an email may reply to
+    handoff: Handoff | None = None  # a bot's hand-off: recorded in the timeline with the bot as actor
 
 
 def _fit(text: str, limit: int) -> str:
@@ -473,7 +474,10 @@ def _bot(p: BotIntake, now: datetime, back: timedelta, skew: timedelta) -> Mappe
         tags=_tags(p, "bot-handoff", *([f"intent:{p.intent}"] if p.intent else [])), opened_at=opened_at,
         **_common(p),  # type: ignore[arg-type]
     )
-    return Mapped(ticket=ticket, exact_time=exact)
+    since = min((t.at for t in p.transcript if t.at is not None), default=None)
+    handoff = Handoff(actor=f"bot:{p.bot}", reason=p.reason.strip(), at=opened_at,
+                      since=since if since is not None and since <= opened_at else None)
+    return Mapped(ticket=ticket, exact_time=exact, handoff=handoff)
 
 
 _MAPPERS = {

@@ -13,6 +13,7 @@ import pkgutil
 from collections.abc import Sequence
 from datetime import timedelta
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -24,7 +25,7 @@ from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import workflows
-from activities.notify import notify
+from activities.notify import Notifier, Outbox
 from starter.runtime.settings import Settings, settings
 from workflows.ticket.workflow import TicketWorkflow
 
@@ -32,9 +33,13 @@ log = structlog.get_logger("escalation.runtime")
 
 # Every workflow type and activity the engine runs; a new one is registered here and nowhere else.
 WORKFLOWS: list[type] = [TicketWorkflow]
-ACTIVITIES: list[Any] = [notify]
 # The task queue every worker and client uses unless ESCALATION_TASK_QUEUE says otherwise (written once, in Settings).
 DEFAULT_TASK_QUEUE: str = Settings.model_fields["escalation_task_queue"].default
+
+
+def activities(s: Settings) -> list[Any]:
+    """The activities, each built once with what the settings choose for it (the delivery sink, ...)."""
+    return [Notifier(Outbox(Path(s.escalation_outbox))).notify]
 
 
 def data_converter() -> DataConverter:
@@ -49,7 +54,7 @@ def pure_modules() -> tuple[str, ...]:
     It is deterministic, side-effect free at import and read-only at run time, so the sandbox passes it through
     (loaded once per worker, not once per run: pydantic would build every model class again on each import). A
     package is never listed (that would pass its `workflow` module through too); the shells stay sandboxed.
-    `tests/unit/test_purity.py` checks that what is listed here really is pure."""
+    `tests/unit/test_workflow_purity.py` checks that what is listed here really is pure."""
     out = []
     for m in pkgutil.walk_packages(workflows.__path__, prefix="workflows."):
         if not m.ispkg and m.name.rpartition(".")[2] != "workflow":
@@ -102,5 +107,6 @@ def build_worker(client: Client, task_queue: str | None = None, *, workflows: Se
     options.setdefault("max_cached_workflows", s.escalation_max_cached_workflows)
     options.setdefault("workflow_runner", workflow_runner())
     options.setdefault("graceful_shutdown_timeout", timedelta(seconds=10))  # let in-flight notifications finish
-    options.setdefault("activities", ACTIVITIES)
+    if "activities" not in options:  # built only when asked for: the outbox opens its file
+        options["activities"] = activities(s)
     return Worker(client, task_queue=task_queue or s.escalation_task_queue, workflows=workflows, **options)

@@ -15,6 +15,7 @@ from starter.http.app import create_app
 from starter.intake.mapping import PAYLOADS, email_ticket_id
 from starter.runtime.settings import Settings
 from tests.support.api import Tokens, asgi_client, in_process_app, ticket_body, unique
+from workflows.common.vocabulary import Channel
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -468,6 +469,18 @@ async def test_intake_every_channel_opens_one_ticket_per_message(http: httpx.Asy
         assert r.json()["outcome"] == "existing" and r.json()["ticket"]["id"] == first["ticket"]["id"]
     bot = await http.get(f"/v1/tickets/{first['ticket']['id']}", headers=tokens.header("admin"))
     assert bot.json()["tier"] == "tier1" and bot.json()["routing_rule"] == "bot-handoff"
+
+
+async def test_intake_from_the_bot_records_its_hand_off_with_the_bot_and_its_reason(http: httpx.AsyncClient,
+                                                                                   tokens: Tokens) -> None:
+    payload = dict(PAYLOADS[Channel.bot].model_config["json_schema_extra"]["examples"][0])  # type: ignore[index,arg-type]
+    payload["conversation_id"] = f"bot-{unique()}"
+    opened = await http.post("/v1/intake/bot", json=payload, headers=tokens.header("intake"))
+    assert opened.status_code == 201, opened.text
+    tid = opened.json()["ticket"]["id"]
+    timeline = (await http.get(f"/v1/tickets/{tid}/timeline", headers=tokens.header("admin"))).json()
+    handed = [e for e in timeline["timeline"] if e["action"] == "handed_off"]
+    assert [(e["actor"], e["reason"]) for e in handed] == [("bot:helpbot", "customer asked for a human")], timeline
 
 
 async def test_intake_rejects_bad_payloads(http: httpx.AsyncClient, tokens: Tokens) -> None:

@@ -19,6 +19,7 @@ from temporalio import activity
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from starter.runtime.policy_file import load_policy
 from tests.support.workflows import local_env, running_worker, start_ticket, ticket, time_skipping_env
 from workflows import ticket as core
 from workflows.ticket.workflow import TicketWorkflow
@@ -82,10 +83,54 @@ async def late_reply_follow_up(env: WorkflowEnvironment, tq: str) -> str:
     return handle.id
 
 
+async def small_action_answers(env: WorkflowEnvironment, tq: str) -> str:
+    """Updates answered with an ActionResult (patch `small-action-answer`), not the state."""
+    handle = await start_ticket(env.client, tq, ticket(await env.get_current_time(), id="H-small-answers"))
+    await handle.execute_update(TicketWorkflow.acknowledge, core.Acknowledge(actor=AGENT))
+    await handle.execute_update(TicketWorkflow.assign, core.Assign(actor=AGENT, assignee="agent-1"))
+    await handle.execute_update(TicketWorkflow.note, core.AddNote(actor=AGENT, text="looking", public=False))
+    await handle.execute_update(TicketWorkflow.resolve, core.Resolve(actor=AGENT, summary="fixed"))
+    await handle.execute_update(TicketWorkflow.close, core.Close(actor=AGENT))
+    await handle.result()
+    return handle.id
+
+
+async def bot_hand_off_in_the_past(env: WorkflowEnvironment, tq: str) -> str:
+    """A bot's hand-off opened by a named actor two hours back: overdue warnings superseded (patch
+    `supersede-due-warnings`), the hand-off and the opener in the timeline (input fields `handoff`, `opened_by`)."""
+    now = await env.get_current_time()
+    t = ticket(now - timedelta(hours=2), id="H-bot-past", channel="bot", priority="P1")
+    bot = core.Handoff(actor="bot:helpbot", reason="customer asked for a human", at=t.opened_at,
+                       since=t.opened_at - timedelta(minutes=3))
+    handle = await env.client.start_workflow(
+        TicketWorkflow.run, core.TicketInput(ticket=t, policy=load_policy(), opened_by="agent:olga", handoff=bot),
+        id=core.workflow_id(t.id), task_queue=tq)
+    await handle.execute_update(TicketWorkflow.acknowledge, core.Acknowledge(actor=AGENT))
+    await handle.execute_update(TicketWorkflow.resolve, core.Resolve(actor=AGENT, summary="link resent"))
+    await handle.execute_update(TicketWorkflow.close, core.Close(actor=AGENT))
+    await handle.result()
+    return handle.id
+
+
+async def duplicate_replies(env: WorkflowEnvironment, tq: str) -> str:
+    """A customer reply retried by Update and by Signal: recorded once (patch `deduplicate-replies`)."""
+    handle = await start_ticket(env.client, tq, ticket(await env.get_current_time(), id="H-duplicate-replies"))
+    reply = core.CustomerReply(message="logs attached", message_id="m-1")
+    await handle.execute_update(TicketWorkflow.customer_reply, reply)
+    await handle.execute_update(TicketWorkflow.customer_reply, reply)
+    await handle.signal(TicketWorkflow.customer_replied, reply)
+    await handle.execute_update(TicketWorkflow.resolve, core.Resolve(actor=AGENT, summary="fixed"))
+    await handle.execute_update(TicketWorkflow.close, core.Close(actor=AGENT))
+    await handle.result()
+    return handle.id
+
+
 Scenario = Callable[[WorkflowEnvironment, str], Awaitable[str]]
 # Each scenario with the server it needs: time skipping, or the dev server where activities may be held open.
 SCENARIOS: list[tuple[Scenario, Callable[[], Awaitable[WorkflowEnvironment]]]] = [
     (seed_escalation, time_skipping_env), (full_lifecycle, time_skipping_env), (late_reply_follow_up, local_env),
+    (small_action_answers, time_skipping_env), (bot_hand_off_in_the_past, time_skipping_env),
+    (duplicate_replies, time_skipping_env),
 ]
 
 

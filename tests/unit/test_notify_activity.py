@@ -1,4 +1,4 @@
-"""The notify activity's outbox: one line per notification key, even when Temporal retries a delivery."""
+"""The notify activity and its outbox: one line per notification key, even when Temporal retries a delivery."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from temporalio.testing import ActivityEnvironment
 
-from activities import notify as notify_module
-from workflows.ticket import Notify
+from activities.notify import Notifier, Outbox
+from starter.runtime.settings import Settings
+from starter.runtime.temporal import activities
+from workflows.ticket import Notify, NotifyResult
 
 
 def notification(key: str) -> Notify:
@@ -19,14 +20,15 @@ def notification(key: str) -> Notify:
                   due_at=datetime(2026, 11, 25, 10, tzinfo=UTC))
 
 
-async def test_redelivery_is_recognised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_redelivery_is_recognised(tmp_path: Path) -> None:
     outbox = tmp_path / "outbox.jsonl"
-    monkeypatch.setenv(notify_module.OUTBOX_ENV, str(outbox))
+    notify = Notifier(Outbox(outbox)).notify
     env = ActivityEnvironment()
-    first = await env.run(notify_module.notify, notification("ticket-T-1:5:escalation"))
-    again = await env.run(notify_module.notify, notification("ticket-T-1:5:escalation"))
-    other = await env.run(notify_module.notify, notification("ticket-T-1:6:escalation"))
+    first = await env.run(notify, notification("ticket-T-1:5:escalation"))
+    again = await env.run(notify, notification("ticket-T-1:5:escalation"))
+    other = await env.run(notify, notification("ticket-T-1:6:escalation"))
     assert (first.duplicate, again.duplicate, other.duplicate) == (False, True, False)
+    assert isinstance(first, NotifyResult) and first.key == "ticket-T-1:5:escalation"
     lines = [json.loads(line) for line in outbox.read_text().splitlines()]
     assert [line["key"] for line in lines] == ["ticket-T-1:5:escalation", "ticket-T-1:6:escalation"]
     assert lines[0]["due_at"] == "2026-11-25T10:00:00Z" and lines[0]["recorded_at"]
@@ -34,9 +36,9 @@ async def test_redelivery_is_recognised(tmp_path: Path, monkeypatch: pytest.Monk
 
 async def test_keys_survive_a_worker_restart(tmp_path: Path) -> None:
     path = tmp_path / "outbox.jsonl"
-    await notify_module.Outbox(path).deliver(notification("k-1"))
+    await Outbox(path).deliver(notification("k-1"))
     path.write_text(path.read_text() + '{"torn line')  # a crash mid-write leaves a partial line
-    restarted = notify_module.Outbox(path)
+    restarted = Outbox(path)
     assert (await restarted.deliver(notification("k-1"))).duplicate is True
     assert (await restarted.deliver(notification("k-2"))).duplicate is False
     keys = []
@@ -46,3 +48,25 @@ async def test_keys_survive_a_worker_restart(tmp_path: Path) -> None:
         except ValueError:
             assert line == '{"torn line'
     assert keys == ["k-1", "k-2"], "the line after a torn one is whole"
+
+
+async def test_the_registered_activity_delivers_to_the_outbox_the_settings_name(tmp_path: Path) -> None:
+    """The sink is chosen once, from the settings the worker starts with; a delivery reads no environment."""
+    chosen = tmp_path / "chosen.jsonl"
+    [notify] = activities(Settings(escalation_outbox=str(chosen)))
+    await ActivityEnvironment().run(notify, notification("k-1"))
+    assert [json.loads(line)["key"] for line in chosen.read_text().splitlines()] == ["k-1"]
+
+
+async def test_the_activity_hands_each_notification_to_its_sink() -> None:
+    class Recorder:
+        def __init__(self) -> None:
+            self.seen: list[str] = []
+
+        async def deliver(self, n: Notify) -> NotifyResult:
+            self.seen.append(n.key)
+            return NotifyResult(key=n.key, duplicate=False, recorded_at=datetime(2026, 1, 1, tzinfo=UTC))
+
+    sink = Recorder()
+    result = await ActivityEnvironment().run(Notifier(sink).notify, notification("k-9"))
+    assert (sink.seen, result.key) == (["k-9"], "k-9")

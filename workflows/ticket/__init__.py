@@ -6,7 +6,7 @@ sees). `workflow` is the durable shell and is deliberately not imported here: it
 """
 
 from workflows.ticket.clocks import Deadline, deadlines, next_due
-from workflows.ticket.effects import Effect, Notify, StepResult
+from workflows.ticket.effects import Effect, Notify, NotifyResult, StepResult
 from workflows.ticket.events import (
     ACTIONS,
     SYSTEM_SLA,
@@ -26,6 +26,7 @@ from workflows.ticket.events import (
     WaitOnCustomer,
 )
 from workflows.ticket.rules import (
+    OPENER,
     catch_up,
     check,
     follow_up_id,
@@ -37,22 +38,66 @@ from workflows.ticket.rules import (
 )
 from workflows.ticket.state import (
     ACTIVE,
+    REPLY_IDS_KEPT,
     TEXT_KEPT,
     TIMELINE_KEPT,
     Breach,
+    Handoff,
     Ticket,
     TicketInput,
     TicketState,
     TimelineEntry,
     list_memo,
+    reply_seen,
     search_attributes,
     workflow_id,
 )
 
 __all__ = [
-    "ACTIONS", "ACTIVE", "SYSTEM_SLA", "TEXT_KEPT", "TIMELINE_KEPT", "Acknowledge", "AddNote", "Assign", "Breach",
-    "ChangePriority", "Close", "CustomerReply", "Deadline", "DeadlineReached", "Effect", "Escalate", "Event", "Notify",
-    "Rejected", "Reopen", "Resolve", "StepResult", "Ticket", "TicketInput", "TicketState", "TimelineEntry", "Transfer",
-    "WaitOnCustomer", "catch_up", "check", "deadlines", "follow_up_id", "follow_up_opened", "follow_up_ticket",
-    "list_memo", "next_due", "notification_failed", "open_ticket", "search_attributes", "step", "workflow_id",
+    "ACTIONS",
+    "ACTIVE",
+    "OPENER",
+    "REPLY_IDS_KEPT",
+    "SYSTEM_SLA",
+    "TEXT_KEPT",
+    "TIMELINE_KEPT",
+    "Acknowledge",
+    "AddNote",
+    "Assign",
+    "Breach",
+    "ChangePriority",
+    "Close",
+    "CustomerReply",
+    "Deadline",
+    "DeadlineReached",
+    "Effect",
+    "Escalate",
+    "Event",
+    "Handoff",
+    "Notify",
+    "NotifyResult",
+    "Rejected",
+    "Reopen",
+    "Resolve",
+    "StepResult",
+    "Ticket",
+    "TicketInput",
+    "TicketState",
+    "TimelineEntry",
+    "Transfer",
+    "WaitOnCustomer",
+    "catch_up",
+    "check",
+    "deadlines",
+    "follow_up_id",
+    "follow_up_opened",
+    "follow_up_ticket",
+    "list_memo",
+    "next_due",
+    "notification_failed",
+    "open_ticket",
+    "reply_seen",
+    "search_attributes",
+    "step",
+    "workflow_id",
 ]

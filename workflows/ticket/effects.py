@@ -28,6 +28,14 @@ class Notify(BaseModel):
 Effect = Notify
 
 
+class NotifyResult(BaseModel):
+    """The notify activity's answer: `duplicate` when the key was delivered before (a retry)."""
+
+    key: str
+    duplicate: bool
+    recorded_at: datetime
+
+
 class StepResult(BaseModel):
     """A step's outcome: the new state and the effects to carry out."""
 

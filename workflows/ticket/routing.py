@@ -15,6 +15,9 @@ class RoutingDecision(BaseModel):
     priority: str
     tier: str
     executive_keywords: list[str] = []
+    routed_priority: str | None = None  # what the rule (or the default route) sets, when the caller's priority won
+
+
 
 
 def matches(m: RoutingMatch, ticket: Ticket) -> bool:
@@ -43,6 +46,7 @@ def route(ticket: Ticket, policy: Policy) -> RoutingDecision:
         rule=rule_name,
         department=department,
         priority=ticket.priority or priority,
+        routed_priority=priority if ticket.priority else None,
         tier=tier,
         executive_keywords=[k for k in policy.executive.keywords if contains_keyword(ticket.text(), k)],
     )

@@ -35,13 +35,20 @@ from workflows.ticket.events import (
     WaitOnCustomer,
 )
 from workflows.ticket.routing import RoutingDecision, route
-from workflows.ticket.state import ACTIVE, Breach, Ticket, TicketState, record
+from workflows.ticket.state import ACTIVE, Breach, Handoff, Ticket, TicketState, record, remember_reply
 
 # ----- opening ----------------------------------------------------------------------
 
 
-def open_ticket(ticket: Ticket, policy: Policy, now: datetime) -> StepResult:
-    """Route the new ticket, start its clocks, confirm receipt, notify stakeholders."""
+OPENER = "system:intake"  # who opens a ticket when the caller does not say
+
+
+def open_ticket(ticket: Ticket, policy: Policy, now: datetime, *, opened_by: str | None = None,
+                handoff: Handoff | None = None) -> StepResult:
+    """Route the new ticket, start its clocks, confirm receipt, notify stakeholders.
+
+    `opened_by`: who opened it (default OPENER); `handoff`: the Tier 0 channel that handed the customer over,
+    recorded before the opening with its own actor, reason and time at Tier 0."""
     decision = route(ticket, policy)
     s = TicketState(
         ticket=ticket, policy_version=policy.version(), tier=decision.tier, department=decision.department,
@@ -50,7 +57,9 @@ def open_ticket(ticket: Ticket, policy: Policy, now: datetime) -> StepResult:
         as_of=now,
     )
     fx: list[Effect] = []
-    record(s, ticket.opened_at, "system:intake", "opened", _routing_summary(decision), rule=decision.rule)
+    if handoff is not None:
+        record(s, handoff.at, handoff.actor, "handed_off", _handoff_summary(handoff, s.tier, policy), handoff.reason)
+    record(s, ticket.opened_at, opened_by or OPENER, "opened", _routing_summary(decision), rule=decision.rule)
     apply_triggers(s, [Trigger.opened], ticket.opened_at, policy)
     settle_pauses(s, ticket.opened_at, policy)
     fx.append(notify(s, "opened", ["customer"], f"We received your request: {ticket.subject}",
@@ -62,14 +71,25 @@ def open_ticket(ticket: Ticket, policy: Policy, now: datetime) -> StepResult:
                           f"Customer {ticket.customer_id} ({ticket.customer_plan}), tier {s.tier}, "
                           f"department {s.department}."))
     if decision.executive_keywords:
-        fx += _flag_executive(s, policy, ticket.opened_at, "system:intake", decision.executive_keywords)
+        fx += _flag_executive(s, policy, ticket.opened_at, opened_by or OPENER, decision.executive_keywords)
     s.as_of = now
     return StepResult(state=s, effects=fx)
 
 
 def _routing_summary(d: RoutingDecision) -> str:
     by = f"rule {d.rule!r}" if d.rule else "the default route"
-    return f"routed by {by}: tier {d.tier}, department {d.department}, priority {d.priority}"
+    priority = f"priority {d.priority}"
+    if d.routed_priority is not None:  # the caller's priority wins over the rule's; both are recorded
+        priority += f" (set by the caller; {'the rule' if d.rule else 'the default route'} sets {d.routed_priority})"
+    return f"routed by {by}: tier {d.tier}, department {d.department}, {priority}"
+
+
+def _handoff_summary(h: Handoff, tier: str, p: Policy) -> str:
+    """The hand-off in words: who, after how long at Tier 0, and where the policy puts the ticket."""
+    bottom = p.tiers[0]
+    stay = f" after {format_duration(h.at - h.since)} at {bottom.id}" if h.since is not None and h.since <= h.at else ""
+    where = f"the policy keeps it at {tier}" if tier == bottom.id else f"routed to {tier}"
+    return f"handed off by {h.actor}{stay}; {where}"
 
 
 # ----- validation --------------------------------------------------------------------
@@ -226,6 +246,7 @@ def _on_customer_reply(s: TicketState, e: CustomerReply, now: datetime, p: Polic
     elif s.status == Status.waiting_on_customer:
         s.status = Status.open if s.acknowledged_at else Status.new
     record(s, now, e.actor, "customer_replied", "the customer replied" + (f" ({e.message_id})" if e.message_id else ""))
+    remember_reply(s, e.message_id)
     apply_triggers(s, triggers, now, p)
     found = [k for k in p.executive.keywords if contains_keyword(e.message, k)]
     if found:
@@ -380,18 +401,43 @@ def follow_up_opened(state: TicketState, reply: CustomerReply, follow_up: str, n
     return s
 
 
-def catch_up(s: TicketState, now: datetime, p: Policy) -> StepResult:
+def _always() -> bool:
+    return True
+
+
+def catch_up(s: TicketState, now: datetime, p: Policy, supersede: Callable[[], bool] = _always) -> StepResult:
     """Apply every deadline that has passed by `now`, in order, each at its due time.
 
     A timer may fire late (a worker was down, a burst queued) or not have fired yet when
     an action arrives; applying each deadline at its own instant keeps the ticket exactly
     where the policy says it should be (an unacknowledged P1 found 6 hours late has climbed
-    twice, not once). Never earlier than the state's own `as_of`: time does not run back."""
+    twice, not once). Never earlier than the state's own `as_of`: time does not run back.
+
+    A warning whose clock's breach is also due by `now` is superseded: marked as passed, not sent (nobody needs
+    "50 % used" in the same instant as "breached"). `supersede` is asked only when that case arises (the workflow
+    answers with `workflow.patched`: before that patch such warnings were sent)."""
     effects: list[Effect] = []
     while (ev := next_due(s, now, p)) is not None:
+        if _breach_also_due(s, ev, now) and supersede():
+            s = _superseded(s, ev)
+            continue
         out = step(s, ev, min(max(ev.due_at, s.as_of), now), p)
         s, effects = out.state, effects + out.effects
     return StepResult(state=s, effects=effects)
+
+
+def _breach_also_due(s: TicketState, ev: DeadlineReached, now: datetime) -> bool:
+    if ev.kind != "warning" or ev.clock is None:
+        return False
+    due = s.clocks[ev.clock].due_at
+    return due is not None and due <= now
+
+
+def _superseded(state: TicketState, ev: DeadlineReached) -> TicketState:
+    assert ev.clock is not None and ev.percent is not None  # a warning (see _breach_also_due)
+    s = state.model_copy(deep=True)
+    s.clocks[ev.clock] = clocks.mark_warned(s.clocks[ev.clock], ev.percent)
+    return s
 
 
 # ----- helpers -------------------------------------------------------------------------

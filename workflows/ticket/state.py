@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -27,6 +28,8 @@ from workflows.common.vocabulary import (
 ACTIVE = (Status.new, Status.open, Status.waiting_on_customer)
 TIMELINE_KEPT = 500  # entries carried in the state (and continue-as-new); the history keeps every one
 TEXT_KEPT = 2000  # characters of a note or reason kept in the timeline
+REPLY_IDS_KEPT = 200  # message ids of the latest customer replies, to recognise a retried one
+REPLY_KEY_MAX = 64  # characters of a message id kept as given; a longer one is kept as its digest
 
 
 class Ticket(BaseModel):
@@ -97,6 +100,7 @@ class TicketState(BaseModel):
     calendar: BusinessCalendar  # of the current priority; clients compute remaining time with it
     timeline: list[TimelineEntry] = []
     timeline_dropped: int = 0  # oldest entries no longer carried (still in the event history)
+    reply_ids: list[str] = []  # the latest customer replies' message ids (`reply_key`), oldest first
     seq: int = 0
     as_of: datetime
 
@@ -109,12 +113,26 @@ class TicketState(BaseModel):
         return self.status == Status.closed
 
 
+class Handoff(BaseModel):
+    """A Tier 0 channel (a bot) handing the customer to people: who, why, when; and since when it had them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    actor: Annotated[str, StringConstraints(min_length=1, max_length=200)]  # e.g. "bot:helpbot"
+    reason: Annotated[str, StringConstraints(max_length=2000)] = ""
+    at: datetime
+    since: datetime | None = None  # the conversation's start: the time at Tier 0 is at - since
+
+
 class TicketInput(BaseModel):
-    """The workflow's input: the ticket, the policy snapshot that governs it, and (after continue-as-new) its state."""
+    """The workflow's input: the ticket, the policy snapshot that governs it, and (after continue-as-new) its state.
+
+    `opened_by` and `handoff` are new: None in histories from before (the opening is then `system:intake`'s)."""
 
     ticket: Ticket
     policy: Policy
     state: TicketState | None = None
+    opened_by: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    handoff: Handoff | None = None
 
     @field_validator("policy", mode="wrap")
     @classmethod
@@ -161,3 +179,22 @@ def record(s: TicketState, at: datetime, actor: str, action: str, summary: str, 
 
 def _clip(text: str) -> str:
     return text if len(text) <= TEXT_KEPT else text[: TEXT_KEPT - 1] + "…"
+
+
+def reply_key(message_id: str) -> str:
+    """How a reply's message id is remembered: as given, or (long, e.g. an email's Message-ID) as its digest."""
+    if len(message_id) <= REPLY_KEY_MAX:
+        return message_id
+    return "sha256:" + hashlib.sha256(message_id.encode()).hexdigest()[:40]
+
+
+def remember_reply(s: TicketState, message_id: str | None) -> None:
+    """Keep the reply's id among the latest REPLY_IDS_KEPT (carried through continue-as-new with the state)."""
+    if message_id:
+        s.reply_ids.append(reply_key(message_id))
+        del s.reply_ids[: max(0, len(s.reply_ids) - REPLY_IDS_KEPT)]
+
+
+def reply_seen(s: TicketState, message_id: str | None) -> bool:
+    """Whether a reply with this message id was applied already (one without an id never counts as seen)."""
+    return bool(message_id) and reply_key(message_id or "") in s.reply_ids

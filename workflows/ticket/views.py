@@ -7,8 +7,9 @@ remaining business time here, with the ticket's calendar, against their own cloc
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from workflows.common import clocks
 from workflows.common.clocks import Phase
@@ -82,3 +83,46 @@ def ticket_view(state: TicketState, now: datetime) -> TicketView:
         clocks=[clock_view(c, now, state) for c in state.clocks.values()], timeline=state.timeline,
         timeline_complete=bool(state.timeline) and state.timeline[0].seq == 1 and not state.timeline_dropped,
     )
+
+
+# ----- the answer to an action ---------------------------------------------------------
+
+DUPLICATE = "duplicate"  # the outcome of an action the ticket had applied before (a retried customer reply)
+
+
+class ActionResult(BaseModel):
+    """What an Update answers: the action's outcome and where it left the ticket, never the whole state (whose
+    description alone may be 20 KB, and whose timeline would go into the history again with every answer)."""
+
+    outcome: str = Field(description=f"the action applied (its name), or {DUPLICATE!r}: applied before, not again")
+    status: Status
+    tier: str
+    priority: str
+    department: str
+    assignee: str | None
+    due: dict[ClockName, datetime] = Field(description="the due time of each running clock")
+    timeline: list[TimelineEntry] = Field(description="the entries this action added")
+
+
+def action_result(state: TicketState, outcome: str, added: list[TimelineEntry]) -> ActionResult:
+    return ActionResult(
+        outcome=outcome, status=state.status, tier=state.tier, priority=state.priority, department=state.department,
+        assignee=state.assignee, timeline=added,
+        due={c.name: c.due_at for c in state.clocks.values() if c.phase == "running" and c.due_at is not None},
+    )
+
+
+def as_action_result(answer: Any, action: str) -> ActionResult:
+    """An Update's answer of either shape as an ActionResult: during a rolling deploy a worker running the code
+    of before answers with the state itself (its timeline cut to the entries the action added)."""
+    if isinstance(answer, ActionResult):
+        return answer
+    if isinstance(answer, dict) and "outcome" in answer:
+        return ActionResult.model_validate(answer)
+    state = answer if isinstance(answer, TicketState) else TicketState.model_validate(answer)
+    return action_result(state, action, state.timeline)
+
+
+def action_view(state: TicketState, result: ActionResult, now: datetime) -> TicketView:
+    """The ticket after an action, as an action's answer shows it: only the timeline entries that action added."""
+    return ticket_view(state.model_copy(update={"timeline": result.timeline}), now)

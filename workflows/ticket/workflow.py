@@ -23,14 +23,29 @@ with workflow.unsafe.imports_passed_through():
     from workflows.common import search_attributes as sa
     from workflows.common.policy import Policy, intern_policy
     from workflows.ticket import TicketInput
-    from workflows.ticket.views import TicketView, ticket_view
+    from workflows.ticket.views import DUPLICATE, ActionResult, TicketView, action_result, ticket_view
 
 # A customer message signalled to a closed ticket that has not completed yet opens a follow-up ticket (a child
 # workflow, abandoned on completion); before this patch it was only logged.
 FOLLOW_UP_FROM_LATE_REPLY = "follow-up-from-late-reply"
+# An Update answers with an ActionResult (the outcome, where the ticket now is, the entries it added); before this
+# patch it answered with the state itself (the ticket, calendar and clocks each time).
+SMALL_ACTION_ANSWER = "small-action-answer"
+# A customer reply whose message_id the ticket has seen is recorded once and answered as a duplicate; before this
+# patch a retried reply was applied again.
+DEDUPLICATE_REPLIES = "deduplicate-replies"
+# A warning whose breach is also due when the deadlines are caught up is not sent (a ticket opened in the past, a
+# worker that was down); before this patch it was sent in the same instant as the breach.
+SUPERSEDE_DUE_WARNINGS = "supersede-due-warnings"
 # Tickets opened "now" by a client whose clock runs slightly ahead are fine.
 CLOCK_SKEW = timedelta(minutes=5)
+# Also None: committed histories whose stand-in activity answered nothing must still replay.
+NOTIFY_RESULT: Any = core.NotifyResult | None
 NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+
+
+# What an Update answers (the state: only in histories from before SMALL_ACTION_ANSWER).
+UpdateAnswer = ActionResult | core.TicketState
 
 
 def rejection(exc: core.Rejected) -> ApplicationError:
@@ -47,7 +62,7 @@ class TicketWorkflow:
         started = workflow.info().typed_search_attributes  # set by the client at start: not upserted again
         self.published: dict[str, object] = {k.name: v for k in sa.ALL if (v := started.get(k)) is not None}
         if inp.state is None:
-            opened = core.open_ticket(inp.ticket, inp.policy, workflow.now())
+            opened = core.open_ticket(inp.ticket, inp.policy, workflow.now(), opened_by=inp.opened_by, handoff=inp.handoff)
             self.state, self.pending = opened.state, list(opened.effects)
         else:
             self.state = inp.state
@@ -91,7 +106,8 @@ class TicketWorkflow:
     def _apply_due(self) -> None:
         if core.next_due(self.state, workflow.now(), self.policy) is None:
             return
-        caught_up = core.catch_up(self.state, workflow.now(), self.policy)
+        caught_up = core.catch_up(self.state, workflow.now(), self.policy,
+                                  supersede=lambda: workflow.patched(SUPERSEDE_DUE_WARNINGS))
         self.state = caught_up.state
         self.pending += caught_up.effects
 
@@ -107,7 +123,7 @@ class TicketWorkflow:
         try:
             await workflow.execute_activity(
                 "notify", n, start_to_close_timeout=timedelta(seconds=30), schedule_to_close_timeout=timedelta(days=1),
-                retry_policy=NOTIFY_RETRY,
+                retry_policy=NOTIFY_RETRY, result_type=NOTIFY_RESULT,
             )
         except ActivityError as exc:  # retried for a day: record it, never fail the ticket over it
             self.state = core.notification_failed(self.state, n, workflow.now(), str(exc.cause or exc))
@@ -146,11 +162,8 @@ class TicketWorkflow:
         except core.Rejected as exc:
             raise rejection(exc) from None
 
-    def _apply(self, event: core.Event) -> core.TicketState:
-        """Apply an action; return the new state with only the timeline entries it added.
-
-        The whole timeline stays readable by query; returning it from every update would put
-        it into the history again each time (quadratic growth for long tickets)."""
+    def _apply(self, event: core.Event) -> list[core.TimelineEntry]:
+        """Apply an action (a deadline that passed comes first); return the timeline entries it added."""
         seen = self.state.seq
         self._apply_due()  # a deadline that passed comes first, as it did in the real world
         try:
@@ -160,93 +173,108 @@ class TicketWorkflow:
         self.state, self.changed = out.state, True
         self.pending += out.effects
         workflow.logger.info("ticket %s: %s by %s", self.state.ticket.id, event.type, event.actor)
-        return self.state.model_copy(update={"timeline": [e for e in self.state.timeline if e.seq > seen]})
+        return [e for e in self.state.timeline if e.seq > seen]
+
+    def _repeated(self, event: core.Event) -> bool:
+        """A customer reply this ticket has applied before (by message_id): not applied again."""
+        return (isinstance(event, core.CustomerReply) and core.reply_seen(self.state, event.message_id)
+                and workflow.patched(DEDUPLICATE_REPLIES))  # histories from before applied it again
+
+    def _act(self, event: core.Event) -> UpdateAnswer:
+        """An agent action's answer. Only the entries the action added: returning the whole timeline would put
+        it into the history again with each answer (quadratic growth for long tickets)."""
+        if self._repeated(event):
+            return action_result(self.state, DUPLICATE, [])
+        added = self._apply(event)
+        if not workflow.patched(SMALL_ACTION_ANSWER):  # histories from before answered with the state
+            return self.state.model_copy(update={"timeline": added})
+        return action_result(self.state, event.type, added)
 
     # ----- agent actions: updates with validators ---------------------------------
 
-    @workflow.update
-    def acknowledge(self, e: core.Acknowledge) -> core.TicketState:
-        return self._apply(e)
+    @workflow.update(name="acknowledge")
+    def acknowledge(self, e: core.Acknowledge) -> UpdateAnswer:
+        return self._act(e)
 
     @acknowledge.validator
     def _v_acknowledge(self, e: core.Acknowledge) -> None:
         self._check(e)
 
-    @workflow.update
-    def escalate(self, e: core.Escalate) -> core.TicketState:
-        return self._apply(e)
+    @workflow.update(name="escalate")
+    def escalate(self, e: core.Escalate) -> UpdateAnswer:
+        return self._act(e)
 
     @escalate.validator
     def _v_escalate(self, e: core.Escalate) -> None:
         self._check(e)
 
-    @workflow.update
-    def transfer(self, e: core.Transfer) -> core.TicketState:
-        return self._apply(e)
+    @workflow.update(name="transfer")
+    def transfer(self, e: core.Transfer) -> UpdateAnswer:
+        return self._act(e)
 
     @transfer.validator
     def _v_transfer(self, e: core.Transfer) -> None:
         self._check(e)
 
-    @workflow.update
-    def wait_on_customer(self, e: core.WaitOnCustomer) -> core.TicketState:
-        return self._apply(e)
+    @workflow.update(name="wait_on_customer")
+    def wait_on_customer(self, e: core.WaitOnCustomer) -> UpdateAnswer:
+        return self._act(e)
 
     @wait_on_customer.validator
     def _v_wait_on_customer(self, e: core.WaitOnCustomer) -> None:
         self._check(e)
 
-    @workflow.update
-    def resolve(self, e: core.Resolve) -> core.TicketState:
-        return self._apply(e)
+    @workflow.update(name="resolve")
+    def resolve(self, e: core.Resolve) -> UpdateAnswer:
+        return self._act(e)
 
     @resolve.validator
     def _v_resolve(self, e: core.Resolve) -> None:
         self._check(e)
 
-    @workflow.update
-    def reopen(self, e: core.Reopen) -> core.TicketState:
-        return self._apply(e)
+    @workflow.update(name="reopen")
+    def reopen(self, e: core.Reopen) -> UpdateAnswer:
+        return self._act(e)
 
     @reopen.validator
     def _v_reopen(self, e: core.Reopen) -> None:
         self._check(e)
 
-    @workflow.update
-    def close(self, e: core.Close) -> core.TicketState:
-        return self._apply(e)
+    @workflow.update(name="close")
+    def close(self, e: core.Close) -> UpdateAnswer:
+        return self._act(e)
 
     @close.validator
     def _v_close(self, e: core.Close) -> None:
         self._check(e)
 
-    @workflow.update
-    def assign(self, e: core.Assign) -> core.TicketState:
-        return self._apply(e)
+    @workflow.update(name="assign")
+    def assign(self, e: core.Assign) -> UpdateAnswer:
+        return self._act(e)
 
     @assign.validator
     def _v_assign(self, e: core.Assign) -> None:
         self._check(e)
 
-    @workflow.update
-    def note(self, e: core.AddNote) -> core.TicketState:
-        return self._apply(e)
+    @workflow.update(name="note")
+    def note(self, e: core.AddNote) -> UpdateAnswer:
+        return self._act(e)
 
     @note.validator
     def _v_note(self, e: core.AddNote) -> None:
         self._check(e)
 
-    @workflow.update
-    def change_priority(self, e: core.ChangePriority) -> core.TicketState:
-        return self._apply(e)
+    @workflow.update(name="change_priority")
+    def change_priority(self, e: core.ChangePriority) -> UpdateAnswer:
+        return self._act(e)
 
     @change_priority.validator
     def _v_change_priority(self, e: core.ChangePriority) -> None:
         self._check(e)
 
-    @workflow.update
-    def customer_reply(self, e: core.CustomerReply) -> core.TicketState:
-        return self._apply(e)
+    @workflow.update(name="customer_reply")
+    def customer_reply(self, e: core.CustomerReply) -> UpdateAnswer:
+        return self._act(e)
 
     @customer_reply.validator
     def _v_customer_reply(self, e: core.CustomerReply) -> None:
@@ -258,6 +286,9 @@ class TicketWorkflow:
     def customer_replied(self, e: core.CustomerReply) -> None:
         if self.state.closed:
             self.late_replies.append(e)
+            return
+        if self._repeated(e):
+            workflow.logger.info("ticket %s: customer reply %s received before", self.state.ticket.id, e.message_id)
             return
         try:
             self._apply(e)
@@ -273,7 +304,7 @@ class TicketWorkflow:
         """The view as of the workflow's last activation (workflow time does not move in a query)."""
         return ticket_view(self.state, workflow.now())
 
-    @workflow.query
+    @workflow.query(name="policy_snapshot")
     def policy_snapshot(self) -> Policy:
         return self.policy
 

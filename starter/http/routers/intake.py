@@ -34,7 +34,7 @@ async def take_in(request: Request, response: Response, api: Api, who: Principal
         if replied is not None:
             response.status_code = 201 if replied.outcome == Outcome.follow_up else 200
             return replied
-    result = await open_ticket(request, mapped.ticket, mapped.exact_time)
+    result = await open_ticket(request, mapped.ticket, mapped.exact_time, mapped.handoff)
     response.status_code = 201 if result.created else 200
     response.headers["Location"] = f"/v1/tickets/{result.view.id}"
     return IntakeResult(outcome=Outcome.opened if result.created else Outcome.existing, ticket=out(result.view),

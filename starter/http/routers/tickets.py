@@ -16,16 +16,18 @@ from starter.http.deps import one_of_policy, requires, temporal
 from starter.http.errors import ApiError, ErrorDetail, errors
 from starter.http.models import TicketIdPath, TicketIn, TicketOut, TimelineOut
 from workflows.common.vocabulary import CustomerId, Status
-from workflows.ticket import Ticket
+from workflows.ticket import Handoff, Ticket
 from workflows.ticket.views import TicketView
 
 log = structlog.get_logger("escalation.api")
 router = APIRouter(tags=["tickets"])
 
 
-async def open_ticket(request: Request, ticket: Ticket, exact_time: bool) -> OpenResult:
-    """Open (or find, for a retried request) a ticket without waiting for a worker: the API's and intake's way."""
-    return await temporal(request, lambda c: c.open(ticket, opened_at_defaulted=not exact_time, wait_for_worker=False))
+async def open_ticket(request: Request, ticket: Ticket, exact_time: bool, handoff: Handoff | None = None) -> OpenResult:
+    """Open (or find, for a retried request) a ticket without waiting for a worker: the API's and intake's way
+    (`handoff`: the bot that handed the customer over, recorded in the timeline)."""
+    return await temporal(request, lambda c: c.open(ticket, opened_at_defaulted=not exact_time, wait_for_worker=False,
+                                                    handoff=handoff))
 
 
 @router.post("/v1/tickets", response_model=TicketOut, status_code=201,
