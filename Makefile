@@ -22,6 +22,8 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy workflows activities starter bench tests worker.py
+	$(VENV)/bin/lint-imports --no-cache
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit/test_workflow_purity.py tests/unit/test_import_contracts.py
 
 bench: $(STAMP)
 	$(PY) -m bench.run --open-tickets $(N)

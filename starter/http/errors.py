@@ -15,7 +15,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from temporalio.service import RPCError, RPCStatusCode
 
 from starter.client import (
     ActionRejected,
@@ -194,16 +193,6 @@ def install_error_handlers(app: FastAPI) -> None:
         details = validation_details(exc.errors(), ("body",))
         return error_response(request, 422, "invalid_request", summary_of(details), details)
 
-    async def on_rpc_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RPCError)
-        if exc.status == RPCStatusCode.INVALID_ARGUMENT:
-            return error_response(request, 422, "invalid_request", exc.message)
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return error_response(request, 404, "not_found", exc.message)
-        log.warning("temporal_error", status=exc.status.name if exc.status else None, message=exc.message)
-        return error_response(request, 503, "temporal_unavailable", f"Temporal error: {exc.message}",
-                              headers={"Retry-After": str(RETRY_AFTER_S)})
-
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled_error", request_id=request_id(request), error_type=type(exc).__name__)
         return error_response(request, 500, "internal_error", "internal error; quote the request_id when reporting it")
@@ -212,5 +201,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_request_validation)
     app.add_exception_handler(ValidationError, on_validation)
-    app.add_exception_handler(RPCError, on_rpc_error)
     app.add_exception_handler(Exception, on_unexpected)
