@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -12,8 +12,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PlainSerializer,
-    WithJsonSchema,
     create_model,
     field_validator,
 )
@@ -21,7 +19,7 @@ from pydantic.fields import FieldInfo
 
 from starter.client import Permission
 from workflows import ticket as core
-from workflows.common.vocabulary import ID_PATTERN, Status, iso_duration
+from workflows.common.vocabulary import ID_PATTERN, Status
 from workflows.ticket import Ticket
 from workflows.ticket.views import ClockView, TicketView
 
@@ -89,17 +87,8 @@ class TicketIn(Ticket):
         return Ticket(**{**self.model_dump(exclude={"opened_at"}), "opened_at": self.opened_at or now})
 
 
-Duration = Annotated[timedelta, PlainSerializer(iso_duration, return_type=str), WithJsonSchema({
-    "type": "string", "pattern": r"^-?P(\d+D)?(T(\d+H)?(\d+M)?(\d+S)?)?$", "examples": ["PT1H30M", "-PT5M"],
-    "description": "ISO 8601 duration in whole seconds; negative when overdue"})]
-
-
 class ClockOut(ClockView):
     """A clock as shown: business time accrued and remaining (negative when overdue), and the due time."""
-
-    target: Duration | None  # type: ignore[assignment]
-    accrued: Duration  # type: ignore[assignment]
-    remaining: Duration | None  # type: ignore[assignment]
 
 
 class TicketOut(TicketView):
@@ -112,7 +101,9 @@ def out(view: TicketView) -> TicketOut:
     return TicketOut.model_validate(view, from_attributes=True)
 
 
-class Outcome(StrEnum):
+class IntakeOutcome(StrEnum):
+    """What an intake delivery did (not an action's outcome: that is ActionResult.outcome in the core)."""
+
     opened = "opened"
     existing = "existing"
     customer_reply = "customer_reply"
@@ -121,7 +112,7 @@ class Outcome(StrEnum):
 
 
 class IntakeResult(BaseModel):
-    outcome: Outcome = Field(description="opened: a new ticket (201); existing: a repeated delivery (200); "
+    outcome: IntakeOutcome = Field(description="opened: a new ticket (201); existing: a repeated delivery (200); "
                                          "customer_reply: an email reply added to its ticket (200); follow_up: a reply "
                                          "to a closed ticket opened a linked ticket (201); duplicate: that reply was "
                                          "already recorded (200)")

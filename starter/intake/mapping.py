@@ -34,7 +34,7 @@ from pydantic import (
     model_validator,
 )
 
-from workflows.common.vocabulary import ID_PATTERN, Channel, CustomerId, Tag, contains_keyword
+from workflows.common.vocabulary import ID_PATTERN, Channel, CustomerId, Label, Tag, contains_keyword
 from workflows.ticket import CustomerReply, Handoff, Ticket
 
 SUBJECT_MAX = 500
@@ -49,7 +49,6 @@ Tags = Annotated[list[Tag], Field(max_length=20)]
 LongText = Annotated[str, StringConstraints(max_length=100_000)]
 Line = Annotated[str, StringConstraints(max_length=998)]
 Person = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Slug = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")]
 
 
 class _Payload(BaseModel):
@@ -208,7 +207,7 @@ class PortalIntake(_Payload):
     customer_id: CustomerId
     subject: Annotated[str, StringConstraints(min_length=1, max_length=SUBJECT_MAX)]
     description: Annotated[str, StringConstraints(max_length=DESCRIPTION_MAX)] = ""
-    category: Slug | None = None
+    category: Label | None = None
     wants_agent: bool = Field(False, description="the customer asked for a human agent")
     submitted_at: AwareDatetime | None = None
 
@@ -235,7 +234,7 @@ class BotIntake(_Payload):
     bot: Annotated[str, StringConstraints(min_length=1, max_length=100)] = "bot"
     reason: Annotated[str, StringConstraints(max_length=SUBJECT_MAX)] = Field(
         "", description="why the bot hands off (e.g. 'customer asked for a human')")
-    intent: Slug | None = None
+    intent: Label | None = None
     transcript: Annotated[list[BotTurn], Field(min_length=1, max_length=500)]
     handed_off_at: AwareDatetime | None = None
 

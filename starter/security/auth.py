@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from starter.client.principal import ROLE_PERMISSIONS, SCOPED_ROLES, Permission, Principal, Role
 from workflows.common.policy import Policy
+from workflows.common.vocabulary import Slug
 
 __all__ = ["ROLE_PERMISSIONS", "SCOPED_ROLES", "Permission", "Principal", "Role", "TokenStore", "load_tokens"]
 
@@ -38,7 +39,6 @@ __all__ = ["ROLE_PERMISSIONS", "SCOPED_ROLES", "Permission", "Principal", "Role"
 TOKEN_ROLES = [r for r in Role if r is not Role.operator]  # the operator is the CLI's, never a token's
 TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9._~+/=-]{16,512}$")
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")]
-Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
 
 
 class TokenConfigError(ValueError):

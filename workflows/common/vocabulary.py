@@ -11,7 +11,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, StringConstraints, WithJsonSchema
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 # The pattern is checked by the validator (for a message a person can act on) and shown in the JSON schema.
@@ -20,7 +20,9 @@ TicketId = Annotated[str, AfterValidator(lambda v: _id(v)), _ID_SCHEMA]
 Priority = Literal["P1", "P2", "P3", "P4"]
 PRIORITIES: tuple[str, ...] = typing.get_args(Priority)
 # Policy identifiers (tiers, departments, calendars, ...): lower case, short.
-Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]  # our own names: tiers, departments, rules
+# A word another system chose (a portal's category, a bot's intent): not one of our slugs, so case and dots pass.
+Label = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")]
 
 
 class Channel(StrEnum):
@@ -148,5 +150,7 @@ def iso_duration(value: timedelta) -> str:
 
 
 # A duration shown to people and scripts (API, CLI --json): ISO 8601 in whole seconds; Python keeps the timedelta.
-IsoDuration = Annotated[timedelta, PlainSerializer(iso_duration, return_type=str, when_used="json")]
+IsoDuration = Annotated[timedelta, PlainSerializer(iso_duration, return_type=str, when_used="json"), WithJsonSchema({
+    "type": "string", "pattern": r"^-?P(\d+D)?(T(\d+H)?(\d+M)?(\d+S)?)?$", "examples": ["PT1H30M", "-PT5M"],
+    "description": "ISO 8601 duration in whole seconds; negative when overdue"})]
 

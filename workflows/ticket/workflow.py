@@ -1,4 +1,4 @@
-"""TicketWorkflow: one durable workflow per ticket, a thin shell around `ticket_core`.
+"""TicketWorkflow: one durable workflow per ticket, a thin shell around the rules (rules.py).
 
 It waits until the next deadline derived from the state (durable timers are
 the SLA deadlines), feeds what happened into the pure core, and carries out

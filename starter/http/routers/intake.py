@@ -11,7 +11,7 @@ from starter.client import TicketNotFound
 from starter.client.principal import Permission, Principal
 from starter.http.deps import Api, requires, temporal
 from starter.http.errors import errors
-from starter.http.models import IntakeResult, Outcome, out
+from starter.http.models import IntakeOutcome, IntakeResult, out
 from starter.http.routers.actions import full_view
 from starter.http.routers.tickets import open_ticket
 from starter.intake import mapping as intake
@@ -32,12 +32,12 @@ async def take_in(request: Request, response: Response, api: Api, who: Principal
     if isinstance(payload, intake.EmailIntake) and mapped.reply_targets:
         replied = await _email_reply(request, payload, mapped.reply_targets, who)
         if replied is not None:
-            response.status_code = 201 if replied.outcome == Outcome.follow_up else 200
+            response.status_code = 201 if replied.outcome == IntakeOutcome.follow_up else 200
             return replied
     result = await open_ticket(request, mapped.ticket, mapped.exact_time, mapped.handoff)
     response.status_code = 201 if result.created else 200
     response.headers["Location"] = f"/v1/tickets/{result.view.id}"
-    return IntakeResult(outcome=Outcome.opened if result.created else Outcome.existing, ticket=out(result.view),
+    return IntakeResult(outcome=IntakeOutcome.opened if result.created else IntakeOutcome.existing, ticket=out(result.view),
                         sensitive=mapped.sensitive)
 
 
@@ -52,11 +52,11 @@ async def _email_reply(request: Request, p: intake.EmailIntake, targets: list[st
         except TicketNotFound:
             continue
         if result.duplicate:
-            return IntakeResult(outcome=Outcome.duplicate, ticket=out(result.view), replied_to=tid)
+            return IntakeResult(outcome=IntakeOutcome.duplicate, ticket=out(result.view), replied_to=tid)
         if result.follow_up_ticket_id:
-            return IntakeResult(outcome=Outcome.follow_up, ticket=out(result.view), replied_to=tid)
+            return IntakeResult(outcome=IntakeOutcome.follow_up, ticket=out(result.view), replied_to=tid)
         view = await full_view(request, result.view, who)
-        return IntakeResult(outcome=Outcome.customer_reply, ticket=out(view), replied_to=tid)
+        return IntakeResult(outcome=IntakeOutcome.customer_reply, ticket=out(view), replied_to=tid)
     return None
 
 

@@ -4,7 +4,7 @@
 import hashlib
 import hmac
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -15,7 +15,7 @@ from starter.client.principal import Permission, Principal
 from starter.http.deps import one_of_policy, requires, temporal
 from starter.http.errors import ApiError, ErrorDetail, errors
 from starter.http.models import TicketIdPath, TicketIn, TicketOut, TimelineOut
-from workflows.common.vocabulary import CustomerId, Status
+from workflows.common.vocabulary import CustomerId, Priority, Status
 from workflows.ticket import Handoff, Ticket
 from workflows.ticket.views import TicketView
 
@@ -58,7 +58,7 @@ async def list_tickets(
     request: Request, who: Annotated[Principal, Depends(requires(Permission.list))],
     status: Annotated[Status | None, Query(description="ticket status")] = None,
     tier: TierFilter = None,
-    priority: Annotated[Literal["P1", "P2", "P3", "P4"] | None, Query()] = None,
+    priority: Annotated[Priority | None, Query()] = None,
     department: DepartmentFilter = None,
     customer: Annotated[CustomerId | None, Query(max_length=100, description="opaque customer id")] = None,
     assignee: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9._:@-]{1,100}$")] = None,
