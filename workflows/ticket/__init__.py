@@ -38,7 +38,11 @@ from workflows.ticket.rules import (
 )
 from workflows.ticket.state import (
     ACTIVE,
+    BREACHES_KEPT,
+    RECENT_KEPT_WHOLE,
     REPLY_IDS_KEPT,
+    STATE_BOUND,
+    TEXT_FOLDED,
     TEXT_KEPT,
     TIMELINE_KEPT,
     Breach,
@@ -56,9 +60,13 @@ from workflows.ticket.state import (
 __all__ = [
     "ACTIONS",
     "ACTIVE",
+    "BREACHES_KEPT",
     "OPENER",
+    "RECENT_KEPT_WHOLE",
     "REPLY_IDS_KEPT",
+    "STATE_BOUND",
     "SYSTEM_SLA",
+    "TEXT_FOLDED",
     "TEXT_KEPT",
     "TIMELINE_KEPT",
     "Acknowledge",

@@ -35,7 +35,16 @@ from workflows.ticket.events import (
     WaitOnCustomer,
 )
 from workflows.ticket.routing import RoutingDecision, route
-from workflows.ticket.state import ACTIVE, Breach, Handoff, Ticket, TicketState, record, remember_reply
+from workflows.ticket.state import (
+    ACTIVE,
+    Breach,
+    Handoff,
+    Ticket,
+    TicketState,
+    record,
+    record_breach,
+    remember_reply,
+)
 
 # ----- opening ----------------------------------------------------------------------
 
@@ -337,7 +346,7 @@ def _breach(s: TicketState, name: ClockName, now: datetime, p: Policy) -> list[E
     c = s.clocks[name]
     due = c.due_at or now
     s.clocks[name] = clocks.mark_breached(c, now)
-    s.breaches.append(Breach(clock=name, tier=s.tier, due_at=due, at=now))
+    record_breach(s, Breach(clock=name, tier=s.tier, due_at=due, at=now))
     record(s, now, SYSTEM_SLA, "sla_breached", f"{name} SLA breached at tier {s.tier} (due {due.isoformat()})",
          clock=name, due_at=due, rule=f"priorities.{s.priority}")
     fx: list[Effect] = [notify(s, "breach", [*p.breach_notify, f"tier:{s.tier}"],

@@ -26,8 +26,15 @@ from workflows.common.vocabulary import (
 )
 
 ACTIVE = (Status.new, Status.open, Status.waiting_on_customer)
-TIMELINE_KEPT = 500  # entries carried in the state (and continue-as-new); the history keeps every one
-TEXT_KEPT = 2000  # characters of a note or reason kept in the timeline
+# The state's bound. The state travels whole in the `state` query, the workflow's result and continue-as-new, so
+# it must stay well below Temporal's payload warning (512 KiB) however long the ticket lives: with every field at
+# its maximum it stays below STATE_BOUND (tests/unit/test_state_bound.py). The event history keeps everything.
+STATE_BOUND = 256 * 1024  # bytes of the continue-as-new input (ticket, policy, state) at the maximum sizes
+TIMELINE_KEPT = 250  # entries carried in the state; older ones drop out (counted in `timeline_dropped`)
+RECENT_KEPT_WHOLE = 20  # the latest entries keep their summary and reason up to TEXT_KEPT characters each
+TEXT_KEPT = 2000  # characters of a summary or reason kept in a recent entry
+TEXT_FOLDED = 160  # characters of a summary or reason kept in an older entry
+BREACHES_KEPT = 50  # breaches carried in the state; older ones drop out (counted in `breaches_dropped`)
 REPLY_IDS_KEPT = 200  # message ids of the latest customer replies, to recognise a retried one
 REPLY_KEY_MAX = 64  # characters of a message id kept as given; a longer one is kept as its digest
 
@@ -96,6 +103,7 @@ class TicketState(BaseModel):
     reopen_count: int = 0
     executive_attention: bool = False
     breaches: list[Breach] = []
+    breaches_dropped: int = 0  # oldest breaches no longer carried (still in the timeline's history)
     clocks: dict[ClockName, ClockState]
     calendar: BusinessCalendar  # of the current priority; clients compute remaining time with it
     timeline: list[TimelineEntry] = []
@@ -106,7 +114,7 @@ class TicketState(BaseModel):
 
     @property
     def sla_breached(self) -> bool:
-        return bool(self.breaches)
+        return bool(self.breaches) or self.breaches_dropped > 0
 
     @property
     def closed(self) -> bool:
@@ -168,17 +176,29 @@ def search_attributes(s: TicketState) -> dict[str, object]:
 
 def record(s: TicketState, at: datetime, actor: str, action: str, summary: str, reason: str = "", *,
          rule: str | None = None, clock: ClockName | None = None, due_at: datetime | None = None) -> None:
-    """Append to the timeline (bounded: the oldest entries drop out of the state, never out of the history)."""
+    """Append to the timeline, within the state's bound: older entries keep a shorter text, the oldest drop out
+    (counted). Deterministic: it depends only on the entries, so a replay folds and drops exactly the same."""
     s.seq += 1
-    s.timeline.append(TimelineEntry(seq=s.seq, at=at, actor=actor, action=action, summary=_clip(summary),
-                                    reason=_clip(reason), rule=rule, clock=clock, due_at=due_at))
+    s.timeline.append(TimelineEntry(seq=s.seq, at=at, actor=actor, action=action, summary=_clip(summary, TEXT_KEPT),
+                                    reason=_clip(reason, TEXT_KEPT), rule=rule, clock=clock, due_at=due_at))
+    for e in s.timeline[:-RECENT_KEPT_WHOLE]:  # every older entry (also those carried in from before this bound)
+        if len(e.summary) > TEXT_FOLDED or len(e.reason) > TEXT_FOLDED:
+            e.summary, e.reason = _clip(e.summary, TEXT_FOLDED), _clip(e.reason, TEXT_FOLDED)
     if len(s.timeline) > TIMELINE_KEPT:
         s.timeline_dropped += len(s.timeline) - TIMELINE_KEPT
         del s.timeline[: len(s.timeline) - TIMELINE_KEPT]
 
 
-def _clip(text: str) -> str:
-    return text if len(text) <= TEXT_KEPT else text[: TEXT_KEPT - 1] + "…"
+def record_breach(s: TicketState, breach: Breach) -> None:
+    """Keep the breach among the latest BREACHES_KEPT (the ticket stays `sla_breached` when older ones drop out)."""
+    s.breaches.append(breach)
+    if len(s.breaches) > BREACHES_KEPT:
+        s.breaches_dropped += len(s.breaches) - BREACHES_KEPT
+        del s.breaches[: len(s.breaches) - BREACHES_KEPT]
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def reply_key(message_id: str) -> str:
