@@ -28,7 +28,7 @@ def _payload_bytes(value: object) -> int:
 
 
 def _after(events: int) -> tuple[TicketState, Policy]:
-    """A ticket that took `events` notes and replies of the longest text, with the longest actors and message ids."""
+    """A ticket that took `events` notes and replies (500 pass every bound: 250 entries, 200 reply ids) of the longest text, with the longest actors and message ids."""
     policy = load_policy()
     state = core.open_ticket(_largest_ticket(), policy, T0).state
     now = T0
@@ -41,14 +41,14 @@ def _after(events: int) -> tuple[TicketState, Policy]:
 
 
 def test_the_state_query_answer_stays_within_the_stated_bound_at_the_maximum_sizes() -> None:
-    state, _ = _after(1_000)
+    state, _ = _after(500)
     assert len(state.timeline) == core.TIMELINE_KEPT and state.timeline_dropped > 0  # the bound was reached
     size = _payload_bytes(state)
     assert size <= core.STATE_BOUND < PAYLOAD_WARNING, f"state query answer: {size} bytes"
 
 
 def test_the_continue_as_new_input_stays_within_the_bound_and_keeps_it_across_runs() -> None:
-    state, policy = _after(1_000)
+    state, policy = _after(500)
     carried = TicketInput(ticket=state.ticket, policy=policy, state=state)
     size = _payload_bytes(carried)
     assert size <= core.STATE_BOUND, f"continue-as-new input: {size} bytes"
@@ -57,7 +57,7 @@ def test_the_continue_as_new_input_stays_within_the_bound_and_keeps_it_across_ru
         data_converter().payload_converter.to_payloads([carried]), [TicketInput])[0]
     assert decoded.state is not None
     more = decoded.state
-    for i in range(300):
+    for i in range(100):
         more = core.step(more, core.AddNote(actor="agent:z", text=LONG), T0 + timedelta(days=2, minutes=i),
                          policy).state
     assert _payload_bytes(TicketInput(ticket=more.ticket, policy=policy, state=more)) <= core.STATE_BOUND
