@@ -28,7 +28,8 @@ def _payload_bytes(value: object) -> int:
 
 
 def _after(events: int) -> tuple[TicketState, Policy]:
-    """A ticket that took `events` notes and replies (500 pass every bound: 250 entries, 200 reply ids) of the longest text, with the longest actors and message ids."""
+    """A ticket that took `events` notes and replies of the longest text, with the longest actors and message ids
+    (500 pass every bound: 250 entries, 200 reply ids)."""
     policy = load_policy()
     state = core.open_ticket(_largest_ticket(), policy, T0).state
     now = T0
