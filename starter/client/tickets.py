@@ -52,7 +52,7 @@ from workflows.common import search_attributes as sa
 from workflows.common.policy import Policy
 from workflows.common.vocabulary import ID_PATTERN, PRIORITIES, Status
 from workflows.ticket import Ticket, workflow_id
-from workflows.ticket.views import TicketView, action_view, as_action_result, ticket_view
+from workflows.ticket.views import DUPLICATE, ActionResult, TicketView, action_view, as_action_result, ticket_view
 from workflows.ticket.workflow import CLOCK_SKEW, TicketInput, TicketWorkflow, update_names
 
 FILTER_VALUE = re.compile(r"^[A-Za-z0-9._:@-]{1,100}$")
@@ -167,12 +167,6 @@ async def _temporal_errors(ticket_id: str | None = None, task_queue: str | None 
             raise TemporalUnavailable(f"Temporal does not know our search attributes ({exc.message}); "
                                       "`make run` registers them, docker-compose's temporal-setup too") from None
         raise TemporalUnavailable(f"Temporal refused or failed the request: {exc.message}") from None
-
-
-def already_relayed(state: core.TicketState, message_id: str) -> bool:
-    """Whether the customer message with this id is already in the timeline (a redelivered email)."""
-    return bool(message_id) and any(
-        e.action == "customer_replied" and e.summary.endswith(f"({message_id})") for e in state.timeline)
 
 
 DEFAULT_RPC_TIMEOUT = timedelta(seconds=10)
@@ -352,9 +346,10 @@ class EscalationClient:
         """Send an agent action as an Update, if the principal may; return the ticket as the Update answered it
         (with only the timeline entries it added)."""
         await self._check_rules(ticket_id, event, principal)
-        return await self._update(ticket_id, event)
+        view, _result = await self._update(ticket_id, event)
+        return view
 
-    async def _update(self, ticket_id: str, event: core.Event) -> TicketView:
+    async def _update(self, ticket_id: str, event: core.Event) -> tuple[TicketView, ActionResult]:
         """An Update that races the ticket's closing is aborted with NOT_FOUND ("workflow update was aborted by
         closing workflow"): told apart from a ticket that does not exist by reading it, and sent once more if the
         ticket is still open."""
@@ -367,7 +362,7 @@ class EscalationClient:
                                          f"ticket {ticket_id} is closed; open a new ticket instead") from None
         raise ActionRejected("rejected", f"ticket {ticket_id} changed while {event.type} was being applied; retry")
 
-    async def _execute_update(self, ticket_id: str, event: core.Event) -> TicketView:
+    async def _execute_update(self, ticket_id: str, event: core.Event) -> tuple[TicketView, ActionResult]:
         name = _action_name(event)
         handle = self.handle(ticket_id)
         async with self._errors(ticket_id):
@@ -388,43 +383,25 @@ class EscalationClient:
                 raise no_answer(ticket_id, self.task_queue, self.rpc_timeout) from None
             except WorkflowFailureError as exc:  # pragma: no cover - defensive
                 raise ActionRejected("rejected", str(exc)) from None
-        return action_view(await self._state(ticket_id), as_action_result(answer, name), datetime.now(UTC))
-
-    async def _recorded_reply(self, state: core.TicketState, reply: core.CustomerReply) -> ReplyResult | None:
-        """Where a redelivered customer message (same message_id) was already recorded, or None.
-
-        The one place for this rule outside the workflow: today it reads the timeline's text, or finds the follow-up
-        a closed ticket opened for the message; once the workflow de-duplicates by message_id itself, this goes."""
-        mid = reply.message_id or ""
-        if not mid:
-            return None
-        if state.closed:
-            follow_id = core.follow_up_id(state.ticket.id, mid)
-            try:
-                follow = await self._state(follow_id)
-            except TicketNotFound:
-                return None
-            return ReplyResult(view=ticket_view(follow, datetime.now(UTC)), follow_up_ticket_id=follow_id,
-                               duplicate=True)
-        if already_relayed(state, mid):
-            return ReplyResult(view=ticket_view(state, datetime.now(UTC)), duplicate=True)
-        return None
+        result = as_action_result(answer, name)
+        return action_view(await self._state(ticket_id), result, datetime.now(UTC)), result
 
     async def relay_customer_reply(self, ticket_id: str, reply: core.CustomerReply, *,
                                    principal: Principal) -> ReplyResult:
         """A customer message: recorded on its ticket; on a closed ticket it opens a new one linked to the old
-        (follow_up_ticket_id); a message already recorded (same message_id) is answered as a duplicate."""
-        if principal.scoped or reply.message_id:
-            state = await self.state(ticket_id, principal=principal)
-            if (recorded := await self._recorded_reply(state, reply)) is not None:
-                return recorded
+        (follow_up_ticket_id). A message already recorded (same message_id) is answered as a duplicate: the ticket
+        itself remembers the ids of its latest replies (the workflow answers `duplicate`), and a closed ticket's
+        follow-up has an id derived from the message, so a redelivery finds it started."""
+        if principal.scoped:
+            await self.state(ticket_id, principal=principal)  # out of scope: refused before anything is sent
         try:
-            return ReplyResult(view=await self._update(ticket_id, reply))
+            view, result = await self._update(ticket_id, reply)
+            return ReplyResult(view=view, duplicate=result.outcome == DUPLICATE)
         except ActionRejected as exc:
             if exc.code != "ticket_closed":
                 raise
         follow = await self.open_follow_up(await self._state(ticket_id), reply)
-        return ReplyResult(view=follow.view, follow_up_ticket_id=follow.view.id)
+        return ReplyResult(view=follow.view, follow_up_ticket_id=follow.view.id, duplicate=not follow.created)
 
     async def signal_customer_reply(self, ticket_id: str, reply: core.CustomerReply, *,
                                     principal: Principal) -> ReplyAccepted:

@@ -99,4 +99,4 @@ async def customer_reply(request: Request, response: Response, ticket_id: Ticket
         response.status_code = 201
         response.headers["Location"] = f"/v1/tickets/{result.follow_up_ticket_id}"
         return result.view
-    return result.view if result.duplicate else await full_view(request, result.view, who)
+    return await full_view(request, result.view, who)  # a duplicate too: the ticket as it is

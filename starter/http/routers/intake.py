@@ -52,7 +52,8 @@ async def _email_reply(request: Request, p: intake.EmailIntake, targets: list[st
         except TicketNotFound:
             continue
         if result.duplicate:
-            return IntakeResult(outcome=IntakeOutcome.duplicate, ticket=out(result.view), replied_to=tid)
+            return IntakeResult(outcome=IntakeOutcome.duplicate, ticket=out(await full_view(request, result.view, who)),
+                                replied_to=tid)
         if result.follow_up_ticket_id:
             return IntakeResult(outcome=IntakeOutcome.follow_up, ticket=out(result.view), replied_to=tid)
         view = await full_view(request, result.view, who)
