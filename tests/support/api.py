@@ -1,4 +1,5 @@
-"""Helpers for the HTTP API tests: tokens for every role, an in-process app, a live uvicorn."""
+"""Helpers for the HTTP API tests: tokens for every role, an in-process app (on the session stack or on the
+in-memory client), a live uvicorn."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ import yaml
 
 from starter.client import EscalationClient
 from starter.http.app import create_app
+from starter.runtime.policy_file import load_policy
 from starter.runtime.settings import Settings
 from starter.security.auth import TokenStore, hash_token, parse_entries
+from tests.support.fake_client import FakeTicketClient
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,6 +86,14 @@ def in_process_app(stack: Any, tokens: Tokens, **settings: Any) -> Any:
     client = EscalationClient(stack.client, stack.policy, stack.task_queue,
                               rpc_timeout=timedelta(seconds=s.escalation_api_timeout_s))
     return create_app(s, client=client, tokens=tokens.store(), policy=stack.policy)
+
+
+def fake_app(tokens: Tokens, client: FakeTicketClient | None = None, **settings: Any) -> Any:
+    """The API app on the in-memory client (tests/support/fake_client.py): routing, validation, authorization and
+    the client's rules, no Temporal. `settings`: Settings fields, e.g. the rate limit."""
+    client = client or FakeTicketClient(load_policy())
+    s = Settings(temporal_address="127.0.0.1:1", escalation_task_queue=client.task_queue, **settings)  # never dialled
+    return create_app(s, client=client, tokens=tokens.store(), policy=client.policy)
 
 
 def asgi_client(app: Any) -> httpx.AsyncClient:
