@@ -77,6 +77,22 @@ def ticket_body(ticket_id: str, **overrides: Any) -> dict[str, Any]:
     return body
 
 
+def error(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"error"}, body
+    err = body["error"]
+    assert err["code"] == code, err
+    assert err["message"] and err["request_id"] == r.headers["x-request-id"]
+    return err
+
+
+async def open_ticket(http: httpx.AsyncClient, tokens: Tokens, **overrides: Any) -> dict[str, Any]:
+    r = await http.post("/v1/tickets", json=ticket_body(unique(), **overrides), headers=tokens.header("admin"))
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
 def now_iso() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat()
 
