@@ -36,7 +36,7 @@ async def eventually(check: Any, timeout: float = 10.0) -> Any:
         result = await check()
         if result or asyncio.get_running_loop().time() > deadline:
             return result
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.05)  # visibility trails by milliseconds on the dev server
 
 
 # ----- health ------------------------------------------------------------------------------------
@@ -268,7 +268,8 @@ async def test_customer_reply_fire_and_forget_is_a_signal(http: httpx.AsyncClien
 
 
 async def test_fire_and_forget_needs_no_worker(temporal_stack: Any, tokens: Tokens) -> None:
-    app = in_process_app(temporal_stack, tokens, escalation_api_timeout_s=3.0)
+    # 1 s: the reply that waits runs into it (as in the read above); the server's own answers take milliseconds
+    app = in_process_app(temporal_stack, tokens, escalation_api_timeout_s=1.0)
     app.state.api.connected.task_queue = "nobody-polls-this"
     async with asgi_client(app) as client:
         r = await client.post("/v1/tickets", json=ticket_body(unique()), headers=tokens.header("admin"))

@@ -170,10 +170,10 @@ async def test_listing_returns_only_tickets_in_scope(http: httpx.AsyncClient, to
         assert r.status_code == 200, r.text
         return {t["id"] for t in r.json()["tickets"]}
 
-    for _ in range(50):
+    for _ in range(200):
         if await listed("admin") == {general, outage}:
             break
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.05)
     assert await listed("admin") == {general, outage}
     assert await listed("supervisor") == {general, outage}
     assert await listed("auditor") == {general, outage}
