@@ -137,7 +137,10 @@ async def test_intake_rejects_bad_payloads(fake_http: httpx.AsyncClient, tokens:
     assert "customer_id or caller" in err["details"][0]["message"]
     error(await fake_http.post("/v1/intake/chat", json={"conversation_id": "c 1", "customer_id": "c", "messages": []},
                                headers=h), 422, "invalid_request")
-    error(await fake_http.post("/v1/intake/fax", json={}, headers=h), 404, "not_found")
+
+
+async def test_an_unknown_intake_channel_is_404(fake_http: httpx.AsyncClient, tokens: Tokens) -> None:
+    error(await fake_http.post("/v1/intake/fax", json={}, headers=tokens.header("intake")), 404, "not_found")
 
 
 # ----- size, routes, request ids, the schema --------------------------------------------------------
@@ -176,7 +179,11 @@ async def test_request_id_is_echoed_and_generated(fake_http: httpx.AsyncClient, 
     assert r.headers["x-request-id"] == "trace-42" and r.json()["error"]["request_id"] == "trace-42"
     r = await fake_http.get("/healthz", headers={"X-Request-ID": "bad id with spaces"})
     assert r.headers["x-request-id"] != "bad id with spaces" and len(r.headers["x-request-id"]) == 32
-    assert "app;dur=" in r.headers["server-timing"]
+
+
+async def test_every_answer_says_how_long_the_app_took(fake_http: httpx.AsyncClient, tokens: Tokens) -> None:
+    for r in (await fake_http.get("/healthz"), await fake_http.get("/v1/tickets/nope", headers=tokens.header("admin"))):
+        assert "app;dur=" in r.headers["server-timing"], r.headers
 
 
 async def test_openapi_schema_and_docs(fake_http: httpx.AsyncClient) -> None:
