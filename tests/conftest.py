@@ -16,7 +16,8 @@ from temporalio.client import Client
 from starter.devstack.stack import Stack
 from starter.runtime.policy_file import load_policy
 from starter.runtime.temporal import connect
-from tests.support.api import Tokens, asgi_client, in_process_app, make_tokens
+from tests.support.api import Tokens, asgi_client, fake_app, in_process_app, make_tokens
+from tests.support.fake_client import FakeTicketClient
 from workflows.common.policy import Policy
 
 
@@ -58,12 +59,12 @@ async def temporal_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncItera
         await asyncio.to_thread(stack.stop)
 
 
-# ----- the HTTP API in process, on the session stack (tests/test_api*.py) -------------------------------------
+# ----- the HTTP API in process, on the session stack (tests/api/test_api.py) -------------------------------------
 
 
 @pytest.fixture(scope="module")
 def tokens() -> Tokens:
-    """A token per role (tests/api_support.py), fresh for each module."""
+    """A token per role (tests/support/api.py), fresh for each module."""
     return make_tokens()
 
 
@@ -71,4 +72,21 @@ def tokens() -> Tokens:
 async def http(temporal_stack: TemporalStack, tokens: Tokens) -> AsyncIterator[httpx.AsyncClient]:
     """The API app in process (ASGI), on the session's dev server and worker."""
     async with asgi_client(in_process_app(temporal_stack, tokens)) as client:
+        yield client
+
+
+# ----- the HTTP API in process, on the in-memory client (no Temporal) ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fake_client() -> FakeTicketClient:
+    """The client's rules over an in-memory store (tests/support/fake_client.py), fresh for each module."""
+    return FakeTicketClient(load_policy())
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def fake_http(fake_client: FakeTicketClient, tokens: Tokens) -> AsyncIterator[httpx.AsyncClient]:
+    """The API app in process (ASGI) on the in-memory client: routing, validation and authorization tests that do
+    not need a Temporal server. Every route keeps a test against the real one (`http`, tests/api/test_api.py)."""
+    async with asgi_client(fake_app(tokens, fake_client)) as client:
         yield client

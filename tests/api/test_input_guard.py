@@ -1,7 +1,7 @@
 """The one rule for request bodies (starter/http/input_guard.py): nesting depth and control characters.
 
-First the guard alone (bytes in, problems out), then through the real app: the 422 in the API's error shape,
-and bodies within the rule still accepted."""
+First the guard alone (bytes in, problems out), then through the real app (on the in-memory client: the guard
+answers before any call to Temporal): the 422 in the API's error shape, and bodies within the rule still accepted."""
 
 from __future__ import annotations
 
@@ -123,40 +123,40 @@ def error(r: httpx.Response) -> dict[str, Any]:
     return err
 
 
-async def test_a_deep_body_is_a_422_that_says_so_not_invalid_json(http: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_a_deep_body_is_a_422_that_says_so_not_invalid_json(fake_http: httpx.AsyncClient, tokens: Tokens) -> None:
     h = {**tokens.header("admin"), "content-type": "application/json"}
-    err = error(await http.post("/v1/tickets", content=b"[" * 100_000 + b"]" * 100_000, headers=h))
+    err = error(await fake_http.post("/v1/tickets", content=b"[" * 100_000 + b"]" * 100_000, headers=h))
     assert err["details"][0]["type"] == "json_too_deep" and "not valid JSON" not in err["message"]
     assert f"maximum of {MAX_JSON_DEPTH} levels" in err["message"]
 
 
-async def test_intake_accepts_the_maximum_depth_and_refuses_one_more(http: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_intake_accepts_the_maximum_depth_and_refuses_one_more(fake_http: httpx.AsyncClient, tokens: Tokens) -> None:
     """The intake payloads ignore fields they do not know: depth is the only thing that can refuse these."""
     h = tokens.header("intake")
     payload = {"conversation_id": unique("conv"), "customer_id": "cust-7",
                "messages": [{"author": "customer", "text": "hello"}]}
-    ok = await http.post("/v1/intake/chat", json={**payload, "vendor": nested(MAX_JSON_DEPTH - 1)}, headers=h)
+    ok = await fake_http.post("/v1/intake/chat", json={**payload, "vendor": nested(MAX_JSON_DEPTH - 1)}, headers=h)
     assert ok.status_code == 201, ok.text
-    err = error(await http.post("/v1/intake/chat", json={**payload, "vendor": nested(MAX_JSON_DEPTH)}, headers=h))
+    err = error(await fake_http.post("/v1/intake/chat", json={**payload, "vendor": nested(MAX_JSON_DEPTH)}, headers=h))
     assert err["details"][0]["loc"][:2] == ["body", "vendor"]
 
 
-async def test_a_nul_in_any_field_is_a_422_naming_field_and_character(http: httpx.AsyncClient, tokens: Tokens) -> None:
-    err = error(await http.post("/v1/tickets", json=ticket_body(unique(), subject="Login\x00fails", tags=["a\x1b"]),
-                                headers=tokens.header("admin")))
+async def test_a_nul_in_any_field_is_a_422_naming_field_and_character(fake_http: httpx.AsyncClient, tokens: Tokens) -> None:
+    err = error(await fake_http.post("/v1/tickets", json=ticket_body(unique(), subject="Login\x00fails", tags=["a\x1b"]),
+                                     headers=tokens.header("admin")))
     assert [d["loc"] for d in err["details"]] == [["body", "subject"], ["body", "tags", 0]]
     assert "body.subject" in err["message"] and "U+0000" in err["message"]
     ticket_id = unique()
-    r = await http.post("/v1/tickets", json=ticket_body(ticket_id), headers=tokens.header("admin"))
+    r = await fake_http.post("/v1/tickets", json=ticket_body(ticket_id), headers=tokens.header("admin"))
     assert r.status_code == 201, r.text
-    err = error(await http.post(f"/v1/tickets/{ticket_id}/note", json={"text": "bell\x07"},
-                                headers=tokens.header("admin")))
+    err = error(await fake_http.post(f"/v1/tickets/{ticket_id}/note", json={"text": "bell\x07"},
+                                     headers=tokens.header("admin")))
     assert err["details"][0]["loc"] == ["body", "text"] and "U+0007" in err["details"][0]["message"]
 
 
-async def test_tabs_and_crlf_line_breaks_reach_the_ticket(http: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_tabs_and_crlf_line_breaks_reach_the_ticket(fake_http: httpx.AsyncClient, tokens: Tokens) -> None:
     subject, description = "Login\tfails", "Steps:\r\n\t1. open the app\n\t2. it spins"
-    r = await http.post("/v1/tickets", json=ticket_body(unique(), subject=subject, description=description),
-                        headers=tokens.header("admin"))
+    r = await fake_http.post("/v1/tickets", json=ticket_body(unique(), subject=subject, description=description),
+                             headers=tokens.header("admin"))
     assert r.status_code == 201, r.text
     assert r.json()["subject"] == subject

@@ -1,4 +1,5 @@
-"""Helpers for the HTTP API tests: tokens for every role, an in-process app, a live uvicorn."""
+"""Helpers for the HTTP API tests: tokens for every role, an in-process app (on the session stack or on the
+in-memory client), a live uvicorn."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ import yaml
 
 from starter.client import EscalationClient
 from starter.http.app import create_app
+from starter.runtime.policy_file import load_policy
 from starter.runtime.settings import Settings
 from starter.security.auth import TokenStore, hash_token, parse_entries
+from tests.support.fake_client import FakeTicketClient
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -74,6 +77,22 @@ def ticket_body(ticket_id: str, **overrides: Any) -> dict[str, Any]:
     return body
 
 
+def error(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"error"}, body
+    err = body["error"]
+    assert err["code"] == code, err
+    assert err["message"] and err["request_id"] == r.headers["x-request-id"]
+    return err
+
+
+async def open_ticket(http: httpx.AsyncClient, tokens: Tokens, **overrides: Any) -> dict[str, Any]:
+    r = await http.post("/v1/tickets", json=ticket_body(unique(), **overrides), headers=tokens.header("admin"))
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
 def now_iso() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat()
 
@@ -83,6 +102,14 @@ def in_process_app(stack: Any, tokens: Tokens, **settings: Any) -> Any:
     client = EscalationClient(stack.client, stack.policy, stack.task_queue,
                               rpc_timeout=timedelta(seconds=s.escalation_api_timeout_s))
     return create_app(s, client=client, tokens=tokens.store(), policy=stack.policy)
+
+
+def fake_app(tokens: Tokens, client: FakeTicketClient | None = None, **settings: Any) -> Any:
+    """The API app on the in-memory client (tests/support/fake_client.py): routing, validation, authorization and
+    the client's rules, no Temporal. `settings`: Settings fields, e.g. the rate limit."""
+    client = client or FakeTicketClient(load_policy())
+    s = Settings(temporal_address="127.0.0.1:1", escalation_task_queue=client.task_queue, **settings)  # never dialled
+    return create_app(s, client=client, tokens=tokens.store(), policy=client.policy)
 
 
 def asgi_client(app: Any) -> httpx.AsyncClient:

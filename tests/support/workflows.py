@@ -49,9 +49,11 @@ def on_time_skipping_server(**worker_options: Any) -> Callable[[WorkflowTest], C
                     try:
                         async with deadline:
                             await test(env, task_queue)
-                    except TimeoutError:
+                    except Exception:
+                        # The deadline cancels the test; the SDK may turn that cancellation into its own error
+                        # (an Update waiting: WorkflowUpdateRPCTimeoutOrCancelledError), not TimeoutError.
                         if not deadline.expired():
-                            raise  # the test's own timeout: a failure like any other
+                            raise  # the test's own failure or timeout
                         return True
                 return False
             finally:
