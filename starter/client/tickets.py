@@ -52,7 +52,7 @@ from workflows.common import search_attributes as sa
 from workflows.common.policy import Policy
 from workflows.common.vocabulary import ID_PATTERN, PRIORITIES, Status
 from workflows.ticket import Ticket, workflow_id
-from workflows.ticket.views import DUPLICATE, ActionResult, TicketView, action_view, as_action_result, ticket_view
+from workflows.ticket.views import DUPLICATE, ActionResult, TicketView, answer_lacks_ticket, as_action_result, ticket_view
 from workflows.ticket.workflow import CLOCK_SKEW, TicketInput, TicketWorkflow, update_names
 
 FILTER_VALUE = re.compile(r"^[A-Za-z0-9._:@-]{1,100}$")
@@ -346,10 +346,9 @@ class EscalationClient:
         """Send an agent action as an Update, if the principal may; return the ticket as the Update answered it
         (with only the timeline entries it added)."""
         await self._check_rules(ticket_id, event, principal)
-        view, _result = await self._update(ticket_id, event)
-        return view
+        return (await self._update(ticket_id, event)).ticket
 
-    async def _update(self, ticket_id: str, event: core.Event) -> tuple[TicketView, ActionResult]:
+    async def _update(self, ticket_id: str, event: core.Event) -> ActionResult:
         """An Update that races the ticket's closing is aborted with NOT_FOUND ("workflow update was aborted by
         closing workflow"): told apart from a ticket that does not exist by reading it, and sent once more if the
         ticket is still open."""
@@ -362,7 +361,7 @@ class EscalationClient:
                                          f"ticket {ticket_id} is closed; open a new ticket instead") from None
         raise ActionRejected("rejected", f"ticket {ticket_id} changed while {event.type} was being applied; retry")
 
-    async def _execute_update(self, ticket_id: str, event: core.Event) -> tuple[TicketView, ActionResult]:
+    async def _execute_update(self, ticket_id: str, event: core.Event) -> ActionResult:
         name = _action_name(event)
         handle = self.handle(ticket_id)
         async with self._errors(ticket_id):
@@ -383,8 +382,9 @@ class EscalationClient:
                 raise no_answer(ticket_id, self.task_queue, self.rpc_timeout) from None
             except WorkflowFailureError as exc:  # pragma: no cover - defensive
                 raise ActionRejected("rejected", str(exc)) from None
-        result = as_action_result(answer, name)
-        return action_view(await self._state(ticket_id), result, datetime.now(UTC)), result
+        # A worker of before the answer carried the ticket (rolling deploy): the ticket is read to show it.
+        state = await self._state(ticket_id) if answer_lacks_ticket(answer) else None
+        return as_action_result(answer, name, datetime.now(UTC), state)
 
     async def relay_customer_reply(self, ticket_id: str, reply: core.CustomerReply, *,
                                    principal: Principal) -> ReplyResult:
@@ -395,8 +395,8 @@ class EscalationClient:
         if principal.scoped:
             await self.state(ticket_id, principal=principal)  # out of scope: refused before anything is sent
         try:
-            view, result = await self._update(ticket_id, reply)
-            return ReplyResult(view=view, duplicate=result.outcome == DUPLICATE)
+            result = await self._update(ticket_id, reply)
+            return ReplyResult(view=result.ticket, duplicate=result.outcome == DUPLICATE)
         except ActionRejected as exc:
             if exc.code != "ticket_closed":
                 raise

@@ -26,7 +26,7 @@ from starter.client.tickets import TicketSummary
 from workflows import ticket as core
 from workflows.common.policy import Policy
 from workflows.ticket import Ticket
-from workflows.ticket.views import DUPLICATE, TicketView, action_result, action_view
+from workflows.ticket.views import DUPLICATE, ActionResult, action_result
 
 
 class NoTemporal:
@@ -63,20 +63,20 @@ class FakeTicketClient(EscalationClient):
             state = self.tickets[ticket_id] = core.catch_up(state, datetime.now(UTC), self.policy).state
         return state
 
-    async def _execute_update(self, ticket_id: str, event: core.Event) -> TicketView:
+    async def _execute_update(self, ticket_id: str, event: core.Event) -> ActionResult:
         """The workflow's Update: a closed ticket refuses it, a repeated reply is a duplicate, else one `step`."""
         state, now = await self._state(ticket_id), datetime.now(UTC)
         if state.closed:
             raise ActionRejected("ticket_closed", f"ticket {ticket_id} is closed")
         if isinstance(event, core.CustomerReply) and core.reply_seen(state, event.message_id):
-            return action_view(state, action_result(state, DUPLICATE, []), now)
+            return action_result(state, DUPLICATE, [], now)
         try:
             after = core.step(state, event, now, self.policy).state
         except core.Rejected as exc:
             raise ActionRejected(exc.code, exc.message) from None
         self.tickets[ticket_id] = after
         added = [e for e in after.timeline if e.seq > state.seq]
-        return action_view(after, action_result(after, event.type, added), now)
+        return action_result(after, event.type, added, now)
 
     async def signal_customer_reply(self, ticket_id: str, reply: core.CustomerReply, *,
                                     principal: Principal) -> ReplyAccepted:

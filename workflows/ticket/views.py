@@ -91,38 +91,43 @@ DUPLICATE = "duplicate"  # the outcome of an action the ticket had applied befor
 
 
 class ActionResult(BaseModel):
-    """What an Update answers: the action's outcome and where it left the ticket, never the whole state (whose
-    description alone may be 20 KB, and whose timeline would go into the history again with every answer)."""
+    """What an Update answers: the action's outcome and the ticket as the action left it (a view: no description,
+    no calendar, and of the timeline only the entries the action added), never the whole state (whose description
+    alone may be 20 KB, and whose timeline would go into the history again with every answer). The caller needs
+    no second read to show the ticket after an action."""
 
     outcome: str = Field(description=f"the action applied (its name), or {DUPLICATE!r}: applied before, not again")
-    status: Status
-    tier: str
-    priority: str
-    department: str
-    assignee: str | None
-    due: dict[ClockName, datetime] = Field(description="the due time of each running clock")
-    timeline: list[TimelineEntry] = Field(description="the entries this action added")
+    ticket: TicketView = Field(description="the ticket after the action, as of the action's time; its timeline: "
+                                           "only the entries this action added")
 
 
-def action_result(state: TicketState, outcome: str, added: list[TimelineEntry]) -> ActionResult:
-    return ActionResult(
-        outcome=outcome, status=state.status, tier=state.tier, priority=state.priority, department=state.department,
-        assignee=state.assignee, timeline=added,
-        due={c.name: c.due_at for c in state.clocks.values() if c.phase == "running" and c.due_at is not None},
-    )
+def action_view(state: TicketState, added: list[TimelineEntry], now: datetime) -> TicketView:
+    """The ticket after an action, as an action's answer shows it: only the timeline entries that action added."""
+    return ticket_view(state.model_copy(update={"timeline": added}), now)
 
 
-def as_action_result(answer: Any, action: str) -> ActionResult:
-    """An Update's answer of either shape as an ActionResult: during a rolling deploy a worker running the code
-    of before answers with the state itself (its timeline cut to the entries the action added)."""
+def action_result(state: TicketState, outcome: str, added: list[TimelineEntry], now: datetime) -> ActionResult:
+    return ActionResult(outcome=outcome, ticket=action_view(state, added, now))
+
+
+def answer_lacks_ticket(answer: Any) -> bool:
+    """An answer from a worker whose ActionResult carried no ticket (outcome, status, due times, entries added):
+    the caller reads the ticket to show it (see `as_action_result`)."""
+    return isinstance(answer, dict) and "outcome" in answer and "ticket" not in answer
+
+
+def as_action_result(answer: Any, action: str, now: datetime, state: TicketState | None = None) -> ActionResult:
+    """An Update's answer of any shape it has had, as an ActionResult. During a rolling deploy a worker running
+    older code answers with the state itself (before the `small-action-answer` patch), or with an ActionResult
+    without the ticket (`answer_lacks_ticket`): for that one `state`, read by the caller, shows the ticket."""
     if isinstance(answer, ActionResult):
         return answer
+    if answer_lacks_ticket(answer):
+        if state is None:
+            raise ValueError("an answer without the ticket needs the ticket's state read by the caller")
+        added = [TimelineEntry.model_validate(e) for e in answer.get("timeline", [])]
+        return action_result(state, answer["outcome"], added, now)
     if isinstance(answer, dict) and "outcome" in answer:
         return ActionResult.model_validate(answer)
-    state = answer if isinstance(answer, TicketState) else TicketState.model_validate(answer)
-    return action_result(state, action, state.timeline)
-
-
-def action_view(state: TicketState, result: ActionResult, now: datetime) -> TicketView:
-    """The ticket after an action, as an action's answer shows it: only the timeline entries that action added."""
-    return ticket_view(state.model_copy(update={"timeline": result.timeline}), now)
+    old = answer if isinstance(answer, TicketState) else TicketState.model_validate(answer)
+    return action_result(old, action, old.timeline, now)

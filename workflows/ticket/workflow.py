@@ -28,8 +28,9 @@ with workflow.unsafe.imports_passed_through():
 # A customer message signalled to a closed ticket that has not completed yet opens a follow-up ticket (a child
 # workflow, abandoned on completion); before this patch it was only logged.
 FOLLOW_UP_FROM_LATE_REPLY = "follow-up-from-late-reply"
-# An Update answers with an ActionResult (the outcome, where the ticket now is, the entries it added); before this
-# patch it answered with the state itself (the ticket, calendar and clocks each time).
+# An Update answers with an ActionResult (the outcome and the ticket's view with only the entries it added); before
+# this patch it answered with the state itself (the ticket, calendar and clocks each time). What the ActionResult
+# carries may grow without a patch: an Update's answer is recorded, but replay does not compare it.
 SMALL_ACTION_ANSWER = "small-action-answer"
 # A customer reply whose message_id the ticket has seen is recorded once and answered as a duplicate; before this
 # patch a retried reply was applied again.
@@ -184,11 +185,11 @@ class TicketWorkflow:
         """An agent action's answer. Only the entries the action added: returning the whole timeline would put
         it into the history again with each answer (quadratic growth for long tickets)."""
         if self._repeated(event):
-            return action_result(self.state, DUPLICATE, [])
+            return action_result(self.state, DUPLICATE, [], workflow.now())
         added = self._apply(event)
         if not workflow.patched(SMALL_ACTION_ANSWER):  # histories from before answered with the state
             return self.state.model_copy(update={"timeline": added})
-        return action_result(self.state, event.type, added)
+        return action_result(self.state, event.type, added, workflow.now())
 
     # ----- agent actions: updates with validators ---------------------------------
 
