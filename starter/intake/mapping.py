@@ -57,6 +57,9 @@ class _Payload(BaseModel):
     customer_id: CustomerId | None = Field(None, description="an opaque customer id; derived from the contact if omitted")
     customer_plan: Plan | None = None
     tags: Tags = Field(default_factory=list)
+    reply_to: Annotated[str, StringConstraints(pattern=r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$", max_length=320)] | None = Field(
+        None, description="an email address the customer hears back at (default: the channel's own contact: the "
+                          "sender of an email, the caller, the social handle)")
 
 
 # ----- payloads -------------------------------------------------------------------------
@@ -390,8 +393,12 @@ def map_payload(channel: Channel, p: Payload, now: datetime, *, max_backdate: ti
     return mapper(p, now, max_backdate, skew)  # type: ignore[operator]
 
 
-def _common(p: _Payload) -> dict[str, object]:
-    return {"customer_plan": p.customer_plan} if p.customer_plan else {}
+def _common(p: _Payload, contact: str | None = None) -> dict[str, object]:
+    """Fields every channel maps alike: the plan, and where the customer hears back (`reply_to` wins)."""
+    out: dict[str, object] = {"customer_plan": p.customer_plan} if p.customer_plan else {}
+    if p.reply_to or contact:
+        out["customer_contact"] = p.reply_to or contact
+    return out
 
 
 def _email(p: EmailIntake, now: datetime, back: timedelta, skew: timedelta) -> Mapped:
@@ -400,7 +407,7 @@ def _email(p: EmailIntake, now: datetime, back: timedelta, skew: timedelta) -> M
         id=email_ticket_id(p.message_id), subject=_fit(p.subject.strip() or "(no subject)", SUBJECT_MAX),
         description=_fit(p.body, DESCRIPTION_MAX), channel=Channel.email,
         customer_id=p.customer_id or contact_customer_id("email", sender_address(p.from_)),
-        tags=_tags(p), opened_at=opened_at, **_common(p),  # type: ignore[arg-type]
+        tags=_tags(p), opened_at=opened_at, **_common(p, sender_address(p.from_)),  # type: ignore[arg-type]
     )
     return Mapped(ticket=ticket, exact_time=exact, reply_targets=reply_targets(p))
 
@@ -423,11 +430,13 @@ def _phone(p: PhoneIntake, now: datetime, back: timedelta, skew: timedelta) -> M
     if p.transfers:
         hops = "\n".join(f"- {t.from_agent} -> {t.to_agent}" + (f" ({t.reason})" if t.reason else "") for t in p.transfers)
         text = f"{text}\n\nCall transfers:\n{hops}".strip()
-    customer = p.customer_id or contact_customer_id("phone", re.sub(r"[^\d+]", "", p.caller or ""))
+    number = re.sub(r"[^\d+]", "", p.caller or "")
+    customer = p.customer_id or contact_customer_id("phone", number)
     ticket = Ticket(
         id=channel_ticket_id("call", p.call_id), subject=p.summary.strip() or p.summary,
         description=_fit(text, DESCRIPTION_MAX), channel=Channel.phone, customer_id=customer,
-        tags=_tags(p, *(["transferred-call"] if p.transfers else [])), opened_at=opened_at, **_common(p),  # type: ignore[arg-type]
+        tags=_tags(p, *(["transferred-call"] if p.transfers else [])), opened_at=opened_at,
+        **_common(p, f"tel:{number}" if number else None),  # type: ignore[arg-type]
     )
     return Mapped(ticket=ticket, exact_time=exact)
 
@@ -444,7 +453,8 @@ def _social(p: SocialIntake, now: datetime, back: timedelta, skew: timedelta) ->
         subject=_fit(f"{p.network.value} @{handle}: {_first_line(p.text)}", SUBJECT_MAX),
         description=_fit(p.text + (f"\n\n{p.url}" if p.url else ""), DESCRIPTION_MAX), channel=Channel.social,
         customer_id=p.customer_id or contact_customer_id(f"social-{p.network.value}", handle),
-        tags=_tags(p, *extra), opened_at=opened_at, sensitive=bool(sensitive), **_common(p),  # type: ignore[arg-type]
+        tags=_tags(p, *extra), opened_at=opened_at, sensitive=bool(sensitive),
+        **_common(p, f"{p.network.value}:@{handle}"),  # type: ignore[arg-type]
     )
     return Mapped(ticket=ticket, exact_time=exact, sensitive=sensitive)
 

@@ -208,3 +208,39 @@ def test_intake_module_is_pure() -> None:
     src = Path(intake.__file__).read_text(encoding="utf-8")
     for forbidden in ("datetime.now", "import os", "open(", "temporalio", "httpx", "requests"):
         assert forbidden not in src, forbidden
+
+
+# ----- where the customer hears back ----------------------------------------------------------------------
+
+
+def mapped_contact(channel: Channel, **changes: Any) -> str | None:
+    payload = PAYLOADS[channel].model_validate({**example(channel), **changes})
+    return map_payload(channel, payload, NOW).ticket.customer_contact  # type: ignore[arg-type]
+
+
+def test_an_email_is_answered_at_its_senders_address() -> None:
+    assert mapped_contact(Channel.email) == "ana@example.com"
+
+
+def test_a_call_and_a_social_post_are_answered_on_their_own_channel() -> None:
+    assert mapped_contact(Channel.phone) == "tel:+49301234567"
+    assert mapped_contact(Channel.social) == "twitter:@ana_streams"
+
+
+def test_reply_to_wins_over_the_channels_own_contact() -> None:
+    assert mapped_contact(Channel.email, reply_to="billing@example.com") == "billing@example.com"
+    assert mapped_contact(Channel.chat, reply_to="visitor@example.com") == "visitor@example.com"
+
+
+def test_a_channel_without_a_contact_leaves_it_empty() -> None:
+    assert mapped_contact(Channel.chat) is None
+
+
+def test_reply_to_must_be_an_email_address() -> None:
+    with pytest.raises(ValidationError, match="reply_to"):
+        PAYLOADS[Channel.chat].model_validate({**example(Channel.chat), "reply_to": "not an address"})
+
+
+def test_the_contact_never_reaches_the_ticket_id_or_customer_id() -> None:
+    t = map_payload(Channel.email, EmailIntake.model_validate(example(Channel.email)), NOW).ticket
+    assert "ana" not in t.id and "ana" not in t.customer_id

@@ -73,7 +73,10 @@ class ClockRules(_Strict):
     restarts_on: TriggerSet = frozenset()
     resumes_on: TriggerSet = frozenset()
     paused_while: StatusSet = frozenset()
-    on_breach: Literal["escalate", "notify"] = "notify"
+    # escalate: notify and move up a tier; notify: tell the breach recipients; remind: tell the assignee (the tier's
+    # on-duty contacts when nobody is assigned); message_customer: remind, and also send the customer the status
+    # update template (restarting the clocks a public reply restarts: the customer heard back).
+    on_breach: Literal["escalate", "notify", "remind", "message_customer"] = "notify"
 
 
 def _default_clocks() -> dict[ClockName, ClockRules]:

@@ -13,7 +13,8 @@ from workflows.ticket.state import TicketState
 class Notify(BaseModel):
     """Tell people something; `key` is unique per notification for idempotent delivery."""
 
-    kind: Literal["opened", "stakeholders", "escalation", "warning", "breach", "resolved", "executive", "transferred"]
+    kind: Literal["opened", "stakeholders", "escalation", "warning", "breach", "resolved", "executive", "transferred",
+                  "public_reply", "reminder", "customer_update"]
     key: str
     ticket_id: str
     recipients: list[str]

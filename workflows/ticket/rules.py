@@ -53,7 +53,7 @@ OPENER = "system:intake"  # who opens a ticket when the caller does not say
 
 
 def open_ticket(ticket: Ticket, policy: Policy, now: datetime, *, opened_by: str | None = None,
-                handoff: Handoff | None = None) -> StepResult:
+                handoff: Handoff | None = None, customer_notices: bool = False) -> StepResult:
     """Route the new ticket, start its clocks, confirm receipt, notify stakeholders.
 
     `opened_by`: who opened it (default OPENER); `handoff`: the Tier 0 channel that handed the customer over,
@@ -63,7 +63,7 @@ def open_ticket(ticket: Ticket, policy: Policy, now: datetime, *, opened_by: str
         ticket=ticket, policy_version=policy.version(), tier=decision.tier, department=decision.department,
         priority=decision.priority, routing_rule=decision.rule,
         clocks={name: ClockState(name=name) for name in ClockName}, calendar=policy.calendar_for(decision.priority),
-        as_of=now,
+        as_of=now, customer_notices=customer_notices,
     )
     fx: list[Effect] = []
     if handoff is not None:
@@ -304,9 +304,12 @@ def _on_assign(s: TicketState, e: Assign, now: datetime, p: Policy) -> list[Effe
 
 def _on_note(s: TicketState, e: AddNote, now: datetime, p: Policy) -> list[Effect]:
     record(s, now, e.actor, "public_reply" if e.public else "note", e.text)
-    if e.public:
-        apply_triggers(s, [Trigger.public_reply], now, p)
-    return []
+    if not e.public:
+        return []
+    apply_triggers(s, [Trigger.public_reply], now, p)
+    if not s.customer_notices:
+        return []
+    return [notify(s, "public_reply", ["customer"], f"Re: {s.ticket.subject}", e.text)]
 
 
 def _on_priority(s: TicketState, e: ChangePriority, now: datetime, p: Policy) -> list[Effect]:
@@ -349,6 +352,8 @@ def _breach(s: TicketState, name: ClockName, now: datetime, p: Policy) -> list[E
     record_breach(s, Breach(clock=name, tier=s.tier, due_at=due, at=now))
     record(s, now, SYSTEM_SLA, "sla_breached", f"{name} SLA breached at tier {s.tier} (due {due.isoformat()})",
          clock=name, due_at=due, rule=f"priorities.{s.priority}")
+    if p.clocks[name].on_breach in ("remind", "message_customer"):
+        return _remind(s, name, due, now, p)
     fx: list[Effect] = [notify(s, "breach", [*p.breach_notify, f"tier:{s.tier}"],
                                 f"SLA breached ({name}): {s.ticket.subject}", f"Due {due.isoformat()}, tier {s.tier}", due)]
     nxt = p.next_tier(s.tier)
@@ -358,6 +363,21 @@ def _breach(s: TicketState, name: ClockName, now: datetime, p: Policy) -> list[E
     waits_for_ack = name != ClockName.acknowledge or s.clocks[ClockName.tier].phase == "idle"
     if p.clocks[name].on_breach == "escalate" and waits_for_ack and nxt is not None and p.tier(nxt).automatic_entry:
         fx += _escalate(s, nxt, now, p, SYSTEM_SLA, f"{name} SLA breached (due {due.isoformat()})", name, due)
+    return fx
+
+
+def _remind(s: TicketState, name: ClockName, due: datetime, now: datetime, p: Policy) -> list[Effect]:
+    """`on_breach: remind | message_customer`: the assignee (or the tier's on-duty contacts) is reminded; with
+    message_customer the customer is also sent the status update, which counts as a public reply."""
+    who = "assignee" if s.assignee else f"tier:{s.tier}"
+    fx: list[Effect] = [notify(s, "reminder", [who], f"Reminder ({name} due {due.isoformat()}): {s.ticket.subject}",
+                               f"The {name} clock fell due at tier {s.tier}.", due)]
+    if p.clocks[name].on_breach == "message_customer":
+        record(s, now, SYSTEM_SLA, "customer_updated", f"status update sent to the customer ({name} fell due)",
+               clock=name, rule=f"clocks.{name}.on_breach")
+        fx.append(notify(s, "customer_update", ["customer"], f"Update on your request: {s.ticket.subject}",
+                         f"Your request is {s.status.value.replace('_', ' ')} with our {p.tier(s.tier).name} team."))
+        apply_triggers(s, [Trigger.public_reply], now, p)
     return fx
 
 

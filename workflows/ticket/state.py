@@ -54,6 +54,9 @@ class Ticket(BaseModel):
     opened_at: datetime
     linked_ticket_id: TicketId | None = None
     sensitive: bool = False
+    # How the customer hears back (an email address, or the channel's handle), taken at intake. Personal data: in
+    # the (encrypted) input and the prepared messages only; never in a workflow id, search attribute, memo or log.
+    customer_contact: Annotated[str, StringConstraints(max_length=320)] | None = None
 
     @field_validator("opened_at")
     @classmethod
@@ -109,6 +112,9 @@ class TicketState(BaseModel):
     timeline: list[TimelineEntry] = []
     timeline_dropped: int = 0  # oldest entries no longer carried (still in the event history)
     reply_ids: list[str] = []  # the latest customer replies' message ids (`reply_key`), oldest first
+    # The customer hears of public replies and of the policy's status updates (patch `customer-notices`: tickets
+    # opened before it keep today's notifications, so their histories replay).
+    customer_notices: bool = False
     seq: int = 0
     as_of: datetime
 

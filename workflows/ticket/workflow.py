@@ -38,6 +38,9 @@ DEDUPLICATE_REPLIES = "deduplicate-replies"
 # A warning whose breach is also due when the deadlines are caught up is not sent (a ticket opened in the past, a
 # worker that was down); before this patch it was sent in the same instant as the breach.
 SUPERSEDE_DUE_WARNINGS = "supersede-due-warnings"
+# The customer hears of public replies (and of the policy's status updates): before this patch only of the
+# opening and the resolution. Decided once, at opening, and kept in the state (continue-as-new carries it).
+CUSTOMER_NOTICES = "customer-notices"
 # Tickets opened "now" by a client whose clock runs slightly ahead are fine.
 CLOCK_SKEW = timedelta(minutes=5)
 # Also None: committed histories whose stand-in activity answered nothing must still replay.
@@ -63,7 +66,8 @@ class TicketWorkflow:
         started = workflow.info().typed_search_attributes  # set by the client at start: not upserted again
         self.published: dict[str, object] = {k.name: v for k in sa.ALL if (v := started.get(k)) is not None}
         if inp.state is None:
-            opened = core.open_ticket(inp.ticket, inp.policy, workflow.now(), opened_by=inp.opened_by, handoff=inp.handoff)
+            opened = core.open_ticket(inp.ticket, inp.policy, workflow.now(), opened_by=inp.opened_by, handoff=inp.handoff,
+                                      customer_notices=workflow.patched(CUSTOMER_NOTICES))
             self.state, self.pending = opened.state, list(opened.effects)
         else:
             self.state = inp.state
