@@ -176,6 +176,8 @@ ACTION_COMMANDS: dict[str, tuple[str, tuple[str, ...], Callable[[argparse.Argume
     "acknowledge": ("acknowledge the ticket", (), _options(_opt("--note"))),
     "escalate": ("escalate up the tiers (hierarchical)", (), _options(
         _opt("--reason", required=True), _opt("--to-tier", help="jump to this tier (default: the next one up)"))),
+    "escalate_to_executive": ("executive escalation (supervisors, admins; an agent's is a request)", ("executive",),
+                              _options(_opt("--reason", required=True))),
     "transfer": ("transfer to another department (functional; tier stays)", (), _options(
         _opt("--department", required=True), _opt("--reason"))),
     "wait_on_customer": ("wait on the customer (pauses the clocks that pause)", ("wait",), _options(_opt("--reason"))),

@@ -346,7 +346,15 @@ class EscalationClient:
         """Send an agent action as an Update, if the principal may; return the ticket as the Update answered it
         (with only the timeline entries it added)."""
         await self._check_rules(ticket_id, event, principal)
-        return (await self._update(ticket_id, event)).ticket
+        return (await self._update(ticket_id, self._as_permitted(event, principal))).ticket
+
+    @staticmethod
+    def _as_permitted(event: core.Event, principal: Principal) -> core.Event:
+        """An executive escalation by someone who may not enter the executive tier is a request: the escalation
+        manager is told (the ticket stays where it is)."""
+        if isinstance(event, core.EscalateToExecutive) and not principal.can(Permission.escalate_executive):
+            return event.model_copy(update={"request_only": True})
+        return event
 
     async def _update(self, ticket_id: str, event: core.Event) -> ActionResult:
         """An Update that races the ticket's closing is aborted with NOT_FOUND ("workflow update was aborted by

@@ -6,7 +6,7 @@ sees). `workflow` is the durable shell and is deliberately not imported here: it
 """
 
 from workflows.ticket.clocks import Deadline, deadlines, next_due
-from workflows.ticket.effects import Effect, Notify, NotifyResult, StepResult
+from workflows.ticket.effects import Effect, EnrolSponsorship, Notify, NotifyResult, StepResult
 from workflows.ticket.events import (
     ACTIONS,
     SYSTEM_SLA,
@@ -18,6 +18,7 @@ from workflows.ticket.events import (
     CustomerReply,
     DeadlineReached,
     Escalate,
+    EscalateToExecutive,
     Event,
     Rejected,
     Reopen,
@@ -29,6 +30,8 @@ from workflows.ticket.rules import (
     OPENER,
     catch_up,
     check,
+    enrolment_failed,
+    executive_tier,
     follow_up_id,
     follow_up_opened,
     follow_up_ticket,
@@ -79,7 +82,9 @@ __all__ = [
     "Deadline",
     "DeadlineReached",
     "Effect",
+    "EnrolSponsorship",
     "Escalate",
+    "EscalateToExecutive",
     "Event",
     "Handoff",
     "Notify",
@@ -97,6 +102,8 @@ __all__ = [
     "catch_up",
     "check",
     "deadlines",
+    "enrolment_failed",
+    "executive_tier",
     "follow_up_id",
     "follow_up_opened",
     "follow_up_ticket",

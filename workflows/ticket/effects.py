@@ -1,4 +1,4 @@
-"""What the rules ask the workflow to do: notifications (timers are derived from the clocks, not asked for)."""
+"""What the rules ask the workflow to do: notifications and enrolments (timers derive from the clocks, not asked for)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ class Notify(BaseModel):
     """Tell people something; `key` is unique per notification for idempotent delivery."""
 
     kind: Literal["opened", "stakeholders", "escalation", "warning", "breach", "resolved", "executive", "transferred",
-                  "public_reply", "reminder", "customer_update"]
+                  "public_reply", "reminder", "customer_update", "executive_request"]
     key: str
     ticket_id: str
     recipients: list[str]
@@ -26,7 +26,21 @@ class Notify(BaseModel):
     due_at: datetime | None = None  # the SLA due time behind a breach or an automatic escalation
 
 
-Effect = Notify
+class EnrolSponsorship(BaseModel):
+    """Enrol the ticket's customer account in the executive sponsorship program (idempotent per account: done by
+    an activity with signal-with-start; a second executive escalation restarts the account's quiet period)."""
+
+    kind: Literal["enrol_sponsorship"] = "enrol_sponsorship"
+    key: str
+    ticket_id: str
+    customer_id: str
+    customer_plan: str
+    reason: str
+    actor: str
+    at: datetime
+
+
+Effect = Notify | EnrolSponsorship
 
 
 class NotifyResult(BaseModel):

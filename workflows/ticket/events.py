@@ -43,6 +43,16 @@ class Escalate(_Event):
     to_tier: str | None = None  # default: the next tier up; may jump several
 
 
+class EscalateToExecutive(_Event):
+    """Executive escalation (a customer threatens to leave): the ticket goes to the executive tier, the executives
+    are told, and the account is enrolled in the executive sponsorship program. Supervisors and admins do it; an
+    agent's is a request (`request_only`, set by the client), which tells the escalation manager."""
+
+    type: Literal["escalate_to_executive"] = "escalate_to_executive"
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    request_only: bool = Field(False, description="only ask the escalation manager to escalate (an agent's request)")
+
+
 class Transfer(_Event):
     type: Literal["transfer"] = "transfer"
     department: str
@@ -106,7 +116,7 @@ class DeadlineReached(_Event):
 
 
 Event = Annotated[
-    Acknowledge | Escalate | Transfer | WaitOnCustomer | CustomerReply | Resolve | Reopen | Close | Assign
+    Acknowledge | Escalate | EscalateToExecutive | Transfer | WaitOnCustomer | CustomerReply | Resolve | Reopen | Close | Assign
     | AddNote | ChangePriority | DeadlineReached,
     Field(discriminator="type"),
 ]
@@ -115,6 +125,6 @@ Event = Annotated[
 # the CLI's commands are built from (the API and CLI spell `wait_on_customer` as `wait-on-customer`).
 ACTIONS: dict[str, type[_Event]] = {
     cls.model_fields["type"].default: cls
-    for cls in (Acknowledge, Escalate, Transfer, WaitOnCustomer, Resolve, Reopen, Close, Assign, AddNote,
-                ChangePriority, CustomerReply)
+    for cls in (Acknowledge, Escalate, EscalateToExecutive, Transfer, WaitOnCustomer, Resolve, Reopen, Close, Assign,
+                AddNote, ChangePriority, CustomerReply)
 }

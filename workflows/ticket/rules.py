@@ -16,7 +16,7 @@ from workflows.common.clocks import ClockState
 from workflows.common.policy import Policy
 from workflows.common.vocabulary import ClockName, Status, Trigger, contains_keyword, format_duration
 from workflows.ticket.clocks import apply_triggers, clock_target, deadlines, next_due, settle_pauses
-from workflows.ticket.effects import Effect, Notify, StepResult, notify
+from workflows.ticket.effects import Effect, EnrolSponsorship, Notify, StepResult, notify
 from workflows.ticket.events import (
     SYSTEM_SLA,
     Acknowledge,
@@ -27,6 +27,7 @@ from workflows.ticket.events import (
     CustomerReply,
     DeadlineReached,
     Escalate,
+    EscalateToExecutive,
     Event,
     Rejected,
     Reopen,
@@ -139,6 +140,17 @@ def _check_escalate(s: TicketState, e: Escalate, p: Policy) -> None:
                                     f"allowed: {', '.join(above) or 'none (top tier)'}")
 
 
+def executive_tier(p: Policy) -> str:
+    """The tier an executive escalation moves a ticket to: the policy's executive tier, else the top tier."""
+    return p.executive.tier or p.tiers[-1].id
+
+
+def _check_executive(s: TicketState, e: EscalateToExecutive, p: Policy) -> None:
+    _require_active(s, "escalate to the executives")
+    if not e.request_only and s.tier == executive_tier(p) and s.executive_attention:
+        raise Rejected("already_executive", f"ticket {s.ticket.id} is already with the executives ({s.tier})")
+
+
 def _check_transfer(s: TicketState, e: Transfer, p: Policy) -> None:
     _require_active(s, "transfer")
     if e.department not in p.department_ids():
@@ -177,6 +189,7 @@ def _check_priority(s: TicketState, e: ChangePriority, p: Policy) -> None:
 _CHECKS: dict[type, Callable[[TicketState, object, Policy], None]] = {
     Acknowledge: _check_acknowledge,  # type: ignore[dict-item]
     Escalate: _check_escalate,  # type: ignore[dict-item]
+    EscalateToExecutive: _check_executive,  # type: ignore[dict-item]
     Transfer: _check_transfer,  # type: ignore[dict-item]
     WaitOnCustomer: _check_wait,  # type: ignore[dict-item]
     Resolve: _check_resolve,  # type: ignore[dict-item]
@@ -214,6 +227,26 @@ def _on_escalate(s: TicketState, e: Escalate, now: datetime, p: Policy) -> list[
     target = e.to_tier or p.next_tier(s.tier)
     assert target is not None  # check() guarantees it
     return _escalate(s, target, now, p, e.actor, e.reason)
+
+
+def _on_executive(s: TicketState, e: EscalateToExecutive, now: datetime, p: Policy) -> list[Effect]:
+    if e.request_only:
+        record(s, now, e.actor, "executive_escalation_requested", "executive escalation requested", e.reason)
+        return [notify(s, "executive_request", ["escalation_manager"],
+                       f"Executive escalation requested: {s.ticket.subject}", f"By {e.actor}. Reason: {e.reason}")]
+    s.executive_attention = True
+    record(s, now, e.actor, "executive_escalation", "escalated to the executives", e.reason, rule="executive")
+    fx: list[Effect] = [notify(s, "executive", p.executive.notify, f"Executive escalation: {s.ticket.subject}",
+                               f"By {e.actor}. Customer {s.ticket.customer_id} ({s.ticket.customer_plan}). "
+                               f"Reason: {e.reason}")]
+    target = executive_tier(p)
+    if p.tier_index(target) > p.tier_index(s.tier):
+        fx += _escalate(s, target, now, p, e.actor, e.reason)
+    s.seq += 1
+    fx.append(EnrolSponsorship(key=f"ticket-{s.ticket.id}:{s.seq}:enrol", ticket_id=s.ticket.id,
+                               customer_id=s.ticket.customer_id, customer_plan=s.ticket.customer_plan,
+                               reason=e.reason, actor=e.actor, at=now))
+    return fx
 
 
 def _escalate(s: TicketState, target: str, now: datetime, p: Policy, actor: str, reason: str,
@@ -384,6 +417,7 @@ def _remind(s: TicketState, name: ClockName, due: datetime, now: datetime, p: Po
 _HANDLERS: dict[type, Callable[[TicketState, object, datetime, Policy], list[Effect]]] = {
     Acknowledge: _on_acknowledge,  # type: ignore[dict-item]
     Escalate: _on_escalate,  # type: ignore[dict-item]
+    EscalateToExecutive: _on_executive,  # type: ignore[dict-item]
     Transfer: _on_transfer,  # type: ignore[dict-item]
     WaitOnCustomer: _on_wait,  # type: ignore[dict-item]
     CustomerReply: _on_customer_reply,  # type: ignore[dict-item]
@@ -402,6 +436,14 @@ def notification_failed(state: TicketState, n: Notify, now: datetime, error: str
     s = state.model_copy(deep=True)
     record(s, now.astimezone(UTC), "system:notify", "notification_failed",
          f"{n.kind} notification to {', '.join(n.recipients)} not delivered", error[:500])
+    return s
+
+
+def enrolment_failed(state: TicketState, e: EnrolSponsorship, now: datetime, error: str) -> TicketState:
+    """The sponsorship enrolment kept failing: the timeline says so (a supervisor can enrol the account by hand)."""
+    s = state.model_copy(deep=True)
+    record(s, now.astimezone(UTC), "system:sponsorship", "sponsorship_enrolment_failed",
+           f"account {e.customer_id} not enrolled in executive sponsorship", error[:500])
     return s
 
 

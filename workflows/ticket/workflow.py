@@ -117,12 +117,25 @@ class TicketWorkflow:
         self.pending += caught_up.effects
 
     def _send_notifications(self) -> None:
-        """Send in the background: a notification that retries never holds up the SLA timers."""
-        for n in self.pending:
-            task = asyncio.create_task(self._notify(n))
+        """Carry out the effects in the background: one that retries never holds up the SLA timers."""
+        for effect in self.pending:
+            work = self._notify(effect) if isinstance(effect, core.Notify) else self._enrol(effect)
+            task = asyncio.create_task(work)
             self.in_flight.add(task)
             task.add_done_callback(self.in_flight.discard)
         self.pending = []
+
+    async def _enrol(self, e: core.EnrolSponsorship) -> None:
+        """The account's sponsorship, started or told of the new escalation by an activity (signal-with-start:
+        idempotent per account; workflow code does no I/O)."""
+        try:
+            await workflow.execute_activity(
+                "enrol_sponsorship", e, start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=timedelta(days=1), retry_policy=NOTIFY_RETRY,
+            )
+        except ActivityError as exc:
+            self.state = core.enrolment_failed(self.state, e, workflow.now(), str(exc.cause or exc))
+            self.changed = True
 
     async def _notify(self, n: core.Notify) -> None:
         try:
@@ -211,6 +224,14 @@ class TicketWorkflow:
 
     @escalate.validator
     def _v_escalate(self, e: core.Escalate) -> None:
+        self._check(e)
+
+    @workflow.update(name="escalate_to_executive")
+    def escalate_to_executive(self, e: core.EscalateToExecutive) -> UpdateAnswer:
+        return self._act(e)
+
+    @escalate_to_executive.validator
+    def _v_escalate_to_executive(self, e: core.EscalateToExecutive) -> None:
         self._check(e)
 
     @workflow.update(name="transfer")

@@ -1,0 +1,62 @@
+"""Executive escalation: to the executive tier, the executives told, the account enrolled; an agent's is a request."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.unit.test_ticket_core import POLICY, T0, M, Sim
+from workflows import ticket as tc
+from workflows.ticket import Acknowledge, EnrolSponsorship, EscalateToExecutive, Notify, Rejected, Resolve
+
+
+def test_it_moves_the_ticket_to_the_executive_tier_and_tells_the_executives() -> None:
+    sim = Sim()
+    fx = sim.do(EscalateToExecutive(actor="supervisor:sam", reason="customer threatens to cancel"), T0 + M)
+    assert sim.s.tier == tc.executive_tier(POLICY) and sim.s.executive_attention
+    told = [f for f in fx if isinstance(f, Notify)]
+    assert [f.kind for f in told] == ["executive", "escalation"]
+    assert told[0].recipients == POLICY.executive.notify
+    assert [e.action for e in sim.s.timeline[-2:]] == ["executive_escalation", "escalated"]
+    assert sim.s.timeline[-2].reason == "customer threatens to cancel"
+
+
+def test_it_enrols_the_account_in_sponsorship_once_per_escalation() -> None:
+    sim = Sim()
+    fx = sim.do(EscalateToExecutive(actor="supervisor:sam", reason="churn risk"), T0 + M)
+    enrol = [f for f in fx if isinstance(f, EnrolSponsorship)]
+    assert len(enrol) == 1
+    assert (enrol[0].customer_id, enrol[0].ticket_id, enrol[0].reason) == ("cust-1", "T-1", "churn risk")
+    keys = [f.key for f in fx]
+    assert len(set(keys)) == len(keys), "every effect has its own idempotency key"
+
+
+def test_an_agents_request_tells_the_escalation_manager_and_moves_nothing() -> None:
+    sim = Sim()
+    tier = sim.s.tier
+    fx = sim.do(EscalateToExecutive(actor="agent:ana", reason="threatens to leave", request_only=True), T0 + M)
+    assert [(f.kind, f.recipients) for f in fx if isinstance(f, Notify)] == [("executive_request", ["escalation_manager"])]
+    assert not any(isinstance(f, EnrolSponsorship) for f in fx)
+    assert sim.s.tier == tier and not sim.s.executive_attention
+    assert sim.s.timeline[-1].action == "executive_escalation_requested"
+
+
+def test_a_second_executive_escalation_is_rejected_before_it_touches_the_ticket() -> None:
+    sim = Sim()
+    sim.do(EscalateToExecutive(actor="supervisor:sam", reason="churn risk"), T0 + M)
+    with pytest.raises(Rejected) as err:
+        tc.check(sim.s, EscalateToExecutive(actor="supervisor:sam", reason="again"), POLICY)
+    assert err.value.code == "already_executive"
+
+
+def test_a_resolved_ticket_cannot_be_escalated_to_the_executives() -> None:
+    sim = Sim()
+    sim.do(Acknowledge(), T0 + M)
+    sim.do(Resolve(summary="fixed"), T0 + 2 * M)
+    with pytest.raises(Rejected) as err:
+        tc.check(sim.s, EscalateToExecutive(actor="supervisor:sam", reason="x"), POLICY)
+    assert err.value.code == "ticket_resolved"
+
+
+def test_the_reason_is_required() -> None:
+    with pytest.raises(ValueError, match="reason"):
+        EscalateToExecutive(actor="supervisor:sam", reason="")
