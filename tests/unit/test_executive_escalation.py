@@ -22,7 +22,7 @@ def test_it_moves_the_ticket_to_the_executive_tier_and_tells_the_executives() ->
 
 def test_it_enrols_the_account_in_sponsorship_once_per_escalation() -> None:
     sim = Sim()
-    fx = sim.do(EscalateToExecutive(actor="supervisor:sam", reason="churn risk"), T0 + M)
+    fx: list[tc.Effect] = sim.do(EscalateToExecutive(actor="supervisor:sam", reason="churn risk"), T0 + M)  # type: ignore[assignment]
     enrol = [f for f in fx if isinstance(f, EnrolSponsorship)]
     assert len(enrol) == 1
     assert (enrol[0].customer_id, enrol[0].ticket_id, enrol[0].reason) == ("cust-1", "T-1", "churn risk")
