@@ -187,6 +187,7 @@ ACTION_COMMANDS: dict[str, tuple[str, tuple[str, ...], Callable[[argparse.Argume
     "reopen": ("reopen a resolved ticket", (), _options(_opt("--reason"))),
     "close": ("close a resolved ticket now", (), _options(_opt("--reason"))),
     "assign": ("assign to an agent", (), _options(_opt("--to", dest="assignee", required=True))),
+    "assign_manager": ("make a person the escalation manager", (), _options(_opt("--to", dest="manager", required=True))),
     "note": ("add a note (--public: a customer-facing reply)", (), _options(
         _opt("--text", required=True), _opt("--public", action="store_true"))),
     "change_priority": ("change the priority (accrued SLA time is kept)", ("priority",), _options(

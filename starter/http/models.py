@@ -49,7 +49,8 @@ def _is_str(annotation: Any) -> bool:
 
 ACTION_EVENTS: dict[str, type[BaseModel]] = {name.replace("_", "-"): cls for name, cls in core.ACTIONS.items()}
 ACTION_BODIES: dict[str, type[BaseModel]] = {action: body_model(cls) for action, cls in ACTION_EVENTS.items()}
-ACTION_PERMISSIONS = {"assign": Permission.assign, "customer-reply": Permission.customer_reply}
+ACTION_PERMISSIONS = {"assign": Permission.assign, "assign-manager": Permission.assign,
+                      "customer-reply": Permission.customer_reply}
 ACTION_DOCS = {
     "acknowledge": "Acknowledge the ticket (stops the acknowledge clock).",
     "escalate": "Hierarchical escalation: to the next tier up, or to `to_tier` (may jump several). Escalating into "
@@ -64,6 +65,8 @@ ACTION_DOCS = {
     "reopen": "Reopen a resolved ticket.",
     "close": "Close a resolved ticket now.",
     "assign": "Assign (or with `null`, unassign). Supervisors and admins only.",
+    "assign-manager": "Make a directory person the ticket's escalation manager (told of every step; high-priority "
+                      "openings get one from the rotation). Supervisors and admins only.",
     "note": "Add a note; `public: true` makes it a customer-facing reply.",
     "change-priority": "Change the priority; accrued SLA time is kept.",
     "customer-reply": "Relay a customer's message. On a closed ticket it opens a new ticket linked to it (201). "

@@ -21,6 +21,13 @@ def update_arg_types(workflow_class: type) -> dict[str, list[Any]]:
     return {str(name): list(defn.arg_types or []) for name, defn in updates.items()}
 
 
+def activity_name(fn: Any) -> str:
+    """The name an `@activity.defn` callable (function or bound method) is registered under."""
+    from temporalio.activity import _Definition
+
+    return _Definition.must_from_callable(fn).name or fn.__name__
+
+
 def started_new(handle: Any) -> bool:
     """Whether `start_workflow` with USE_EXISTING started a new run (False: it returned the running one).
 

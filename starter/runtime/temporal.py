@@ -26,20 +26,30 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 import workflows
 from activities.notify import Notifier, Outbox
+from activities.rotation import EscalationManagers
+from starter.runtime.sdk_private import activity_name
 from starter.runtime.settings import Settings, settings
+from workflows.rotation.workflow import RotationWorkflow
+from workflows.ticket import FindEscalationManager
 from workflows.ticket.workflow import TicketWorkflow
 
 log = structlog.get_logger("escalation.runtime")
 
 # Every workflow type and activity the engine runs; a new one is registered here and nowhere else.
-WORKFLOWS: list[type] = [TicketWorkflow]
+WORKFLOWS: list[type] = [TicketWorkflow, RotationWorkflow]
 # The task queue every worker and client uses unless ESCALATION_TASK_QUEUE says otherwise (written once, in Settings).
 DEFAULT_TASK_QUEUE: str = Settings.model_fields["escalation_task_queue"].default
 
 
 def activities(s: Settings) -> list[Any]:
     """The activities, each built once with what the settings choose for it (the delivery sink, ...)."""
-    return [Notifier(Outbox(Path(s.escalation_outbox))).notify]
+    return [Notifier(Outbox(Path(s.escalation_outbox))).notify,
+            EscalationManagers(nobody_on_duty, s.escalation_task_queue).assign]
+
+
+def nobody_on_duty(e: FindEscalationManager) -> list[str]:
+    """Until a directory names the escalation managers on duty: nobody (the ticket's timeline says so)."""
+    return []
 
 
 def data_converter() -> DataConverter:
@@ -98,9 +108,11 @@ def cache_bytecode(workflow_types: Sequence[type]) -> None:
             log.debug("bytecode_not_cached", file=source, hint="the sandbox compiles this module for every new run")
 
 
-def build_worker(client: Client, task_queue: str | None = None, *, workflows: Sequence[type] = (), **options: Any) -> Worker:
-    """A worker with every registered workflow and activity (tests may swap the activities; the bench's baseline
-    worker runs its own workflow in the same sandbox, with the same options)."""
+def build_worker(client: Client, task_queue: str | None = None, *, workflows: Sequence[type] = (),
+                 replace_activities: Sequence[Any] = (), **options: Any) -> Worker:
+    """A worker with every registered workflow and activity (tests may swap the activities, all of them with
+    `activities=` or some by name with `replace_activities=`; the bench's baseline worker runs its own workflow in
+    the same sandbox, with the same options)."""
     s = settings()
     workflows = list(workflows) or WORKFLOWS
     cache_bytecode(workflows)
@@ -108,5 +120,6 @@ def build_worker(client: Client, task_queue: str | None = None, *, workflows: Se
     options.setdefault("workflow_runner", workflow_runner())
     options.setdefault("graceful_shutdown_timeout", timedelta(seconds=10))  # let in-flight notifications finish
     if "activities" not in options:  # built only when asked for: the outbox opens its file
-        options["activities"] = activities(s)
+        replaced = {activity_name(a): a for a in replace_activities}
+        options["activities"] = [replaced.pop(activity_name(a), a) for a in activities(s)] + list(replaced.values())
     return Worker(client, task_queue=task_queue or s.escalation_task_queue, workflows=workflows, **options)

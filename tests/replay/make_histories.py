@@ -66,7 +66,7 @@ async def late_reply_follow_up(env: WorkflowEnvironment, tq: str) -> str:
     async def held_notify(n: core.Notify) -> None:
         await release.wait()
 
-    async with running_worker(env.client, activities=[held_notify]) as held:
+    async with running_worker(env.client, replace_activities=[held_notify]) as held:
         handle = await start_ticket(env.client, held, ticket(await env.get_current_time(), id="H-late-reply"))
         await handle.execute_update(TicketWorkflow.resolve, core.Resolve(actor=AGENT, summary="fixed"))
         await handle.execute_update(TicketWorkflow.close, core.Close(actor=AGENT))

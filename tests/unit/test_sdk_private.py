@@ -63,3 +63,11 @@ def test_no_other_module_reads_a_private_sdk_attribute() -> None:
 
 def test_workflow_definitions_are_still_found_where_the_helper_looks() -> None:
     assert hasattr(workflow, "_Definition") and hasattr(workflow._Definition, "must_from_class")
+
+
+def test_activity_name_reads_the_registered_name_of_a_function_and_a_bound_method(tmp_path: Path) -> None:
+    from activities.notify import Notifier, Outbox
+    from activities.rotation import EscalationManagers
+
+    assert sdk_private.activity_name(Notifier(Outbox(tmp_path / "o.jsonl")).notify) == "notify"
+    assert sdk_private.activity_name(EscalationManagers(lambda e: [], "q").assign) == "assign_escalation_manager"

@@ -17,7 +17,8 @@ HANDLER_KINDS = ("update", "signal", "query")
 # The contract. Changing a line here breaks running tickets and every client that sends the old name.
 WIRE_NAMES: dict[str, set[str]] = {
     "update": {"acknowledge", "escalate", "transfer", "wait_on_customer", "resolve", "reopen", "close", "assign",
-               "note", "change_priority", "customer_reply", "escalate_to_executive"},
+               "note", "change_priority", "customer_reply", "escalate_to_executive",
+               "assign_manager"},
     "signal": {"customer_replied"},
     "query": {"state", "view", "policy_snapshot"},
 }

@@ -179,7 +179,7 @@ class Recorder:
 SENT = Recorder()
 
 
-@on_time_skipping_server(activities=[Notifier(SENT).notify])
+@on_time_skipping_server(replace_activities=[Notifier(SENT).notify])
 async def test_stakeholders_hear_of_a_new_p1_once(env: WorkflowEnvironment, tq: str) -> None:
     t = ticket(await env.get_current_time())
     handle = await start_ticket(env.client, tq, t)
@@ -188,7 +188,7 @@ async def test_stakeholders_hear_of_a_new_p1_once(env: WorkflowEnvironment, tq: 
     assert SENT.kinds(t.id).count("stakeholders") == 1
 
 
-@on_time_skipping_server(activities=[Notifier(SENT).notify])
+@on_time_skipping_server(replace_activities=[Notifier(SENT).notify])
 async def test_executives_are_notified_once_however_often_the_keywords_come(env: WorkflowEnvironment, tq: str) -> None:
     t = ticket(await env.get_current_time(), description="Fix this or we cancel and call our lawyer.")
     handle = await start_ticket(env.client, tq, t)
@@ -224,7 +224,7 @@ async def unreachable_notify(n: core.Notify) -> None:
     raise ApplicationError("SMTP relay unreachable", non_retryable=True)
 
 
-@on_time_skipping_server(activities=[unreachable_notify], max_cached_workflows=1000)
+@on_time_skipping_server(replace_activities=[unreachable_notify], max_cached_workflows=1000)
 async def test_failing_notifications_never_hold_up_sla_timers(env: WorkflowEnvironment, tq: str) -> None:
     handle = await start_ticket(env.client, tq, ticket(await env.get_current_time()))
     await env.sleep(minutes(61))
@@ -265,7 +265,7 @@ async def test_the_workflow_records_a_bots_hand_off_before_the_opening(env: Work
     assert "after 3m at tier0" in handed.summary and opened.actor == "system:intake"
 
 
-@on_time_skipping_server(activities=[Notifier(SENT).notify])
+@on_time_skipping_server(replace_activities=[Notifier(SENT).notify])
 async def test_a_ticket_opened_in_the_past_sends_no_warning_with_its_breach(env: WorkflowEnvironment, tq: str) -> None:
     t = ticket(await env.get_current_time() - timedelta(hours=2))  # P1: acknowledge 60 m, long overdue
     handle = await start_ticket(env.client, tq, t)

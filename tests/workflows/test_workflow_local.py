@@ -104,7 +104,7 @@ async def test_a_reply_signalled_while_a_closed_ticket_finishes_opens_a_follow_u
     async def held_notify(n: core.Notify) -> None:
         await release.wait()  # e.g. an SMTP relay that keeps the last notifications pending
 
-    async with running_worker(env.client, activities=[held_notify]) as queue:
+    async with running_worker(env.client, replace_activities=[held_notify]) as queue:
         ec = EscalationClient(env.client, load_policy(), queue)
         t = ticket(datetime.now(UTC), customer_id="cust-late")
         await ec.open(t)

@@ -143,6 +143,13 @@ class ExecutiveEscalation(_Strict):
     tier: str | None = None
 
 
+class EscalationManagers(_Strict):
+    """Which openings get an escalation manager: the managers on duty (the directory) take them in turn."""
+
+    priorities: list[Priority] = Field(default_factory=lambda: list[Priority](["P1", "P2"]))
+    pool: Slug = Field("escalation-managers", description="the rotation the turns are counted in")
+
+
 class Policy(_Strict):
     name: str = "default"
     tiers: list[Tier] = Field(min_length=1)
@@ -152,6 +159,7 @@ class Policy(_Strict):
     clocks: dict[ClockName, ClockRules] = Field(default_factory=_default_clocks)
     routing: Routing
     executive: ExecutiveEscalation = Field(default_factory=ExecutiveEscalation)
+    escalation_managers: EscalationManagers = Field(default_factory=EscalationManagers)
     reopen_window: Duration = timedelta(days=3)
     escalation_notify: list[str] = Field(default_factory=lambda: ["escalation_manager"])
     breach_notify: list[str] = Field(default_factory=lambda: ["escalation_manager", "assignee"])

@@ -6,13 +6,14 @@ sees). `workflow` is the durable shell and is deliberately not imported here: it
 """
 
 from workflows.ticket.clocks import Deadline, deadlines, next_due
-from workflows.ticket.effects import Effect, EnrolSponsorship, Notify, NotifyResult, StepResult
+from workflows.ticket.effects import Effect, EnrolSponsorship, FindEscalationManager, Notify, NotifyResult, StepResult
 from workflows.ticket.events import (
     ACTIONS,
     SYSTEM_SLA,
     Acknowledge,
     AddNote,
     Assign,
+    AssignManager,
     ChangePriority,
     Close,
     CustomerReply,
@@ -35,6 +36,7 @@ from workflows.ticket.rules import (
     follow_up_id,
     follow_up_opened,
     follow_up_ticket,
+    no_manager_found,
     notification_failed,
     open_ticket,
     step,
@@ -75,6 +77,7 @@ __all__ = [
     "Acknowledge",
     "AddNote",
     "Assign",
+    "AssignManager",
     "Breach",
     "ChangePriority",
     "Close",
@@ -86,6 +89,7 @@ __all__ = [
     "Escalate",
     "EscalateToExecutive",
     "Event",
+    "FindEscalationManager",
     "Handoff",
     "Notify",
     "NotifyResult",
@@ -109,6 +113,7 @@ __all__ = [
     "follow_up_ticket",
     "list_memo",
     "next_due",
+    "no_manager_found",
     "notification_failed",
     "open_ticket",
     "reply_seen",

@@ -40,7 +40,22 @@ class EnrolSponsorship(BaseModel):
     at: datetime
 
 
-Effect = Notify | EnrolSponsorship
+class FindEscalationManager(BaseModel):
+    """Ask the rotation whose turn it is among the escalation managers on duty (an activity: the directory and the
+    shared turn are outside the workflow); its answer comes back as an AssignManager event."""
+
+    kind: Literal["find_escalation_manager"] = "find_escalation_manager"
+    key: str
+    ticket_id: str
+    pool: str
+    priority: str
+    tier: str
+    department: str
+    customer_id: str
+    at: datetime
+
+
+Effect = Notify | EnrolSponsorship | FindEscalationManager
 
 
 class NotifyResult(BaseModel):

@@ -92,6 +92,13 @@ class Assign(_Event):
     assignee: Annotated[str, StringConstraints(max_length=200)] | None
 
 
+class AssignManager(_Event):
+    """The ticket's escalation manager (told of every step): chosen by the rotation at opening, or by a supervisor."""
+
+    type: Literal["assign_manager"] = "assign_manager"
+    manager: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
 class AddNote(_Event):
     type: Literal["note"] = "note"
     text: Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
@@ -116,8 +123,8 @@ class DeadlineReached(_Event):
 
 
 Event = Annotated[
-    Acknowledge | Escalate | EscalateToExecutive | Transfer | WaitOnCustomer | CustomerReply | Resolve | Reopen | Close | Assign
-    | AddNote | ChangePriority | DeadlineReached,
+    Acknowledge | Escalate | EscalateToExecutive | Transfer | WaitOnCustomer | CustomerReply | Resolve | Reopen | Close
+    | Assign | AssignManager | AddNote | ChangePriority | DeadlineReached,
     Field(discriminator="type"),
 ]
 
@@ -126,5 +133,5 @@ Event = Annotated[
 ACTIONS: dict[str, type[_Event]] = {
     cls.model_fields["type"].default: cls
     for cls in (Acknowledge, Escalate, EscalateToExecutive, Transfer, WaitOnCustomer, Resolve, Reopen, Close, Assign,
-                AddNote, ChangePriority, CustomerReply)
+                AssignManager, AddNote, ChangePriority, CustomerReply)
 }

@@ -16,12 +16,13 @@ from workflows.common.clocks import ClockState
 from workflows.common.policy import Policy
 from workflows.common.vocabulary import ClockName, Status, Trigger, contains_keyword, format_duration
 from workflows.ticket.clocks import apply_triggers, clock_target, deadlines, next_due, settle_pauses
-from workflows.ticket.effects import Effect, EnrolSponsorship, Notify, StepResult, notify
+from workflows.ticket.effects import Effect, EnrolSponsorship, FindEscalationManager, Notify, StepResult, notify
 from workflows.ticket.events import (
     SYSTEM_SLA,
     Acknowledge,
     AddNote,
     Assign,
+    AssignManager,
     ChangePriority,
     Close,
     CustomerReply,
@@ -54,7 +55,8 @@ OPENER = "system:intake"  # who opens a ticket when the caller does not say
 
 
 def open_ticket(ticket: Ticket, policy: Policy, now: datetime, *, opened_by: str | None = None,
-                handoff: Handoff | None = None, customer_notices: bool = False) -> StepResult:
+                handoff: Handoff | None = None, customer_notices: bool = False,
+                find_manager: bool = False) -> StepResult:
     """Route the new ticket, start its clocks, confirm receipt, notify stakeholders.
 
     `opened_by`: who opened it (default OPENER); `handoff`: the Tier 0 channel that handed the customer over,
@@ -82,6 +84,11 @@ def open_ticket(ticket: Ticket, policy: Policy, now: datetime, *, opened_by: str
                           f"department {s.department}."))
     if decision.executive_keywords:
         fx += _flag_executive(s, policy, ticket.opened_at, opened_by or OPENER, decision.executive_keywords)
+    if find_manager and s.priority in policy.escalation_managers.priorities:
+        s.seq += 1
+        fx.append(FindEscalationManager(key=f"ticket-{ticket.id}:{s.seq}:manager", ticket_id=ticket.id,
+                                        pool=policy.escalation_managers.pool, priority=s.priority, tier=s.tier,
+                                        department=s.department, customer_id=ticket.customer_id, at=now))
     s.as_of = now
     return StepResult(state=s, effects=fx)
 
@@ -335,6 +342,13 @@ def _on_assign(s: TicketState, e: Assign, now: datetime, p: Policy) -> list[Effe
     return []
 
 
+def _on_assign_manager(s: TicketState, e: AssignManager, now: datetime, p: Policy) -> list[Effect]:
+    before, s.escalation_manager = s.escalation_manager, e.manager
+    record(s, now, e.actor, "escalation_manager_assigned",
+           f"escalation manager {e.manager}" + (f" (was {before})" if before else ""))
+    return []
+
+
 def _on_note(s: TicketState, e: AddNote, now: datetime, p: Policy) -> list[Effect]:
     record(s, now, e.actor, "public_reply" if e.public else "note", e.text)
     if not e.public:
@@ -425,6 +439,7 @@ _HANDLERS: dict[type, Callable[[TicketState, object, datetime, Policy], list[Eff
     Reopen: _on_reopen,  # type: ignore[dict-item]
     Close: _on_close,  # type: ignore[dict-item]
     Assign: _on_assign,  # type: ignore[dict-item]
+    AssignManager: _on_assign_manager,  # type: ignore[dict-item]
     AddNote: _on_note,  # type: ignore[dict-item]
     ChangePriority: _on_priority,  # type: ignore[dict-item]
     DeadlineReached: _on_deadline,  # type: ignore[dict-item]
@@ -436,6 +451,14 @@ def notification_failed(state: TicketState, n: Notify, now: datetime, error: str
     s = state.model_copy(deep=True)
     record(s, now.astimezone(UTC), "system:notify", "notification_failed",
          f"{n.kind} notification to {', '.join(n.recipients)} not delivered", error[:500])
+    return s
+
+
+def no_manager_found(state: TicketState, e: FindEscalationManager, now: datetime, why: str) -> TicketState:
+    """Nobody took the turn (nobody on duty, or the rotation failed): recorded, so a supervisor assigns one."""
+    s = state.model_copy(deep=True)
+    record(s, now.astimezone(UTC), "system:rotation", "escalation_manager_unassigned",
+           f"no escalation manager assigned from {e.pool}", why[:500])
     return s
 
 

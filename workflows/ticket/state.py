@@ -97,6 +97,7 @@ class TicketState(BaseModel):
     priority: str
     routing_rule: str | None = None
     assignee: str | None = None
+    escalation_manager: str | None = None  # a directory person id: told of every step
     acknowledged_at: datetime | None = None
     resolved_at: datetime | None = None
     closed_at: datetime | None = None

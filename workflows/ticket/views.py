@@ -40,6 +40,7 @@ class TicketView(BaseModel):
     channel: str
     customer_id: str
     assignee: str | None
+    escalation_manager: str | None = None
     routing_rule: str | None
     escalation_count: int
     reopen_count: int
@@ -75,6 +76,7 @@ def ticket_view(state: TicketState, now: datetime) -> TicketView:
     return TicketView(
         id=t.id, subject=t.subject, status=state.status, tier=state.tier, department=state.department,
         priority=state.priority, channel=t.channel.value, customer_id=t.customer_id, assignee=state.assignee,
+        escalation_manager=state.escalation_manager,
         routing_rule=state.routing_rule, escalation_count=state.escalation_count, reopen_count=state.reopen_count,
         executive_attention=state.executive_attention, sla_breached=state.sla_breached, breaches=state.breaches,
         policy_version=state.policy_version, calendar=state.calendar.name, opened_at=t.opened_at,

@@ -41,6 +41,9 @@ SUPERSEDE_DUE_WARNINGS = "supersede-due-warnings"
 # The customer hears of public replies (and of the policy's status updates): before this patch only of the
 # opening and the resolution. Decided once, at opening, and kept in the state (continue-as-new carries it).
 CUSTOMER_NOTICES = "customer-notices"
+# High-priority openings get an escalation manager from the rotation (an activity at opening); before this patch
+# none was assigned.
+ESCALATION_MANAGERS = "escalation-managers"
 # Tickets opened "now" by a client whose clock runs slightly ahead are fine.
 CLOCK_SKEW = timedelta(minutes=5)
 # Also None: committed histories whose stand-in activity answered nothing must still replay.
@@ -67,7 +70,8 @@ class TicketWorkflow:
         self.published: dict[str, object] = {k.name: v for k in sa.ALL if (v := started.get(k)) is not None}
         if inp.state is None:
             opened = core.open_ticket(inp.ticket, inp.policy, workflow.now(), opened_by=inp.opened_by, handoff=inp.handoff,
-                                      customer_notices=workflow.patched(CUSTOMER_NOTICES))
+                                      customer_notices=workflow.patched(CUSTOMER_NOTICES),
+                                      find_manager=workflow.patched(ESCALATION_MANAGERS))
             self.state, self.pending = opened.state, list(opened.effects)
         else:
             self.state = inp.state
@@ -119,11 +123,37 @@ class TicketWorkflow:
     def _send_notifications(self) -> None:
         """Carry out the effects in the background: one that retries never holds up the SLA timers."""
         for effect in self.pending:
-            work = self._notify(effect) if isinstance(effect, core.Notify) else self._enrol(effect)
-            task = asyncio.create_task(work)
+            task = asyncio.create_task(self._carry_out(effect))
             self.in_flight.add(task)
             task.add_done_callback(self.in_flight.discard)
         self.pending = []
+
+    async def _carry_out(self, effect: core.Effect) -> None:
+        if isinstance(effect, core.Notify):
+            await self._notify(effect)
+        elif isinstance(effect, core.EnrolSponsorship):
+            await self._enrol(effect)
+        else:
+            await self._find_manager(effect)
+
+    async def _find_manager(self, e: core.FindEscalationManager) -> None:
+        """Whose turn it is among the escalation managers on duty (None: nobody on duty; the timeline says so)."""
+        try:
+            manager = await workflow.execute_activity(
+                "assign_escalation_manager", e, start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=timedelta(hours=1), retry_policy=NOTIFY_RETRY, result_type=str | None,  # type: ignore[arg-type]
+            )
+        except ActivityError as exc:
+            manager, why = None, str(exc.cause or exc)
+        else:
+            why = "no escalation manager on duty"
+        if self.state.closed or self.state.escalation_manager is not None:  # closed, or a supervisor chose meanwhile
+            return
+        if manager is None:
+            self.state = core.no_manager_found(self.state, e, workflow.now(), why)
+            self.changed = True
+            return
+        self._apply(core.AssignManager(actor="system:rotation", manager=manager))
 
     async def _enrol(self, e: core.EnrolSponsorship) -> None:
         """The account's sponsorship, started or told of the new escalation by an activity (signal-with-start:
@@ -280,6 +310,14 @@ class TicketWorkflow:
 
     @assign.validator
     def _v_assign(self, e: core.Assign) -> None:
+        self._check(e)
+
+    @workflow.update(name="assign_manager")
+    def assign_manager(self, e: core.AssignManager) -> UpdateAnswer:
+        return self._act(e)
+
+    @assign_manager.validator
+    def _v_assign_manager(self, e: core.AssignManager) -> None:
         self._check(e)
 
     @workflow.update(name="note")

@@ -1,0 +1,44 @@
+"""The `assign_escalation_manager` activity: whose turn it is among the escalation managers on duty.
+
+Who is on duty comes from the directory (injected: the worker builds this once); whose turn it is comes from the
+pool's RotationWorkflow, asked by update-with-start, so every worker shares one turn order. The Update's id is the
+ticket's effect key: a retried activity gets the answer of its first attempt, not a second turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import structlog
+from temporalio import activity
+from temporalio.client import WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
+
+from workflows.rotation import RotationInput, rotation_workflow_id
+from workflows.rotation.workflow import RotationWorkflow
+from workflows.ticket import FindEscalationManager
+
+log = structlog.get_logger("escalation.rotation")
+
+# Who may take the turn for a ticket: person ids of the escalation managers on duty at `e.at`.
+OnDuty = Callable[[FindEscalationManager], list[str]]
+
+
+class EscalationManagers:
+    def __init__(self, on_duty: OnDuty, task_queue: str) -> None:
+        self.on_duty = on_duty
+        self.task_queue = task_queue
+
+    @activity.defn(name="assign_escalation_manager")
+    async def assign(self, e: FindEscalationManager) -> str | None:
+        candidates = self.on_duty(e)
+        if not candidates:
+            log.info("no escalation manager on duty", ticket_id=e.ticket_id, pool=e.pool)
+            return None
+        start = WithStartWorkflowOperation(
+            RotationWorkflow.run, RotationInput(pool=e.pool), id=rotation_workflow_id(e.pool),
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, task_queue=self.task_queue)
+        chosen: str = await activity.client().execute_update_with_start_workflow(
+            RotationWorkflow.take, candidates, start_workflow_operation=start, id=e.key)
+        log.info("escalation manager assigned", ticket_id=e.ticket_id, pool=e.pool, manager=chosen)
+        return chosen

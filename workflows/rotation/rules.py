@@ -1,0 +1,32 @@
+"""Taking turns: the next of the candidates on duty, by a counter that only grows."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from workflows.common.vocabulary import Slug
+
+
+class RotationState(BaseModel):
+    pool: Slug
+    turns: int = Field(0, description="turns taken so far (all runs)")
+    last: str | None = None
+
+
+class RotationInput(BaseModel):
+    pool: Slug
+    state: RotationState | None = None  # carried through continue-as-new
+
+
+def rotation_workflow_id(pool: str) -> str:
+    return f"rotation-{pool}"
+
+
+def take_turn(state: RotationState, candidates: list[str]) -> tuple[str, RotationState]:
+    """The candidate whose turn it is: candidates are ordered by id (the same in every process) and taken round
+    robin by the pool's counter, so with the same people on duty each takes every len(candidates)-th ticket."""
+    if not candidates:
+        raise ValueError("no candidate on duty to take the turn")
+    ordered = sorted(set(candidates))
+    chosen = ordered[state.turns % len(ordered)]
+    return chosen, state.model_copy(update={"turns": state.turns + 1, "last": chosen})

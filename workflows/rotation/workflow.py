@@ -1,0 +1,43 @@
+"""RotationWorkflow: one per pool (id `rotation-<pool>`); each `take` Update answers whose turn it is.
+
+Started on first use by update-with-start (an activity's, never workflow code's); it continues as new every
+TURNS_PER_RUN turns so its history stays short however long it lives."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.rotation.rules import RotationInput, RotationState, take_turn
+
+TURNS_PER_RUN = 500
+
+
+@workflow.defn(name="RotationWorkflow")
+class RotationWorkflow:
+    @workflow.init
+    def __init__(self, inp: RotationInput) -> None:
+        self.state = inp.state or RotationState(pool=inp.pool)
+        self.turns_this_run = 0
+
+    @workflow.run
+    async def run(self, inp: RotationInput) -> None:
+        await workflow.wait_condition(
+            lambda: self.turns_this_run >= TURNS_PER_RUN and workflow.all_handlers_finished())
+        workflow.continue_as_new(RotationInput(pool=self.state.pool, state=self.state))
+
+    @workflow.update(name="take")
+    def take(self, candidates: list[str]) -> str:
+        chosen, self.state = take_turn(self.state, candidates)
+        self.turns_this_run += 1
+        return chosen
+
+    @take.validator
+    def _v_take(self, candidates: list[str]) -> None:
+        if not candidates:
+            raise ApplicationError("no candidate on duty to take the turn", type="nobody_on_duty")
+
+    @workflow.query(name="state")
+    def current_state(self) -> RotationState:
+        return self.state
