@@ -60,3 +60,23 @@ def test_a_resolved_ticket_cannot_be_escalated_to_the_executives() -> None:
 def test_the_reason_is_required() -> None:
     with pytest.raises(ValueError, match="reason"):
         EscalateToExecutive(actor="supervisor:sam", reason="")
+
+
+def test_the_escalation_manager_hears_of_transfers_and_the_resolution() -> None:
+    from workflows.ticket import AssignManager, Transfer
+
+    sim = Sim()
+    sim.do(AssignManager(actor="supervisor:sam", manager="mia"), T0 + M)
+    assert sim.s.escalation_manager == "mia" and sim.s.timeline[-1].action == "escalation_manager_assigned"
+    moved = sim.do(Transfer(department="billing"), T0 + 2 * M)
+    sim.do(Acknowledge(), T0 + 3 * M)
+    done = sim.do(Resolve(summary="fixed"), T0 + 4 * M)
+    assert "escalation_manager" in next(f for f in moved if f.kind == "transferred").recipients
+    assert "escalation_manager" in next(f for f in done if f.kind == "resolved").recipients
+
+
+def test_without_an_escalation_manager_the_recipients_are_todays() -> None:
+    from workflows.ticket import Transfer
+
+    moved = Sim().do(Transfer(department="billing"), T0 + M)
+    assert next(f for f in moved if f.kind == "transferred").recipients == ["department:billing"]

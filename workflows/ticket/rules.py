@@ -274,7 +274,7 @@ def _on_transfer(s: TicketState, e: Transfer, now: datetime, p: Policy) -> list[
     s.department = e.department
     record(s, now, e.actor, "transferred", f"transferred from {before} to {e.department} (tier stays {s.tier})", e.reason)
     apply_triggers(s, [Trigger.transferred], now, p)
-    return [notify(s, "transferred", [f"department:{e.department}"], f"Transferred to you: {s.ticket.subject}",
+    return [notify(s, "transferred", [f"department:{e.department}", *_manager(s)], f"Transferred to you: {s.ticket.subject}",
                     f"From {before} by {e.actor}. {e.reason}".strip())]
 
 
@@ -311,7 +311,7 @@ def _on_resolve(s: TicketState, e: Resolve, now: datetime, p: Policy) -> list[Ef
     record(s, now, e.actor, "resolved", f"resolved with a {e.resolution.value}; closes after "
          f"{format_duration(p.reopen_window)} unless the customer replies", e.summary)
     apply_triggers(s, [Trigger.resolved], now, p)
-    return [notify(s, "resolved", ["customer", "assignee"], f"Resolved: {s.ticket.subject}",
+    return [notify(s, "resolved", ["customer", "assignee", *_manager(s)], f"Resolved: {s.ticket.subject}",
                     f"{e.resolution.value}: {e.summary}")]
 
 
@@ -340,6 +340,12 @@ def _on_assign(s: TicketState, e: Assign, now: datetime, p: Policy) -> list[Effe
     s.assignee = e.assignee or None
     record(s, now, e.actor, "assigned", f"assigned to {s.assignee}" if s.assignee else "unassigned")
     return []
+
+
+def _manager(s: TicketState) -> list[str]:
+    """The escalation manager hears of every step (tier changes and breaches already name the role in the policy;
+    transfers and the resolution add it when the ticket has one: tickets from before managers had none)."""
+    return ["escalation_manager"] if s.escalation_manager else []
 
 
 def _on_assign_manager(s: TicketState, e: AssignManager, now: datetime, p: Policy) -> list[Effect]:
