@@ -57,19 +57,23 @@ class Outbox:
                     f.write("\n")
 
     async def deliver(self, n: Notify) -> NotifyResult:
+        added = await self.append(n.key, n.model_dump(mode="json"))
+        return NotifyResult(key=n.key, duplicate=not added, recorded_at=datetime.now(UTC))
+
+    async def append(self, key: str, record: dict[str, object]) -> bool:
+        """Append the record under its key, unless the outbox holds that key already (False: a redelivery)."""
         async with self._lock:
             if self._keys is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._keys = self._load_keys()
                 self._end_torn_line()
-            now = datetime.now(UTC)
-            if n.key in self._keys:
-                return NotifyResult(key=n.key, duplicate=True, recorded_at=now)
-            record = {"recorded_at": now.isoformat(), **n.model_dump(mode="json")}
+            if key in self._keys:
+                return False
+            line = {"recorded_at": datetime.now(UTC).isoformat(), **record, "key": key}
             with self.path.open("a", encoding="utf-8") as f:
-                f.write(json.dumps(record, separators=(",", ":")) + "\n")
-            self._keys.add(n.key)
-            return NotifyResult(key=n.key, duplicate=False, recorded_at=now)
+                f.write(json.dumps(line, separators=(",", ":")) + "\n")
+            self._keys.add(key)
+            return True
 
 
 class Notifier:

@@ -29,6 +29,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
 from starter.devstack.devserver import DevServer, free_port, port_open, run_to_end, spawn, stop_process
+from starter.devstack.mailserver import MailServer
 from starter.runtime.logs import configure_logging
 from starter.runtime.settings import Settings, settings
 from starter.runtime.temporal import DEFAULT_TASK_QUEUE, connect
@@ -232,17 +233,21 @@ def main() -> int:
             print(f"error: port {p} ({name}) is already in use; stop what holds it or set "
                   f"TEMPORAL_ADDRESS / TEMPORAL_UI_PORT / ESCALATION_API_PORT", file=sys.stderr)
             return 2
+    mail = None if s.escalation_smtp_url else MailServer(VAR / "mail", port=int(os.environ.get("ESCALATION_MAIL_PORT", "0")))
     stack = Stack(VAR, persistent=True, port=grpc_port, ui_port=ui_port, headless=False,
-                  namespace=s.temporal_namespace, task_queue=s.escalation_task_queue, retention="720h")
+                  namespace=s.temporal_namespace, task_queue=s.escalation_task_queue, retention="720h",
+                  env={"ESCALATION_SMTP_URL": mail.url} if mail else None)
     print(f"starting Temporal dev server on {stack.address} (SQLite {stack.server.db_file}), the worker and the API ...",
           flush=True)
     stopping = threading.Event()
     signal.signal(signal.SIGINT, lambda signum, frame: stopping.set())
     signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
     try:
+        if mail:
+            mail.start()
         with stack.running() as running:
             api = running.start_api(port=api_port)
-            print(banner(running, api.port, api.token, s), flush=True)
+            print(banner(running, api.port, api.token, s, mail), flush=True)
             while not stopping.wait(0.5):
                 if (gone := running.exited()) is not None:
                     print(f"error: the {gone.name} exited with {gone.returncode}; see {gone.log_file}", file=sys.stderr)
@@ -251,11 +256,22 @@ def main() -> int:
     except (RuntimeError, TimeoutError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if mail:
+            mail.stop()
     print("stopped.", flush=True)
     return 0
 
 
-def banner(stack: Stack, api_port: int, token: str | None, s: Settings) -> str:
+def _mail_line(mail: MailServer | None, s: Settings) -> str:
+    if mail:
+        return (f"  mail             every mail kept in {mail.handler.folder}/ (SMTP {mail.url}; "
+                "ESCALATION_SMTP_URL for a real server)")
+    server = (s.escalation_smtp_url or "").rpartition("@")[2]  # never the credentials
+    return f"  mail             sent through {server}"
+
+
+def banner(stack: Stack, api_port: int, token: str | None, s: Settings, mail: MailServer | None = None) -> str:
     """What is running where, and the exports a second terminal needs (the CLI, the README's curl lines): the API's
     address and token always, the Temporal connection and task queue when they are not the defaults."""
     exports = [f"API=http://localhost:{api_port}", f"TOKEN={token}"]
@@ -271,6 +287,7 @@ def banner(stack: Stack, api_port: int, token: str | None, s: Settings) -> str:
         f"  HTTP API         http://localhost:{api_port}   (docs: http://localhost:{api_port}/docs)",
         f"  logs             {stack.home}/worker.log, {stack.home}/api.log, {stack.home}/temporal.log",
         f"  outbox           {stack.outbox}",
+        _mail_line(mail, s),
         "In another terminal (the CLI and the README's examples use these):",
         f"  export {' '.join(exports)}",
         "Ctrl-C stops everything.",

@@ -39,12 +39,7 @@ def policy_path(path: str | os.PathLike[str] | None = None) -> Path:
 
 def load_policy(path: str | os.PathLike[str] | None = None) -> Policy:
     file = policy_path(path)
-    try:
-        data = yaml.load(file.read_text(encoding="utf-8"), Loader=_StrictLoader)
-    except FileNotFoundError as exc:
-        raise PolicyError(f"{file}: no such policy file (set {POLICY_ENV} or pass a path)") from exc
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"{file}: not valid YAML: {exc}") from exc
+    data = read_yaml(file, "policy", POLICY_ENV)
     if not isinstance(data, dict):
         raise PolicyError(f"{file}: the policy must be a mapping of sections (tiers, priorities, ...)")
     try:
@@ -53,8 +48,18 @@ def load_policy(path: str | os.PathLike[str] | None = None) -> Policy:
         raise PolicyError(format_errors(file, exc)) from exc
 
 
-def format_errors(file: Path | str, exc: ValidationError) -> str:
-    lines = [f"{file}: {exc.error_count()} problem(s) in the policy"]
+def read_yaml(file: Path, what: str, env: str) -> object:
+    """A YAML file read strictly (a key twice is an error); its problems name the file."""
+    try:
+        return yaml.load(file.read_text(encoding="utf-8"), Loader=_StrictLoader)
+    except FileNotFoundError as exc:
+        raise PolicyError(f"{file}: no such {what} file (set {env} or pass a path)") from exc
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{file}: not valid YAML: {exc}") from exc
+
+
+def format_errors(file: Path | str, exc: ValidationError, what: str = "the policy") -> str:
+    lines = [f"{file}: {exc.error_count()} problem(s) in {what}"]
     for err in exc.errors():
         where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
         msg = problem(dict(err))

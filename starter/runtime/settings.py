@@ -21,6 +21,20 @@ class Settings(BaseSettings):
     escalation_outbox: str = Field("var/outbox.jsonl", description="the notify activity's outbox")
     escalation_log_level: str = Field("INFO", description="log level (DEBUG, INFO, WARNING, ERROR)")
     escalation_max_cached_workflows: int = Field(1000, description="worker cache (about 70 KB per cached ticket)")
+    # Delivery (activities/delivery.py, activities/prepare.py)
+    escalation_directory: str | None = Field(None, description="the directory: people, teams, accounts "
+                                                               "(none: config/directory.yaml)")
+    escalation_templates: str | None = Field(None, description="notification templates folder "
+                                                               "(none: config/templates)")
+    escalation_smtp_url: str | None = Field(None, description="smtp://user:pass@host:587?starttls=true or "
+                                                              "smtps://host:465; none: mail is kept in the outbox "
+                                                              "only (make run starts a local mail server)")
+    escalation_mail_from: str = Field("Escalations <escalations@escalation.local>", description="the From address")
+    escalation_mail_domain: str = Field("escalation.local", description="the right-hand side of Message-IDs")
+    escalation_webhook_secret: str | None = Field(None, description="Standard Webhooks signing secret (whsec_...)")
+    escalation_public_url: str = Field("http://localhost:8000", description="the API's address as people reach "
+                                                                           "it (links in messages)")
+    escalation_delivery_timeout_s: float = Field(15.0, description="one delivery attempt's time limit")
     # HTTP API (starter/http)
     escalation_api_host: str = Field("127.0.0.1", description="where the HTTP API listens (0.0.0.0 in a container)")
     escalation_api_port: int = Field(8000, description="the HTTP API's port")

@@ -16,6 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import httpx
 import structlog
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -25,10 +26,14 @@ from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import workflows
+from activities.delivery import ChatChannel, Deliverer, EmailChannel, WebhookChannel
 from activities.notify import Notifier, Outbox
+from activities.prepare import Preparer
 from activities.rotation import EscalationManagers
+from starter.runtime.directory_file import directory_path, load_directory
 from starter.runtime.sdk_private import activity_name
 from starter.runtime.settings import Settings, settings
+from workflows.common.directory import resolve
 from workflows.rotation.workflow import RotationWorkflow
 from workflows.ticket import FindEscalationManager
 from workflows.ticket.workflow import TicketWorkflow
@@ -37,19 +42,27 @@ log = structlog.get_logger("escalation.runtime")
 
 # Every workflow type and activity the engine runs; a new one is registered here and nowhere else.
 WORKFLOWS: list[type] = [TicketWorkflow, RotationWorkflow]
+DEFAULT_TEMPLATES = Path(__file__).resolve().parents[2] / "config" / "templates"
 # The task queue every worker and client uses unless ESCALATION_TASK_QUEUE says otherwise (written once, in Settings).
 DEFAULT_TASK_QUEUE: str = Settings.model_fields["escalation_task_queue"].default
 
 
 def activities(s: Settings) -> list[Any]:
     """The activities, each built once with what the settings choose for it (the delivery sink, ...)."""
-    return [Notifier(Outbox(Path(s.escalation_outbox))).notify,
-            EscalationManagers(nobody_on_duty, s.escalation_task_queue).assign]
+    outbox = Outbox(Path(s.escalation_outbox))
+    preparer = Preparer(directory_path(s.escalation_directory), load_directory,
+                        Path(s.escalation_templates or DEFAULT_TEMPLATES), s.escalation_public_url, s.escalation_mail_domain)
+    http = httpx.AsyncClient(timeout=s.escalation_delivery_timeout_s, follow_redirects=False)
+    email = (EmailChannel(s.escalation_smtp_url, s.escalation_mail_from, s.escalation_mail_domain,
+                          s.escalation_delivery_timeout_s) if s.escalation_smtp_url else None)
+    deliverer = Deliverer(outbox, email, WebhookChannel(s.escalation_webhook_secret, http), ChatChannel(http))
 
+    def managers_on_duty(e: FindEscalationManager) -> list[str]:
+        return resolve(preparer.directory(), "escalation_manager", customer_id=e.customer_id, tier=e.tier,
+                       department=e.department, at=e.at).people
 
-def nobody_on_duty(e: FindEscalationManager) -> list[str]:
-    """Until a directory names the escalation managers on duty: nobody (the ticket's timeline says so)."""
-    return []
+    return [Notifier(outbox).notify, preparer.prepare, deliverer.deliver,
+            EscalationManagers(managers_on_duty, s.escalation_task_queue).assign]
 
 
 def data_converter() -> DataConverter:

@@ -64,3 +64,33 @@ class DeliveryResult(BaseModel):
 
 
 DELIVERY_REJECTED = "delivery_rejected"  # the ApplicationError type of a final refusal
+
+
+class PrepareInput(BaseModel):
+    """A notification as the ticket asks for it (role names, its own subject and body) with the ticket's variables
+    the templates may use: the preparing activity's input (recorded in the history with its result)."""
+
+    key: str
+    kind: str
+    ticket_id: str
+    roles: list[str]
+    subject: str
+    body: str
+    priority: str
+    tier: str
+    department: str
+    status: str
+    due_at: datetime | None = None
+    ticket_subject: str
+    customer_id: str
+    customer_contact: str | None = Field(default=None, description="personal data: never logged")
+    assignee: str | None = None
+    escalation_manager: str | None = None
+    at: datetime = Field(description="when the ticket asked (workflow time): on-duty schedules are read at it")
+
+
+class Prepared(BaseModel):
+    """What the preparing step decided: the messages, and the roles that reached nobody (recorded, not dropped)."""
+
+    messages: list[Message]
+    unreached: list[str] = Field(default_factory=list, description="role: why, for each role that reached nobody")

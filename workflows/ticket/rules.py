@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from workflows.common import clocks
 from workflows.common.clocks import ClockState
+from workflows.common.delivery import Message, Prepared, PrepareInput
 from workflows.common.policy import Policy
 from workflows.common.vocabulary import ClockName, Status, Trigger, contains_keyword, format_duration
 from workflows.ticket.clocks import apply_triggers, clock_target, deadlines, next_due, settle_pauses
@@ -457,6 +458,34 @@ def notification_failed(state: TicketState, n: Notify, now: datetime, error: str
     s = state.model_copy(deep=True)
     record(s, now.astimezone(UTC), "system:notify", "notification_failed",
          f"{n.kind} notification to {', '.join(n.recipients)} not delivered", error[:500])
+    return s
+
+
+def prepare_input(s: TicketState, n: Notify, now: datetime) -> PrepareInput:
+    """A notification with the ticket's variables, as the preparing step (directory + templates) takes it."""
+    return PrepareInput(key=n.key, kind=n.kind, ticket_id=n.ticket_id, roles=n.recipients, subject=n.subject,
+                        body=n.body, priority=n.priority, tier=n.tier, department=n.department, status=s.status.value,
+                        due_at=n.due_at, ticket_subject=s.ticket.subject, customer_id=s.ticket.customer_id,
+                        customer_contact=s.ticket.customer_contact, assignee=s.assignee,
+                        escalation_manager=s.escalation_manager, at=now)
+
+
+def notification_prepared(state: TicketState, n: Notify, prepared: Prepared, now: datetime) -> TicketState:
+    """Who a notification reached (recipient ids and channels, never addresses), and which roles reached nobody."""
+    s = state.model_copy(deep=True)
+    reached = [f"{m.recipient_id} ({m.channel.value})" for m in prepared.messages
+               if not m.recipient_id.startswith("role:")]
+    summary = f"{n.kind} to {', '.join(reached) or 'nobody'}"
+    record(s, now.astimezone(UTC), "system:notify", "notified", summary,
+           ("unreached: " + "; ".join(prepared.unreached)) if prepared.unreached else "")
+    return s
+
+
+def delivery_failed(state: TicketState, m: Message, now: datetime, error: str) -> TicketState:
+    """One message could not be delivered (refused, or still failing after a day): the timeline says so."""
+    s = state.model_copy(deep=True)
+    record(s, now.astimezone(UTC), "system:notify", "notification_failed",
+           f"{m.kind} to {m.recipient_id} ({m.channel.value}) not delivered", error[:500])
     return s
 
 

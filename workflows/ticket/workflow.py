@@ -21,6 +21,7 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from workflows import ticket as core
     from workflows.common import search_attributes as sa
+    from workflows.common.delivery import DeliveryResult, Message, Prepared
     from workflows.common.policy import Policy, intern_policy
     from workflows.ticket import TicketInput
     from workflows.ticket.views import DUPLICATE, ActionResult, TicketView, action_result, ticket_view
@@ -41,6 +42,11 @@ SUPERSEDE_DUE_WARNINGS = "supersede-due-warnings"
 # The customer hears of public replies (and of the policy's status updates): before this patch only of the
 # opening and the resolution. Decided once, at opening, and kept in the state (continue-as-new carries it).
 CUSTOMER_NOTICES = "customer-notices"
+# A notification is prepared (roles resolved through the directory, templates rendered: one recorded step) and
+# each message delivered on its channel (email, signed webhook, chat, outbox); before this patch the `notify`
+# activity wrote it to the outbox. Asked per notification: a ticket running on the code of before keeps the old path
+# for the rest of its run (the first answer is remembered for the run).
+REAL_DELIVERY = "real-delivery"
 # High-priority openings get an escalation manager from the rotation (an activity at opening); before this patch
 # none was assigned.
 ESCALATION_MANAGERS = "escalation-managers"
@@ -128,6 +134,30 @@ class TicketWorkflow:
             task.add_done_callback(self.in_flight.discard)
         self.pending = []
 
+    async def _prepare_and_deliver(self, n: core.Notify) -> None:
+        """Who and what decided once (recorded), then each message delivered on its own under its own key."""
+        try:
+            prepared: Prepared = await workflow.execute_activity(
+                "prepare_notification", core.prepare_input(self.state, n, workflow.now()),
+                start_to_close_timeout=timedelta(seconds=30), schedule_to_close_timeout=timedelta(days=1),
+                retry_policy=NOTIFY_RETRY, result_type=Prepared)
+        except ActivityError as exc:
+            self.state = core.notification_failed(self.state, n, workflow.now(), str(exc.cause or exc))
+            self.changed = True
+            return
+        self.state = core.notification_prepared(self.state, n, prepared, workflow.now())
+        self.changed = True
+        await asyncio.gather(*(self._deliver(m) for m in prepared.messages))
+
+    async def _deliver(self, m: Message) -> None:
+        try:
+            await workflow.execute_activity(
+                "deliver", m, start_to_close_timeout=timedelta(minutes=1), schedule_to_close_timeout=timedelta(days=1),
+                retry_policy=NOTIFY_RETRY, result_type=DeliveryResult)
+        except ActivityError as exc:  # refused (final), or still failing after a day: recorded, never fatal
+            self.state = core.delivery_failed(self.state, m, workflow.now(), str(exc.cause or exc))
+            self.changed = True
+
     async def _carry_out(self, effect: core.Effect) -> None:
         if isinstance(effect, core.Notify):
             await self._notify(effect)
@@ -168,6 +198,9 @@ class TicketWorkflow:
             self.changed = True
 
     async def _notify(self, n: core.Notify) -> None:
+        if workflow.patched(REAL_DELIVERY):
+            await self._prepare_and_deliver(n)
+            return
         try:
             await workflow.execute_activity(
                 "notify", n, start_to_close_timeout=timedelta(seconds=30), schedule_to_close_timeout=timedelta(days=1),

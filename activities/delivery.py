@@ -1,0 +1,193 @@
+"""The `deliver` activity: one prepared message to one recipient on one channel, one small adapter per channel.
+
+- email: SMTP (aiosmtplib; STARTTLS or implicit TLS and auth from ESCALATION_SMTP_URL); the message key becomes
+  the Message-ID, so a redelivery is recognisable; a customer's mails carry the ticket's thread in
+  In-Reply-To/References;
+- webhook: Standard Webhooks (webhook-id = the message key, webhook-timestamp, webhook-signature), signed with the
+  `standardwebhooks` library;
+- chat: an incoming webhook's JSON `{"text": ...}`;
+- outbox: the JSONL outbox, which also keeps every delivered message (without its address) as the audit of what
+  was sent.
+
+A refusal that retrying cannot change (HTTP 4xx other than 408/429, SMTP 5xx) fails the activity with the
+non-retryable error type `delivery_rejected`: the ticket records `notification_failed`. Anything else is retried
+with backoff; a 429 honours Retry-After. Logs name the recipient id and the key, never the address.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import formatdate
+from typing import Protocol
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import aiosmtplib
+import httpx
+import structlog
+from standardwebhooks.webhooks import Webhook
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.notify import Outbox
+from workflows.common.delivery import DELIVERY_REJECTED, DeliveryChannel, DeliveryResult, Message
+
+log = structlog.get_logger("escalation.delivery")
+RETRY_AFTER_MAX = timedelta(hours=1)
+
+
+class ChannelAdapter(Protocol):
+    async def send(self, m: Message) -> str: ...  # a short detail for the audit (server's answer), or raise
+
+
+def rejected(m: Message, why: str) -> ApplicationError:
+    return ApplicationError(f"{m.channel.value} to {m.recipient_id} refused: {why}", type=DELIVERY_REJECTED,
+                            non_retryable=True)
+
+
+def message_id(key: str, domain: str) -> str:
+    """The Message-ID a key becomes (the same for every attempt): `<key-with-safe-characters@domain>`."""
+    return f"<{re.sub(r'[^A-Za-z0-9._-]', '.', key)}@{domain}>"
+
+
+class SmtpUrl:
+    """smtp://[user[:password]@]host[:port][?starttls=true|false], smtps://... for implicit TLS."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError(f"ESCALATION_SMTP_URL {url!r}: expected smtp://host[:port] or smtps://host[:port]")
+        query = {k: v[-1].lower() for k, v in parse_qs(parts.query).items()}
+        self.host = parts.hostname
+        self.implicit_tls = parts.scheme == "smtps"
+        self.port = parts.port or (465 if self.implicit_tls else 25)
+        self.starttls = query.get("starttls", "false") in ("1", "true", "yes")
+        self.username = unquote(parts.username) if parts.username else None
+        self.password = unquote(parts.password) if parts.password else None
+        self.verify_tls = query.get("verify", "true") in ("1", "true", "yes")
+
+
+class EmailChannel:
+    def __init__(self, url: str, sender: str, domain: str, timeout_s: float) -> None:
+        self.server = SmtpUrl(url)
+        self.sender, self.domain, self.timeout_s = sender, domain, timeout_s
+
+    def compose(self, m: Message) -> EmailMessage:
+        mail = EmailMessage()
+        mail["From"], mail["To"], mail["Subject"] = self.sender, m.address, m.subject
+        mail["Message-ID"] = message_id(m.key, self.domain)
+        mail["Date"] = formatdate(localtime=False)
+        mail["X-Escalation-Key"] = m.key
+        if m.thread_id:
+            mail["In-Reply-To"], mail["References"] = m.thread_id, m.thread_id
+        mail.set_content(m.text)
+        if m.html:
+            mail.add_alternative(m.html, subtype="html")
+        return mail
+
+    async def send(self, m: Message) -> str:
+        s = self.server
+        try:
+            _refused, answer = await aiosmtplib.send(
+                self.compose(m), hostname=s.host, port=s.port, username=s.username, password=s.password,
+                use_tls=s.implicit_tls, start_tls=s.starttls if not s.implicit_tls else None,
+                validate_certs=s.verify_tls, timeout=self.timeout_s)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [r.code for r in exc.recipients]
+            if all(500 <= c < 600 for c in codes):
+                raise rejected(m, f"SMTP {codes[0]}") from None
+            raise
+        except aiosmtplib.SMTPResponseException as exc:
+            if 500 <= exc.code < 600:
+                raise rejected(m, f"SMTP {exc.code} {exc.message[:200]}") from None
+            raise
+        return f"SMTP {answer[:200]}"
+
+
+def _status(m: Message, r: httpx.Response) -> str:
+    """2xx: delivered. 408, 429, 5xx: retried (429 after its Retry-After). Any other 4xx: final."""
+    if r.is_success:
+        return f"HTTP {r.status_code}"
+    if r.status_code == 429:
+        delay = _retry_after(r.headers.get("retry-after"))
+        raise ApplicationError(f"{m.channel.value} to {m.recipient_id}: HTTP 429, retry after {delay}",
+                               type="delivery_throttled", next_retry_delay=delay)
+    if 400 <= r.status_code < 500 and r.status_code != 408:
+        raise rejected(m, f"HTTP {r.status_code}")
+    raise ApplicationError(f"{m.channel.value} to {m.recipient_id}: HTTP {r.status_code}", type="delivery_failed")
+
+
+def _retry_after(value: str | None) -> timedelta:
+    """Retry-After in seconds (an HTTP date is taken as 'soon'), bounded."""
+    try:
+        seconds = max(0.0, float(value or "1"))
+    except ValueError:
+        seconds = 1.0
+    return min(timedelta(seconds=seconds), RETRY_AFTER_MAX)
+
+
+class WebhookChannel:
+    """Standard Webhooks: the body is the message without its address."""
+
+    def __init__(self, secret: str | None, http: httpx.AsyncClient) -> None:
+        self.signer = Webhook(secret) if secret else None
+        self.http = http
+
+    async def send(self, m: Message) -> str:
+        if self.signer is None:
+            raise rejected(m, "no signing secret (set ESCALATION_WEBHOOK_SECRET)")
+        body = json.dumps({"type": f"ticket.{m.kind}", **m.model_dump(mode="json", exclude={"address"})},
+                          separators=(",", ":"))
+        now = datetime.now(UTC)
+        headers = {"content-type": "application/json", "webhook-id": m.key,
+                   "webhook-timestamp": str(int(now.timestamp())),
+                   "webhook-signature": self.signer.sign(m.key, now, body)}
+        return _status(m, await self.http.post(m.address, content=body, headers=headers))
+
+
+class ChatChannel:
+    """A chat tool's incoming webhook: `{"text": ...}`."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def send(self, m: Message) -> str:
+        return _status(m, await self.http.post(m.address, json={"text": f"*{m.subject}*\n{m.text}"}))
+
+
+class Deliverer:
+    """The `deliver` activity, bound to its adapters (built once by the worker from the settings)."""
+
+    def __init__(self, outbox: Outbox, email: EmailChannel | None, webhook: WebhookChannel, chat: ChatChannel) -> None:
+        self.outbox = outbox
+        self.adapters: dict[DeliveryChannel, ChannelAdapter | None] = {
+            DeliveryChannel.email: email, DeliveryChannel.webhook: webhook, DeliveryChannel.chat: chat,
+            DeliveryChannel.outbox: None}
+
+    @activity.defn(name="deliver")
+    async def deliver(self, m: Message) -> DeliveryResult:
+        adapter = self.adapters[m.channel]
+        detail = "outbox only" if m.channel == DeliveryChannel.outbox else "no SMTP server configured: outbox only"
+        if adapter is not None:
+            try:
+                detail = await adapter.send(m)
+            except ApplicationError as exc:
+                log.warning("delivery failed", key=m.key, recipient_id=m.recipient_id, channel=m.channel.value,
+                            final=exc.non_retryable, error=exc.message, attempt=_attempt())
+                raise
+            except Exception as exc:
+                log.warning("delivery failed", key=m.key, recipient_id=m.recipient_id, channel=m.channel.value,
+                            final=False, error=type(exc).__name__, attempt=_attempt())
+                raise
+        record = {**m.model_dump(mode="json", exclude={"address"}), "delivered": detail}
+        duplicate = not await self.outbox.append(m.key, record)
+        log.info("delivered", key=m.key, recipient_id=m.recipient_id, channel=m.channel.value, detail=detail,
+                 duplicate=duplicate, attempt=_attempt())
+        return DeliveryResult(key=m.key, outcome="duplicate" if duplicate else "delivered", at=datetime.now(UTC),
+                              detail=detail)
+
+
+def _attempt() -> int:
+    return activity.info().attempt if activity.in_activity() else 0

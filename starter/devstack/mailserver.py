@@ -1,0 +1,66 @@
+"""A mail server on loopback that keeps every mail it receives as an .eml file: `make run` starts it (unless
+ESCALATION_SMTP_URL names a real server) so a new user sees real mails under var/mail/ without configuring
+anything; the tests receive mail with it too."""
+
+from __future__ import annotations
+
+import re
+import socket
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+class KeepMail:
+    """aiosmtpd handler: each mail into `folder` as <n>-<message-id>.eml; `codes` may answer a test's failures."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.refuse_with: str | None = None  # e.g. "550 no such user" (a test's final refusal)
+        folder.mkdir(parents=True, exist_ok=True)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.refuse_with:
+            return self.refuse_with
+        content: bytes = envelope.original_content or envelope.content
+        mid = message_from_bytes(content, policy=policy.default).get("Message-ID", "no-id")
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", str(mid).strip("<>"))[:150]
+        n = len(list(self.folder.glob("*.eml"))) + 1
+        (self.folder / f"{n:06d}-{safe}.eml").write_bytes(content)
+        return "250 kept"
+
+    def mails(self) -> list[EmailMessage]:
+        return [message_from_bytes(p.read_bytes(), policy=policy.default)  # type: ignore[misc]
+                for p in sorted(self.folder.glob("*.eml"))]
+
+
+def free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+class MailServer:
+    """The SMTP server in a thread of this process; `url` is what ESCALATION_SMTP_URL should say."""
+
+    def __init__(self, folder: Path, port: int = 0, host: str = "127.0.0.1") -> None:
+        self.handler = KeepMail(folder)
+        self.controller = Controller(self.handler, hostname=host, port=port or free_port(host))
+
+    def start(self) -> MailServer:
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    @property
+    def port(self) -> int:
+        return int(self.controller.port)
+
+    @property
+    def url(self) -> str:
+        return f"smtp://{self.controller.hostname}:{self.port}"

@@ -1,0 +1,46 @@
+"""Reading and validating the directory file (config/directory.yaml, or ESCALATION_DIRECTORY), in the policy's
+error style: file, field path, value, allowed values."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from starter.runtime.policy_file import PolicyError, format_errors, read_yaml
+from workflows.common.directory import Directory
+from workflows.common.policy import Policy
+
+DEFAULT_DIRECTORY = Path(__file__).resolve().parents[2] / "config" / "directory.yaml"
+DIRECTORY_ENV = "ESCALATION_DIRECTORY"
+
+
+def directory_path(path: str | os.PathLike[str] | None = None) -> Path:
+    return Path(path or os.environ.get(DIRECTORY_ENV) or DEFAULT_DIRECTORY)
+
+
+def load_directory(path: str | os.PathLike[str] | None = None) -> Directory:
+    file = directory_path(path)
+    data = read_yaml(file, "directory", DIRECTORY_ENV)
+    if not isinstance(data, dict):
+        raise PolicyError(f"{file}: the directory must be a mapping of sections (people, teams, accounts)")
+    try:
+        return Directory.model_validate(data)
+    except ValidationError as exc:
+        raise PolicyError(format_errors(file, exc, "the directory")) from exc
+
+
+def unknown_roles(policy: Policy, directory: Directory) -> list[str]:
+    """Every role name the policy notifies that the directory cannot resolve, with where the policy names it."""
+    named: list[tuple[str, str]] = [(f"escalation_notify[{i}]", r) for i, r in enumerate(policy.escalation_notify)]
+    named += [(f"breach_notify[{i}]", r) for i, r in enumerate(policy.breach_notify)]
+    named += [(f"executive.notify[{i}]", r) for i, r in enumerate(policy.executive.notify)]
+    for pid, sla in policy.priorities.items():
+        named += [(f"priorities.{pid}.stakeholders[{i}]", r) for i, r in enumerate(sla.stakeholders)]
+    for t in policy.tiers:
+        named += [(f"tiers[{t.id}].notify[{i}]", r) for i, r in enumerate(t.notify)]
+    known = sorted(directory.teams)
+    return [f"{where}: unknown role {role!r}; the directory has teams {', '.join(known) or 'none'} and the roles "
+            f"csm, account_manager, executive_sponsor, customer, assignee, escalation_manager, team_lead, "
+            f"tier:<id>, department:<id>" for where, role in named if not directory.knows_role(role)]
