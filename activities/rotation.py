@@ -25,9 +25,8 @@ OnDuty = Callable[[FindEscalationManager], list[str]]
 
 
 class EscalationManagers:
-    def __init__(self, on_duty: OnDuty, task_queue: str) -> None:
+    def __init__(self, on_duty: OnDuty) -> None:
         self.on_duty = on_duty
-        self.task_queue = task_queue
 
     @activity.defn(name="assign_escalation_manager")
     async def assign(self, e: FindEscalationManager) -> str | None:
@@ -37,7 +36,8 @@ class EscalationManagers:
             return None
         start = WithStartWorkflowOperation(
             RotationWorkflow.run, RotationInput(pool=e.pool), id=rotation_workflow_id(e.pool),
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, task_queue=self.task_queue)
+            # the rotation runs where the ticket's worker runs (its task queue: the activity's own)
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, task_queue=activity.info().task_queue)
         chosen: str = await activity.client().execute_update_with_start_workflow(
             RotationWorkflow.take, candidates, start_workflow_operation=start, id=e.key)
         log.info("escalation manager assigned", ticket_id=e.ticket_id, pool=e.pool, manager=chosen)

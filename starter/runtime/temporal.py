@@ -62,7 +62,7 @@ def activities(s: Settings) -> list[Any]:
                        department=e.department, at=e.at).people
 
     return [Notifier(outbox).notify, preparer.prepare, deliverer.deliver,
-            EscalationManagers(managers_on_duty, s.escalation_task_queue).assign]
+            EscalationManagers(managers_on_duty).assign]
 
 
 def data_converter() -> DataConverter:

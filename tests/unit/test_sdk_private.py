@@ -70,4 +70,4 @@ def test_activity_name_reads_the_registered_name_of_a_function_and_a_bound_metho
     from activities.rotation import EscalationManagers
 
     assert sdk_private.activity_name(Notifier(Outbox(tmp_path / "o.jsonl")).notify) == "notify"
-    assert sdk_private.activity_name(EscalationManagers(lambda e: [], "q").assign) == "assign_escalation_manager"
+    assert sdk_private.activity_name(EscalationManagers(lambda e: []).assign) == "assign_escalation_manager"

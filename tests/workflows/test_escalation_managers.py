@@ -41,7 +41,7 @@ async def open_tickets(stack: TemporalStack, tmp_path: Path, priority: str, n: i
                        on_duty: object) -> tuple[list[str | None], int]:
     """The managers the tickets got, and the turns the shared rotation took meanwhile."""
     tq = f"managers-{uuid.uuid4().hex[:8]}"
-    activities = [Notifier(Outbox(tmp_path / "outbox.jsonl")).notify, EscalationManagers(on_duty, tq).assign]  # type: ignore[arg-type]
+    activities = [Notifier(Outbox(tmp_path / "outbox.jsonl")).notify, EscalationManagers(on_duty).assign]  # type: ignore[arg-type]
     async with build_worker(stack.client, tq, workflows=[TicketWorkflow, RotationWorkflow], activities=activities):
         before = await rotation_turns(stack)
         handles = [await start_ticket(stack.client, tq, ticket(datetime.now(UTC), priority=priority)) for _ in range(n)]
@@ -57,7 +57,7 @@ async def test_2n_p1_openings_with_two_managers_on_duty_split_n_n(temporal_stack
 
 async def test_a_p3_opening_gets_no_escalation_manager(temporal_stack: TemporalStack, tmp_path: Path) -> None:
     tq = f"managers-{uuid.uuid4().hex[:8]}"
-    activities = [Notifier(Outbox(tmp_path / "outbox.jsonl")).notify, EscalationManagers(two_on_duty, tq).assign]
+    activities = [Notifier(Outbox(tmp_path / "outbox.jsonl")).notify, EscalationManagers(two_on_duty).assign]
     async with build_worker(temporal_stack.client, tq, workflows=[TicketWorkflow, RotationWorkflow],
                             activities=activities):
         h = await start_ticket(temporal_stack.client, tq, ticket(datetime.now(UTC), priority="P3"))
