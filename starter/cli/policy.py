@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from datetime import datetime
+from pathlib import Path
 
 from pydantic import BaseModel
 
 from starter.cli.common import CliError, SubParsers, duration_text, parse_time, table
-from starter.runtime.policy_file import load_policy, policy_path
+from starter.runtime.directory_file import (
+    DEFAULT_TEMPLATES,
+    directory_path,
+    load_directory,
+    template_problems,
+    unknown_roles,
+)
+from starter.runtime.policy_file import PolicyError, load_policy, policy_path
 from workflows import ticket as core
 from workflows.common import clocks
 from workflows.common.calendar import TZDATA_VERSION
@@ -21,9 +30,18 @@ from workflows.ticket import Ticket
 def add_parser(sub: SubParsers) -> None:
     pol = sub.add_parser("policy", help="check a policy; preview its deadlines").add_subparsers(
         dest="command", metavar="ACTION", required=True)
-    check = pol.add_parser("check", help="validate a policy file")
+    check = pol.add_parser("check", help="validate a policy file (with --directory: its roles resolve; every template "
+                                         "renders)")
     check.add_argument("file", nargs="?")
+    check.add_argument("--directory", help="also check that every role the policy notifies is in this directory")
+    check.add_argument("--templates", help="templates folder to render against a sample ticket "
+                                           "(default $ESCALATION_TEMPLATES or config/templates)")
     check.set_defaults(run=cmd_check)
+    directory = sub.add_parser("directory", help="check the directory (people, teams, accounts)").add_subparsers(
+        dest="command", metavar="ACTION", required=True)
+    dcheck = directory.add_parser("check", help="validate a directory file")
+    dcheck.add_argument("file", nargs="?", help="default $ESCALATION_DIRECTORY or config/directory.yaml")
+    dcheck.set_defaults(run=cmd_directory_check)
     d = pol.add_parser("deadlines", help="every SLA due time for a ticket opened at a given time")
     d.add_argument("--priority", required=True, choices=PRIORITIES)
     d.add_argument("--opened-at", required=True, type=parse_time)
@@ -35,8 +53,21 @@ def add_parser(sub: SubParsers) -> None:
 
 def cmd_check(a: argparse.Namespace) -> None:
     policy = load_policy(a.file)
+    problems = []
+    if a.directory:
+        problems += unknown_roles(policy, load_directory(a.directory))
+    folder = Path(a.templates or os.environ.get("ESCALATION_TEMPLATES") or DEFAULT_TEMPLATES)
+    problems += template_problems(folder)
+    if problems:
+        raise PolicyError(f"{policy_path(a.file)}: {len(problems)} problem(s)\n  " + "\n  ".join(problems))
     print(f"{policy_path(a.file)}: ok, version {policy.version()}: {len(policy.tiers)} tiers, "
-          f"{len(policy.departments)} departments, {len(policy.routing.rules)} routing rules")
+          f"{len(policy.departments)} departments, {len(policy.routing.rules)} routing rules; "
+          f"templates in {folder} render" + (f"; every role resolves in {a.directory}" if a.directory else ""))
+
+
+def cmd_directory_check(a: argparse.Namespace) -> None:
+    d = load_directory(a.file)
+    print(f"{directory_path(a.file)}: ok: {len(d.people)} people, {len(d.teams)} teams, {len(d.accounts)} accounts")
 
 
 class DeadlineRow(BaseModel):

@@ -13,6 +13,7 @@ from workflows.common.directory import Directory
 from workflows.common.policy import Policy
 
 DEFAULT_DIRECTORY = Path(__file__).resolve().parents[2] / "config" / "directory.yaml"
+DEFAULT_TEMPLATES = Path(__file__).resolve().parents[2] / "config" / "templates"
 DIRECTORY_ENV = "ESCALATION_DIRECTORY"
 
 
@@ -44,3 +45,13 @@ def unknown_roles(policy: Policy, directory: Directory) -> list[str]:
     return [f"{where}: unknown role {role!r}; the directory has teams {', '.join(known) or 'none'} and the roles "
             f"csm, account_manager, executive_sponsor, customer, assignee, escalation_manager, team_lead, "
             f"tier:<id>, department:<id>" for where, role in named if not directory.knows_role(role)]
+
+
+def template_problems(folder: Path) -> list[str]:
+    """Every template in `folder` rendered against a sample ticket (the preparing activity's renderer); each problem
+    names the template and the undefined variable (or syntax error)."""
+    from activities.prepare import Templates, render_all
+
+    if not folder.is_dir():
+        return [f"{folder}: no such templates folder (set ESCALATION_TEMPLATES or pass --templates)"]
+    return render_all(Templates(folder))

@@ -30,7 +30,7 @@ from activities.delivery import ChatChannel, Deliverer, EmailChannel, WebhookCha
 from activities.notify import Notifier, Outbox
 from activities.prepare import Preparer
 from activities.rotation import EscalationManagers
-from starter.runtime.directory_file import directory_path, load_directory
+from starter.runtime.directory_file import DEFAULT_TEMPLATES, directory_path, load_directory
 from starter.runtime.sdk_private import activity_name
 from starter.runtime.settings import Settings, settings
 from workflows.common.directory import resolve
@@ -42,7 +42,6 @@ log = structlog.get_logger("escalation.runtime")
 
 # Every workflow type and activity the engine runs; a new one is registered here and nowhere else.
 WORKFLOWS: list[type] = [TicketWorkflow, RotationWorkflow]
-DEFAULT_TEMPLATES = Path(__file__).resolve().parents[2] / "config" / "templates"
 # The task queue every worker and client uses unless ESCALATION_TASK_QUEUE says otherwise (written once, in Settings).
 DEFAULT_TASK_QUEUE: str = Settings.model_fields["escalation_task_queue"].default
 
