@@ -6,6 +6,7 @@ import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,7 +53,7 @@ def test_a_bad_weekday_names_the_allowed_ones(tmp_path: Path) -> None:
 
 def test_on_duty_follows_the_windows_time_zone() -> None:
     d = load_directory(DEFAULT_DIRECTORY)  # tier:tier1 is on duty Mon-Fri 08:00-18:00 Berlin
-    at = {"customer_id": "cust-1001", "tier": "tier1", "department": "general"}
+    at: dict[str, Any] = {"customer_id": "cust-1001", "tier": "tier1", "department": "general"}
     assert resolve(d, "tier:tier1", at=WED_10_BERLIN, **at).people == ["kim"]
     night = resolve(d, "tier:tier1", at=WED_22_BERLIN, **at)
     assert night.people == [] and "on duty" in night.note
@@ -64,14 +65,14 @@ def test_an_overnight_window_covers_the_small_hours() -> None:
                                          "time_zone": "America/New_York"}]}}})
     thu_3am_ny = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
     wed_noon_ny = datetime(2026, 11, 25, 17, 0, tzinfo=UTC)
-    kw = {"customer_id": "c", "tier": "tier1", "department": "general"}
+    kw: dict[str, Any] = {"customer_id": "c", "tier": "tier1", "department": "general"}
     assert resolve(d, "night", at=thu_3am_ny, **kw).people == ["leo"]
     assert resolve(d, "night", at=wed_noon_ny, **kw).people == []
 
 
 def test_account_roles_resolve_per_customer() -> None:
     d = load_directory(DEFAULT_DIRECTORY)
-    kw = {"tier": "tier2", "department": "general", "at": WED_10_BERLIN}
+    kw: dict[str, Any] = {"tier": "tier2", "department": "general", "at": WED_10_BERLIN}
     assert resolve(d, "csm", customer_id="cust-1001", **kw).people == ["ana"]
     assert resolve(d, "team_lead", customer_id="cust-1001", **kw).people == ["sam"]
     assert resolve(d, "csm", customer_id="cust-unknown", **kw).people == []
@@ -79,7 +80,7 @@ def test_account_roles_resolve_per_customer() -> None:
 
 def test_the_tickets_escalation_manager_wins_over_the_team() -> None:
     d = load_directory(DEFAULT_DIRECTORY)
-    kw = {"customer_id": "c", "tier": "tier1", "department": "general", "at": WED_10_BERLIN}
+    kw: dict[str, Any] = {"customer_id": "c", "tier": "tier1", "department": "general", "at": WED_10_BERLIN}
     assert resolve(d, "escalation_manager", escalation_manager="leo", **kw).people == ["leo"]
     assert resolve(d, "escalation_manager", **kw).people == ["mia", "leo"]
 
