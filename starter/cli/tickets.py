@@ -78,7 +78,7 @@ async def cmd_open(c: Context) -> None:
     a = c.args
     ticket = Ticket(id=a.id, subject=a.subject, description=a.description or "", channel=a.channel,
                     customer_id=a.customer, customer_plan=a.plan, priority=a.priority, tags=a.tag or [],
-                    opened_at=a.opened_at or datetime.now(UTC))
+                    opened_at=a.opened_at or datetime.now(UTC), customer_contact=a.contact)
     result = await c.client.open(ticket, opened_at_defaulted=a.opened_at is None, actor=c.principal.actor)
     word = "opened" if result.created else "exists"
     v = result.view
@@ -220,6 +220,8 @@ def add_parser(sub: SubParsers) -> None:
     o.add_argument("--subject", required=True)
     o.add_argument("--description")
     o.add_argument("--customer", required=True, help="opaque customer id (no email address)")
+    o.add_argument("--contact", help="where the customer hears back: an email address (personal data: kept in the "
+                                      "ticket, never in ids or logs)")
     o.add_argument("--plan", default="standard")
     o.add_argument("--channel", default="api", choices=[x.value for x in Channel])
     o.add_argument("--priority", choices=PRIORITIES)
