@@ -2,7 +2,9 @@
 
 It mirrors `workflows.ticket.TicketWorkflow` command for command over one lifecycle
 (open, acknowledge, escalate, resolve, close with a 0 s reopen window):
-- on start, two activities (the P2 ticket's `opened` and `stakeholders` notifications);
+- on start, the P2 ticket's `opened` and `stakeholders` notifications; each
+  notification is one preparing activity, then one delivery activity per message (MESSAGES: what the default
+  directory makes of them);
 - the same main loop: apply what is due, upsert the ten search attributes when they change,
   start pending notifications as background tasks (never awaited by the loop, so a timer is
   started after every update, as the ticket does), then
@@ -33,6 +35,9 @@ with workflow.unsafe.imports_passed_through():
 
 STEPS = ("acknowledge", "escalate", "resolve")  # the lifecycle's three updates
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+# Messages per notification of the lifecycle with the default directory (tests/e2e/test_bench_smoke.py checks that
+# the baseline schedules as many activities as the ticket does).
+MESSAGES = {"opened": 1, "stakeholders": 2, "escalation": 3, "resolved": 2}
 FIRST_DEADLINE = timedelta(minutes=90)  # like the P2 ticket's nearest deadline (the 75 % warning of a 2 h clock)
 
 
@@ -95,10 +100,13 @@ class BaselineWorkflow:
 
     async def _notify(self, kind: str) -> None:
         self.seq += 1
-        await workflow.execute_activity(
-            "bench_noop", f"{self.ticket_id}:{self.seq}:{kind}", start_to_close_timeout=timedelta(seconds=30),
-            schedule_to_close_timeout=timedelta(days=1), retry_policy=RETRY,
-        )
+        key = f"{self.ticket_id}:{self.seq}:{kind}"
+        await self._noop(key)  # the preparing step
+        await asyncio.gather(*(self._noop(f"{key}:{i}") for i in range(MESSAGES.get(kind, 0))))
+
+    async def _noop(self, key: str) -> None:
+        await workflow.execute_activity("bench_noop", key, start_to_close_timeout=timedelta(seconds=30),
+                                        schedule_to_close_timeout=timedelta(days=1), retry_policy=RETRY)
 
     def _publish_search_attributes(self) -> None:
         values = search_attribute_values(self.status, self.tier)

@@ -110,6 +110,7 @@ class OutboxTail:
         self.opened: Counter[str] = Counter()  # by ticket id prefix (before the first '-')
         self.escalations: dict[str, dict[str, Any]] = {}  # ticket id -> {due_at, recorded_at, latency_s}
         self.breaches: dict[str, float] = {}
+        self.seen: set[str] = set()
 
     def poll(self) -> None:
         try:
@@ -125,6 +126,12 @@ class OutboxTail:
                 self._line(json.loads(raw))
 
     def _line(self, rec: dict[str, Any]) -> None:
+        """One line per notification counts: with real delivery a notification is one line per recipient and
+        channel (`notification_key`), and the first says when it went out."""
+        notification = rec.get("notification_key", rec["key"])
+        if notification in self.seen:
+            return
+        self.seen.add(notification)
         kind, tid = rec["kind"], rec["ticket_id"]
         self.kinds[kind] += 1
         if kind == "opened":

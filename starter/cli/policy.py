@@ -33,7 +33,9 @@ def add_parser(sub: SubParsers) -> None:
     check = pol.add_parser("check", help="validate a policy file (with --directory: its roles resolve; every template "
                                          "renders)")
     check.add_argument("file", nargs="?")
-    check.add_argument("--directory", help="also check that every role the policy notifies is in this directory")
+    check.add_argument("--directory", nargs="?", const="", metavar="FILE",
+                       help="also check that every role the policy notifies resolves in this directory (no FILE: "
+                            "$ESCALATION_DIRECTORY or config/directory.yaml)")
     check.add_argument("--templates", help="templates folder to render against a sample ticket "
                                            "(default $ESCALATION_TEMPLATES or config/templates)")
     check.set_defaults(run=cmd_check)
@@ -54,15 +56,16 @@ def add_parser(sub: SubParsers) -> None:
 def cmd_check(a: argparse.Namespace) -> None:
     policy = load_policy(a.file)
     problems = []
-    if a.directory:
-        problems += unknown_roles(policy, load_directory(a.directory))
+    if a.directory is not None:
+        problems += unknown_roles(policy, load_directory(a.directory or None))
     folder = Path(a.templates or os.environ.get("ESCALATION_TEMPLATES") or DEFAULT_TEMPLATES)
     problems += template_problems(folder)
     if problems:
         raise PolicyError(f"{policy_path(a.file)}: {len(problems)} problem(s)\n  " + "\n  ".join(problems))
     print(f"{policy_path(a.file)}: ok, version {policy.version()}: {len(policy.tiers)} tiers, "
           f"{len(policy.departments)} departments, {len(policy.routing.rules)} routing rules; "
-          f"templates in {folder} render" + (f"; every role resolves in {a.directory}" if a.directory else ""))
+          f"templates in {folder} render"
+          + (f"; every role resolves in {directory_path(a.directory or None)}" if a.directory is not None else ""))
 
 
 def cmd_directory_check(a: argparse.Namespace) -> None:

@@ -56,8 +56,8 @@ ACTION_DOCS = {
     "escalate": "Hierarchical escalation: to the next tier up, or to `to_tier` (may jump several). Escalating into "
                 "a tier only a person may enter (executive) needs a supervisor or admin.",
     "escalate-to-executive": "Executive escalation (a customer threatens to leave; `reason` required): the ticket "
-                             "moves to the executive tier, the executives are told and the account is enrolled in "
-                             "the executive sponsorship program. Supervisors and admins only; an agent's is a request "
+                             "moves to the executive tier and the executives are told. Supervisors and admins only; "
+                             "an agent's is a request "
                              "that tells the escalation manager (the ticket stays where it is).",
     "transfer": "Functional escalation: move the ticket sideways to another department; the tier stays.",
     "wait-on-customer": "Wait on the customer: clocks that pause while waiting pause.",

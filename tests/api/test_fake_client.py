@@ -23,7 +23,8 @@ def seen(r: httpx.Response) -> Answer:
     if "error" in body:
         return r.status_code, body["error"]["code"]
     if "timeline" in body and "status" in body:
-        actions = [e["action"] for e in body["timeline"]]
+        # who was told (`system:notify`) is the real worker's delivery: the in-memory client delivers nothing
+        actions = [e["action"] for e in body["timeline"] if e["actor"] != "system:notify"]
         return r.status_code, (body["status"], body.get("tier"), body.get("department"), body.get("priority"), actions,
                                bool(body.get("linked_ticket_id")))
     return r.status_code, sorted(body)

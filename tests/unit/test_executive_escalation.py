@@ -1,4 +1,4 @@
-"""Executive escalation: to the executive tier, the executives told, the account enrolled; an agent's is a request."""
+"""Executive escalation: to the executive tier, the executives told, an agent's is a request."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from tests.unit.test_ticket_core import POLICY, T0, M, Sim
 from workflows import ticket as tc
-from workflows.ticket import Acknowledge, EnrolSponsorship, EscalateToExecutive, Notify, Rejected, Resolve
+from workflows.ticket import Acknowledge, EscalateToExecutive, Notify, Rejected, Resolve
 
 
 def test_it_moves_the_ticket_to_the_executive_tier_and_tells_the_executives() -> None:
@@ -20,22 +20,11 @@ def test_it_moves_the_ticket_to_the_executive_tier_and_tells_the_executives() ->
     assert sim.s.timeline[-2].reason == "customer threatens to cancel"
 
 
-def test_it_enrols_the_account_in_sponsorship_once_per_escalation() -> None:
-    sim = Sim()
-    fx: list[tc.Effect] = sim.do(EscalateToExecutive(actor="supervisor:sam", reason="churn risk"), T0 + M)  # type: ignore[assignment]
-    enrol = [f for f in fx if isinstance(f, EnrolSponsorship)]
-    assert len(enrol) == 1
-    assert (enrol[0].customer_id, enrol[0].ticket_id, enrol[0].reason) == ("cust-1", "T-1", "churn risk")
-    keys = [f.key for f in fx]
-    assert len(set(keys)) == len(keys), "every effect has its own idempotency key"
-
-
 def test_an_agents_request_tells_the_escalation_manager_and_moves_nothing() -> None:
     sim = Sim()
     tier = sim.s.tier
     fx = sim.do(EscalateToExecutive(actor="agent:ana", reason="threatens to leave", request_only=True), T0 + M)
     assert [(f.kind, f.recipients) for f in fx if isinstance(f, Notify)] == [("executive_request", ["escalation_manager"])]
-    assert not any(isinstance(f, EnrolSponsorship) for f in fx)
     assert sim.s.tier == tier and not sim.s.executive_attention
     assert sim.s.timeline[-1].action == "executive_escalation_requested"
 

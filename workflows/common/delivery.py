@@ -50,6 +50,7 @@ class Message(BaseModel):
     html: str | None = None
     thread_id: str | None = Field(default=None, description="email: the Message-ID of the ticket's thread, "
                                                             "for In-Reply-To/References")
+    due_at: datetime | None = Field(default=None, description="the SLA due time behind a breach or an escalation")
 
 
 class DeliveryResult(BaseModel):

@@ -6,7 +6,7 @@ sees). `workflow` is the durable shell and is deliberately not imported here: it
 """
 
 from workflows.ticket.clocks import Deadline, deadlines, next_due
-from workflows.ticket.effects import Effect, EnrolSponsorship, FindEscalationManager, Notify, NotifyResult, StepResult
+from workflows.ticket.effects import Effect, FindEscalationManager, Notify, NotifyResult, StepResult
 from workflows.ticket.events import (
     ACTIONS,
     SYSTEM_SLA,
@@ -32,7 +32,6 @@ from workflows.ticket.rules import (
     catch_up,
     check,
     delivery_failed,
-    enrolment_failed,
     executive_tier,
     follow_up_id,
     follow_up_opened,
@@ -88,7 +87,6 @@ __all__ = [
     "Deadline",
     "DeadlineReached",
     "Effect",
-    "EnrolSponsorship",
     "Escalate",
     "EscalateToExecutive",
     "Event",
@@ -110,7 +108,6 @@ __all__ = [
     "check",
     "deadlines",
     "delivery_failed",
-    "enrolment_failed",
     "executive_tier",
     "follow_up_id",
     "follow_up_opened",

@@ -1,4 +1,4 @@
-"""What the rules ask the workflow to do: notifications and enrolments (timers derive from the clocks, not asked for)."""
+"""What the rules ask the workflow to do: notifications, finding an escalation manager (timers derive from the clocks)."""
 
 from __future__ import annotations
 
@@ -26,20 +26,6 @@ class Notify(BaseModel):
     due_at: datetime | None = None  # the SLA due time behind a breach or an automatic escalation
 
 
-class EnrolSponsorship(BaseModel):
-    """Enrol the ticket's customer account in the executive sponsorship program (idempotent per account: done by
-    an activity with signal-with-start; a second executive escalation restarts the account's quiet period)."""
-
-    kind: Literal["enrol_sponsorship"] = "enrol_sponsorship"
-    key: str
-    ticket_id: str
-    customer_id: str
-    customer_plan: str
-    reason: str
-    actor: str
-    at: datetime
-
-
 class FindEscalationManager(BaseModel):
     """Ask the rotation whose turn it is among the escalation managers on duty (an activity: the directory and the
     shared turn are outside the workflow); its answer comes back as an AssignManager event."""
@@ -55,7 +41,7 @@ class FindEscalationManager(BaseModel):
     at: datetime
 
 
-Effect = Notify | EnrolSponsorship | FindEscalationManager
+Effect = Notify | FindEscalationManager
 
 
 class NotifyResult(BaseModel):

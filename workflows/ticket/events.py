@@ -44,9 +44,9 @@ class Escalate(_Event):
 
 
 class EscalateToExecutive(_Event):
-    """Executive escalation (a customer threatens to leave): the ticket goes to the executive tier, the executives
-    are told, and the account is enrolled in the executive sponsorship program. Supervisors and admins do it; an
-    agent's is a request (`request_only`, set by the client), which tells the escalation manager."""
+    """Executive escalation (a customer threatens to leave): the ticket goes to the executive tier and the executives
+    are told. Supervisors and admins do it; an agent's is a request (`request_only`, set by the client), which tells
+    the escalation manager. (Enrolment in the executive sponsorship program is not built yet.)"""
 
     type: Literal["escalate_to_executive"] = "escalate_to_executive"
     reason: Annotated[str, StringConstraints(min_length=1, max_length=2000)]

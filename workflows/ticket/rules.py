@@ -17,7 +17,7 @@ from workflows.common.delivery import Message, Prepared, PrepareInput
 from workflows.common.policy import Policy
 from workflows.common.vocabulary import ClockName, Status, Trigger, contains_keyword, format_duration
 from workflows.ticket.clocks import apply_triggers, clock_target, deadlines, next_due, settle_pauses
-from workflows.ticket.effects import Effect, EnrolSponsorship, FindEscalationManager, Notify, StepResult, notify
+from workflows.ticket.effects import Effect, FindEscalationManager, Notify, StepResult, notify
 from workflows.ticket.events import (
     SYSTEM_SLA,
     Acknowledge,
@@ -250,10 +250,6 @@ def _on_executive(s: TicketState, e: EscalateToExecutive, now: datetime, p: Poli
     target = executive_tier(p)
     if p.tier_index(target) > p.tier_index(s.tier):
         fx += _escalate(s, target, now, p, e.actor, e.reason)
-    s.seq += 1
-    fx.append(EnrolSponsorship(key=f"ticket-{s.ticket.id}:{s.seq}:enrol", ticket_id=s.ticket.id,
-                               customer_id=s.ticket.customer_id, customer_plan=s.ticket.customer_plan,
-                               reason=e.reason, actor=e.actor, at=now))
     return fx
 
 
@@ -494,14 +490,6 @@ def no_manager_found(state: TicketState, e: FindEscalationManager, now: datetime
     s = state.model_copy(deep=True)
     record(s, now.astimezone(UTC), "system:rotation", "escalation_manager_unassigned",
            f"no escalation manager assigned from {e.pool}", why[:500])
-    return s
-
-
-def enrolment_failed(state: TicketState, e: EnrolSponsorship, now: datetime, error: str) -> TicketState:
-    """The sponsorship enrolment kept failing: the timeline says so (a supervisor can enrol the account by hand)."""
-    s = state.model_copy(deep=True)
-    record(s, now.astimezone(UTC), "system:sponsorship", "sponsorship_enrolment_failed",
-           f"account {e.customer_id} not enrolled in executive sponsorship", error[:500])
     return s
 
 

@@ -161,8 +161,6 @@ class TicketWorkflow:
     async def _carry_out(self, effect: core.Effect) -> None:
         if isinstance(effect, core.Notify):
             await self._notify(effect)
-        elif isinstance(effect, core.EnrolSponsorship):
-            await self._enrol(effect)
         else:
             await self._find_manager(effect)
 
@@ -184,18 +182,6 @@ class TicketWorkflow:
             self.changed = True
             return
         self._apply(core.AssignManager(actor="system:rotation", manager=manager))
-
-    async def _enrol(self, e: core.EnrolSponsorship) -> None:
-        """The account's sponsorship, started or told of the new escalation by an activity (signal-with-start:
-        idempotent per account; workflow code does no I/O)."""
-        try:
-            await workflow.execute_activity(
-                "enrol_sponsorship", e, start_to_close_timeout=timedelta(seconds=30),
-                schedule_to_close_timeout=timedelta(days=1), retry_policy=NOTIFY_RETRY,
-            )
-        except ActivityError as exc:
-            self.state = core.enrolment_failed(self.state, e, workflow.now(), str(exc.cause or exc))
-            self.changed = True
 
     async def _notify(self, n: core.Notify) -> None:
         if workflow.patched(REAL_DELIVERY):
