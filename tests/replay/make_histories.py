@@ -22,6 +22,9 @@ from temporalio.testing import WorkflowEnvironment
 from starter.runtime.policy_file import load_policy
 from tests.support.workflows import local_env, running_worker, start_ticket, ticket, time_skipping_env
 from workflows import ticket as core
+from workflows.common.policy import Policy
+from workflows.rotation import RotationInput, rotation_workflow_id
+from workflows.rotation.workflow import RotationWorkflow
 from workflows.ticket.workflow import TicketWorkflow
 
 OUT = Path(__file__).parent / "histories"
@@ -125,13 +128,57 @@ async def duplicate_replies(env: WorkflowEnvironment, tq: str) -> str:
     return handle.id
 
 
-Scenario = Callable[[WorkflowEnvironment, str], Awaitable[str]]
+async def people_told(env: WorkflowEnvironment, tq: str) -> str:
+    """Real delivery (patch `real-delivery`: prepare + deliver per message), the escalation manager from the rotation
+    (patch `escalation-managers`), public replies to the customer and the customer_update status message (patch
+    `customer-notices`), an agent's executive request, then a supervisor's executive escalation."""
+    data = load_policy().model_dump(mode="json", by_alias=True)
+    data["clocks"]["customer_update"]["on_breach"] = "message_customer"
+    policy = Policy.model_validate(data)
+    t = ticket(await env.get_current_time(), id="H-people-told", customer_id="cust-1001",
+               customer_contact="buyer@example.com")
+    handle = await start_ticket(env.client, tq, t, policy)
+    await handle.execute_update(TicketWorkflow.acknowledge, core.Acknowledge(actor=AGENT))
+    await handle.execute_update(TicketWorkflow.note, core.AddNote(actor=AGENT, text="Looking into it.", public=True))
+    await env.sleep(timedelta(minutes=40))  # P1: the customer hears back every 30 minutes
+    await handle.execute_update(TicketWorkflow.escalate_to_executive, core.EscalateToExecutive(
+        actor=AGENT, reason="threatens to cancel", request_only=True))
+    await handle.execute_update(TicketWorkflow.assign_manager, core.AssignManager(actor="supervisor:sam", manager="leo"))
+    await handle.execute_update(TicketWorkflow.escalate_to_executive, core.EscalateToExecutive(
+        actor="supervisor:sam", reason="threatens to cancel"))
+    await handle.execute_update(TicketWorkflow.resolve, core.Resolve(actor=AGENT, summary="refund issued"))
+    await handle.execute_update(TicketWorkflow.close, core.Close(actor=AGENT))
+    await handle.result()
+    return handle.id
+
+
+async def rotation_turns(env: WorkflowEnvironment, tq: str) -> tuple[str, str]:
+    """The escalation managers' rotation: three P1 openings take three turns, then its run continues as new
+    (RotationWorkflow's first run: a whole history)."""
+    first = await env.client.start_workflow(
+        RotationWorkflow.run, RotationInput(pool="escalation-managers", turns_per_run=3),
+        id=rotation_workflow_id("escalation-managers"), task_queue=tq)
+    for i in range(3):
+        handle = await start_ticket(env.client, tq, ticket(await env.get_current_time(), id=f"H-rotation-{i}"))
+        for _ in range(50):
+            if (await handle.query(TicketWorkflow.current_state)).escalation_manager:
+                break
+            await asyncio.sleep(0.1)
+    return first.id, first.result_run_id or ""
+
+
+Scenario = Callable[[WorkflowEnvironment, str], Awaitable[str | tuple[str, str]]]
 # Each scenario with the server it needs: time skipping, or the dev server where activities may be held open.
 SCENARIOS: list[tuple[Scenario, Callable[[], Awaitable[WorkflowEnvironment]]]] = [
     (seed_escalation, time_skipping_env), (full_lifecycle, time_skipping_env), (late_reply_follow_up, local_env),
     (small_action_answers, time_skipping_env), (bot_hand_off_in_the_past, time_skipping_env),
-    (duplicate_replies, time_skipping_env),
+    (duplicate_replies, time_skipping_env), (people_told, time_skipping_env), (rotation_turns, local_env),
 ]
+
+
+def _id_and_run(found: str | tuple[str, str]) -> tuple[str, str | None]:
+    """A scenario names its workflow (the latest run), or a workflow and one of its runs."""
+    return (found, None) if isinstance(found, str) else found
 
 
 async def main() -> None:
@@ -143,8 +190,8 @@ async def main() -> None:
         env = await start_env()
         try:
             async with running_worker(env.client) as tq:
-                wf_id = await scenario(env, tq)
-            history = await env.client.get_workflow_handle(wf_id).fetch_history()
+                wf_id, run_id = _id_and_run(await scenario(env, tq))
+                history = await env.client.get_workflow_handle(wf_id, run_id=run_id).fetch_history()
             path.write_text(json.dumps(history.to_json_dict(), indent=1) + "\n", encoding="utf-8")
             print(f"wrote {path} ({len(history.events)} events)")
         finally:

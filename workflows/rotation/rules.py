@@ -16,6 +16,7 @@ class RotationState(BaseModel):
 class RotationInput(BaseModel):
     pool: Slug
     state: RotationState | None = None  # carried through continue-as-new
+    turns_per_run: int = Field(500, ge=1, description="turns before it continues as new (its history stays short)")
 
 
 def rotation_workflow_id(pool: str) -> str:

@@ -1,7 +1,7 @@
 """RotationWorkflow: one per pool (id `rotation-<pool>`); each `take` Update answers whose turn it is.
 
 Started on first use by update-with-start (an activity's, never workflow code's); it continues as new every
-TURNS_PER_RUN turns so its history stays short however long it lives."""
+`turns_per_run` turns so its history stays short however long it lives."""
 
 from __future__ import annotations
 
@@ -10,9 +10,6 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from workflows.rotation.rules import RotationInput, RotationState, take_turn
-
-TURNS_PER_RUN = 500
-
 
 @workflow.defn(name="RotationWorkflow")
 class RotationWorkflow:
@@ -24,8 +21,8 @@ class RotationWorkflow:
     @workflow.run
     async def run(self, inp: RotationInput) -> None:
         await workflow.wait_condition(
-            lambda: self.turns_this_run >= TURNS_PER_RUN and workflow.all_handlers_finished())
-        workflow.continue_as_new(RotationInput(pool=self.state.pool, state=self.state))
+            lambda: self.turns_this_run >= inp.turns_per_run and workflow.all_handlers_finished())
+        workflow.continue_as_new(RotationInput(pool=self.state.pool, state=self.state, turns_per_run=inp.turns_per_run))
 
     @workflow.update(name="take")
     def take(self, candidates: list[str]) -> str:
