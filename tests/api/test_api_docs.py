@@ -42,10 +42,12 @@ def outputs(stdout: str) -> list[dict[str, Any]]:
 
 # What each example must show, keyed by a piece of its command.
 EXPECT: dict[str, Callable[[list[dict[str, Any]]], bool]] = {
+    "/escalate-to-executive": lambda o: o[1]["escalation_manager"] == "mia" and o[-1]["tier"] == "executive",
     "-X POST $API/v1/tickets \\": lambda o: o[-1]["id"] == "HD-1001" and o[-1]["priority"] == "P2",
     "/v1/tickets/HD-1001 -H": lambda o: o[-1]["status"] == "new" and len(o[-1]["clocks"]) == 4,
     "/escalate": lambda o: o[0]["status"] == "open" and o[-1]["tier"] == "tier2",
-    "/resolve": lambda o: o[-1]["status"] == "resolved" and o[-1]["timeline"][-1]["actor"] == "admin:dev",
+    "/resolve": lambda o: o[-1]["status"] == "resolved" and [e["actor"] for e in o[-1]["timeline"]
+                                                             if e["actor"] != "system:notify"][-1] == "admin:dev",
     "/v1/intake/email": lambda o: o[-1]["outcome"] == "opened" and o[-1]["ticket"]["department"] == "billing",
     "/v1/tickets?": lambda o: [t["id"] for t in o[-1]["tickets"]] == ["HD-1001"],
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ class HttpReceiver:
     url: str = ""
     received: list[Received] = field(default_factory=list)
     answers: dict[str, list[tuple[int, dict[str, str]]]] = field(default_factory=dict)
+    delay_s: float = 0.0  # answer this late (deliveries stay in flight, e.g. while a worker is killed)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def answer(self, path: str, *statuses: int | tuple[int, dict[str, str]]) -> None:
@@ -46,6 +48,7 @@ def http_receiver() -> Iterator[HttpReceiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            time.sleep(receiver.delay_s)
             with receiver.lock:
                 receiver.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
                 queued = receiver.answers.get(self.path) or []

@@ -152,7 +152,8 @@ class TicketWorkflow:
     async def _deliver(self, m: Message) -> None:
         try:
             await workflow.execute_activity(
-                "deliver", m, start_to_close_timeout=timedelta(minutes=1), schedule_to_close_timeout=timedelta(days=1),
+                # an attempt lost with its worker is retried after start_to_close (the adapters time out at 15 s)
+                "deliver", m, start_to_close_timeout=timedelta(seconds=30), schedule_to_close_timeout=timedelta(days=1),
                 retry_policy=NOTIFY_RETRY, result_type=DeliveryResult)
         except ActivityError as exc:  # refused (final), or still failing after a day: recorded, never fatal
             self.state = core.delivery_failed(self.state, m, workflow.now(), str(exc.cause or exc))
