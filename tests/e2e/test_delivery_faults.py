@@ -76,7 +76,7 @@ async def test_a_worker_killed_mid_delivery_loses_no_key_and_sends_no_key_twice_
             stack.stop_child(worker)
             mail.stop()
 
-    sent_keys = {r["key"] for r in records if r["channel"] in ("email", "webhook")}
+    sent_keys = {str(r["key"]) for r in records if r["channel"] in ("email", "webhook")}
     by_key: dict[str, list[str]] = defaultdict(list)
     for m in mail.handler.mails():
         by_key[str(m["X-Escalation-Key"])].append(m.get_body(("plain",)).get_content())  # type: ignore[union-attr]
