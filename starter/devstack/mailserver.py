@@ -4,6 +4,7 @@ anything; the tests receive mail with it too."""
 
 from __future__ import annotations
 
+import logging
 import re
 import socket
 from email import message_from_bytes, policy
@@ -47,6 +48,7 @@ class MailServer:
     """The SMTP server in a thread of this process; `url` is what ESCALATION_SMTP_URL should say."""
 
     def __init__(self, folder: Path, port: int = 0, host: str = "127.0.0.1") -> None:
+        logging.getLogger("mail.log").setLevel(logging.WARNING)  # not a line per connection in make run's terminal
         self.handler = KeepMail(folder)
         self.controller = Controller(self.handler, hostname=host, port=port or free_port(host))
 
