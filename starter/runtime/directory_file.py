@@ -6,9 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from starter.runtime.policy_file import PolicyError, format_errors, read_yaml
+from starter.runtime.policy_file import load_model
 from workflows.common.directory import Directory
 from workflows.common.policy import Policy
 
@@ -22,14 +20,7 @@ def directory_path(path: str | os.PathLike[str] | None = None) -> Path:
 
 
 def load_directory(path: str | os.PathLike[str] | None = None) -> Directory:
-    file = directory_path(path)
-    data = read_yaml(file, "directory", DIRECTORY_ENV)
-    if not isinstance(data, dict):
-        raise PolicyError(f"{file}: the directory must be a mapping of sections (people, teams, accounts)")
-    try:
-        return Directory.model_validate(data)
-    except ValidationError as exc:
-        raise PolicyError(format_errors(file, exc, "the directory")) from exc
+    return load_model(directory_path(path), Directory, "directory", DIRECTORY_ENV, "people, teams, accounts")
 
 
 def unknown_roles(policy: Policy, directory: Directory) -> list[str]:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from starter.runtime.validation import allowed_values, problem
 from workflows.common.policy import Policy
@@ -29,6 +30,9 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
 class PolicyError(ValueError):
     """A policy file that cannot be used; the message names file, field path and allowed values."""
 
@@ -38,14 +42,18 @@ def policy_path(path: str | os.PathLike[str] | None = None) -> Path:
 
 
 def load_policy(path: str | os.PathLike[str] | None = None) -> Policy:
-    file = policy_path(path)
-    data = read_yaml(file, "policy", POLICY_ENV)
+    return load_model(policy_path(path), Policy, "policy", POLICY_ENV, "tiers, priorities, ...")
+
+
+def load_model(file: Path, model: type[M], what: str, env: str, sections: str) -> M:
+    """A YAML file of ours (policy, directory) as its validated model; every problem names file, path and value."""
+    data = read_yaml(file, what, env)
     if not isinstance(data, dict):
-        raise PolicyError(f"{file}: the policy must be a mapping of sections (tiers, priorities, ...)")
+        raise PolicyError(f"{file}: the {what} must be a mapping of sections ({sections})")
     try:
-        return Policy.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
-        raise PolicyError(format_errors(file, exc)) from exc
+        raise PolicyError(format_errors(file, exc, f"the {what}")) from exc
 
 
 def read_yaml(file: Path, what: str, env: str) -> object:
