@@ -22,6 +22,7 @@ class KeepMail:
         self.folder = folder
         self.refuse_with: str | None = None  # e.g. "550 no such user" (a test's final refusal)
         folder.mkdir(parents=True, exist_ok=True)
+        self.kept = len(list(folder.glob("*.eml")))  # make run keeps var/mail/ across restarts
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.refuse_with:
@@ -29,8 +30,8 @@ class KeepMail:
         content: bytes = envelope.original_content or envelope.content
         mid = message_from_bytes(content, policy=policy.default).get("Message-ID", "no-id")
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", str(mid).strip("<>"))[:150]
-        n = len(list(self.folder.glob("*.eml"))) + 1
-        (self.folder / f"{n:06d}-{safe}.eml").write_bytes(content)
+        self.kept += 1  # counted, not listed: a folder of thousands of mails must not slow each one down
+        (self.folder / f"{self.kept:06d}-{safe}.eml").write_bytes(content)
         return "250 kept"
 
     def mails(self) -> list[EmailMessage]:
