@@ -37,7 +37,8 @@ class Templates:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.env = SandboxedEnvironment(loader=FileSystemLoader(folder), undefined=StrictUndefined,
-                                        autoescape=select_autoescape(["html"]), keep_trailing_newline=False)
+                                        autoescape=select_autoescape(["html"]), keep_trailing_newline=False,
+                                        auto_reload=True)  # compiled once; an edited template (mtime) is read again
 
     def names(self) -> list[str]:
         return sorted(p.name for p in self.folder.glob("*.txt")) + sorted(p.name for p in self.folder.glob("*.html"))
@@ -118,7 +119,6 @@ class Preparer:
 
     @activity.defn(name="prepare_notification")
     async def prepare(self, n: PrepareInput) -> Prepared:
-        self.templates.env.cache = {}  # a template edited since the last notification is read again
         prepared = self.prepare_now(n)
         log.info("notification prepared", key=n.key, ticket_id=n.ticket_id, kind=n.kind,
                  recipients=sorted({f"{m.recipient_id}/{m.channel.value}" for m in prepared.messages}),
