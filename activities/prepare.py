@@ -26,6 +26,8 @@ from temporalio import activity
 
 from workflows.common.delivery import DeliveryChannel, Message, Prepared, PrepareInput, message_key
 from workflows.common.directory import Directory, Person, resolve
+from workflows.survey.links import sign
+from workflows.survey.state import survey_workflow_id
 
 log = structlog.get_logger("escalation.prepare")
 CUSTOMER = "customer"
@@ -62,16 +64,19 @@ class Templates:
         return subject, text or variables["notification"]["body"], html
 
 
-def variables(n: PrepareInput, recipient_id: str, name: str, zone: str, link: str) -> dict[str, Any]:
+def variables(n: PrepareInput, recipient_id: str, name: str, zone: str, link: str,
+              survey_link: str = "") -> dict[str, Any]:
     """What a template may use. Due times are shown in the recipient's time zone."""
     tz = ZoneInfo(zone)
     due = n.due_at.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z") if n.due_at else None
+    survey_until = n.survey_expires_at.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z") if n.survey_expires_at else ""
     return {
         "ticket": {"id": n.ticket_id, "subject": n.ticket_subject, "tier": n.tier, "department": n.department,
                    "priority": n.priority, "status": n.status, "customer_id": n.customer_id, "link": link},
         "notification": {"kind": n.kind, "subject": n.subject, "body": n.body},
         "recipient": {"id": recipient_id, "name": name, "time_zone": zone},
         "due": due, "agent": n.assignee or "", "summary": n.body, "link": link,
+        "survey": {"link": survey_link, "expires": survey_until},
     }
 
 
@@ -82,13 +87,15 @@ def sample_input() -> PrepareInput:
                         subject="SLA breached (acknowledge): Streaming app crashes", body="Due 2026-11-25T10:00Z",
                         priority="P1", tier="tier2", department="general", status="open", due_at=now,
                         ticket_subject="Streaming app crashes", customer_id="cust-1001",
-                        customer_contact="customer@example.com", assignee="agent:mia", escalation_manager="mia", at=now)
+                        customer_contact="customer@example.com", assignee="agent:mia", escalation_manager="mia", at=now,
+                        survey_expires_at=now)
 
 
 def render_all(templates: Templates, public_url: str = "http://localhost:8000") -> list[str]:
     """Render every template against the sample ticket; the problems, naming template and variable."""
     problems = []
-    v = variables(sample_input(), "mia", "Mia Novak", "Europe/Berlin", f"{public_url}/v1/tickets/SAMPLE-1")
+    v = variables(sample_input(), "mia", "Mia Novak", "Europe/Berlin", f"{public_url}/v1/tickets/SAMPLE-1",
+                  f"{public_url}/v1/surveys/TOKEN")
     for name in templates.names():
         try:
             templates.env.get_template(name).render(**v)
@@ -101,7 +108,8 @@ class Preparer:
     """The activity, bound to the directory file and the templates folder (read again when they change)."""
 
     def __init__(self, directory_file: Path, load_directory: Callable[[Path], Directory], templates_dir: Path,
-                 public_url: str, mail_domain: str) -> None:
+                 public_url: str, mail_domain: str, survey_secret: Callable[[], str] | None = None) -> None:
+        self.survey_secret = survey_secret
         self.directory_file = directory_file
         self.load_directory = load_directory
         self.templates = Templates(templates_dir)
@@ -158,9 +166,16 @@ class Preparer:
                                          else "no contact on the ticket"))
         return [self._message(n, CUSTOMER, "", zone, DeliveryChannel.outbox, "", link)]
 
+    def _survey_link(self, n: PrepareInput) -> str:
+        """A survey's signed link (the secret stays in this process; the link is in the recorded message)."""
+        if n.survey_expires_at is None or self.survey_secret is None:
+            return ""
+        token = sign(self.survey_secret(), survey_workflow_id(n.ticket_id), n.survey_expires_at)
+        return f"{self.public_url}/v1/surveys/{token}"
+
     def _message(self, n: PrepareInput, rid: str, name: str, zone: str, channel: DeliveryChannel, address: str,
                  link: str) -> Message:
-        v = variables(n, rid, name, zone, link)
+        v = variables(n, rid, name, zone, link, self._survey_link(n) if rid == CUSTOMER else "")
         render_as = DeliveryChannel.email if channel == DeliveryChannel.outbox else channel
         subject, text, html = self.templates.message_parts(n.kind, render_as, v)
         return Message(key=message_key(n.key, rid, channel), notification_key=n.key, ticket_id=n.ticket_id,

@@ -17,6 +17,7 @@ from starter.client import EscalationClient, Principal, workflow_id
 from starter.runtime.validation import problem
 from workflows import ticket as core
 from workflows.common.vocabulary import PRIORITIES, Channel, Status
+from workflows.survey import SurveyState
 from workflows.ticket import Ticket
 from workflows.ticket.views import TicketView
 
@@ -59,8 +60,9 @@ def render_view(v: TicketView) -> str:
                    time_text(c.due_at), "BREACHED" if c.breached else ""] for c in v.clocks]
     timeline_rows = [[time_text(e.at), e.actor, e.action, e.summary + (f" — {e.reason}" if e.reason else "")]
                      for e in v.timeline]
+    survey = ["", render_survey(v.survey)] if v.status.value == "closed" else []
     return "\n".join([*head, table(clock_rows, ["clock", "phase", "target", "accrued", "remaining", "due", ""]), "",
-                      table(timeline_rows, ["when", "who", "what", "details"])])
+                      table(timeline_rows, ["when", "who", "what", "details"]), *survey])
 
 
 def _clip(text: str, width: int) -> str:
@@ -88,6 +90,20 @@ async def cmd_open(c: Context) -> None:
 async def cmd_show(c: Context) -> None:
     view = await c.client.view(c.args.id, principal=c.principal)
     emit(view, c.args.json, lambda: render_view(view))
+
+
+def render_survey(s: SurveyState | None) -> str:
+    if s is None:
+        return "no survey (none is sent before the ticket closes, nor without a customer contact)"
+    answer = (f"   score {s.answer.score}/5 at {time_text(s.answer.at)}" + (f": {s.answer.comment}" if s.answer.comment
+                                                                             else "")) if s.answer else ""
+    note = f"   ({s.note})" if s.note else ""
+    return f"survey {s.survey_id}: {s.status}, open until {time_text(s.expires_at)}{answer}{note}"
+
+
+async def cmd_survey(c: Context) -> None:
+    survey = await c.client.survey(c.args.id, principal=c.principal)
+    emit(survey.model_dump(mode="json") if survey else {"survey": None}, c.args.json, lambda: render_survey(survey))
 
 
 async def cmd_list(c: Context) -> None:
@@ -228,6 +244,7 @@ def add_parser(sub: SubParsers) -> None:
     o.add_argument("--tag", action="append")
     o.add_argument("--opened-at", type=parse_time, help="ISO-8601 with offset (default now)")
     cmd("show", "show a ticket: status, clocks, timeline", cmd_show)
+    cmd("survey", "a closed ticket's satisfaction survey: sent, answered (score, comment) or expired", cmd_survey)
     ls = cmd("list", "list tickets through Temporal visibility", cmd_list, needs_id=False)
     ls.add_argument("--status", choices=[x.value for x in Status])
     ls.add_argument("--priority", choices=PRIORITIES)

@@ -8,6 +8,7 @@ from starter.client.errors import (
     HistoryDiverged,
     IdConflict,
     InvalidInput,
+    LinkRejected,
     OutOfScope,
     TemporalUnavailable,
     TicketNotFound,
@@ -26,6 +27,6 @@ from workflows.ticket.state import workflow_id
 
 __all__ = [
     "ActionRejected", "Busy", "EscalationClient", "EscalationError", "Forbidden", "HistoryDiverged", "IdConflict",
-    "InvalidInput", "OpenResult", "OutOfScope", "Permission", "Principal", "ReplyAccepted", "ReplyResult", "Role",
+    "InvalidInput", "LinkRejected", "OpenResult", "OutOfScope", "Permission", "Principal", "ReplyAccepted", "ReplyResult", "Role",
     "TemporalUnavailable", "TicketNotFound", "TicketPage", "TicketSummary", "WorkflowTaskFailed", "workflow_id",
 ]

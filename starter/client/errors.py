@@ -73,3 +73,11 @@ class HistoryDiverged(EscalationError):
     """A recorded history no longer matches the code (non-determinism): the message names the event."""
 
     code = "history_diverged"
+
+
+class LinkRejected(EscalationError):
+    """A signed link (a survey's) that is forged (`link_forged`) or past its expiry (`link_expired`)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -45,12 +45,14 @@ from starter.client.errors import (
     WorkflowTaskFailed,
 )
 from starter.client.principal import Permission, Principal
+from starter.client.surveys import SurveyClient
 from starter.runtime.sdk_private import started_new
-from starter.runtime.settings import Settings
+from starter.runtime.settings import Settings, survey_secret
 from workflows import ticket as core
 from workflows.common import search_attributes as sa
 from workflows.common.policy import Policy
 from workflows.common.vocabulary import ID_PATTERN, PRIORITIES, Status
+from workflows.survey import SurveyAnswer, SurveyState
 from workflows.ticket import Ticket, workflow_id
 from workflows.ticket.views import DUPLICATE, ActionResult, TicketView, answer_lacks_ticket, as_action_result, ticket_view
 from workflows.ticket.workflow import CLOCK_SKEW, TicketInput, TicketWorkflow, update_names
@@ -172,12 +174,18 @@ async def _temporal_errors(ticket_id: str | None = None, task_queue: str | None 
 DEFAULT_RPC_TIMEOUT = timedelta(seconds=10)
 
 
+def _environment_survey_secret() -> str:
+    return survey_secret()
+
+
 class EscalationClient:
     """Every rule that runs outside a workflow and depends on who acts (scope, the executive tier) is checked here,
     against the `principal` each reading or acting method takes: the API passes its token's, the CLI an operator."""
 
     def __init__(self, client: Client, policy: Policy, task_queue: str,
-                 max_backdate: timedelta = DEFAULT_MAX_BACKDATE, rpc_timeout: timedelta = DEFAULT_RPC_TIMEOUT) -> None:
+                 max_backdate: timedelta = DEFAULT_MAX_BACKDATE, rpc_timeout: timedelta = DEFAULT_RPC_TIMEOUT,
+                 survey_secret: Callable[[], str] | None = None) -> None:
+        self.surveys = SurveyClient(client, rpc_timeout, survey_secret or _environment_survey_secret)
         self.temporal = client
         self.policy = policy
         self.task_queue = task_queue
@@ -205,7 +213,8 @@ class EscalationClient:
             raise TemporalUnavailable(f"cannot reach Temporal at {address} ({reason}); is it running? "
                                       "`make run` starts one, or set TEMPORAL_ADDRESS") from None
         return cls(client, policy or load_policy(s.escalation_policy), s.escalation_task_queue,
-                   timedelta(days=s.escalation_max_backdate_days), timedelta(seconds=seconds))
+                   timedelta(days=s.escalation_max_backdate_days), timedelta(seconds=seconds),
+                   lambda: survey_secret(s))
 
     def handle(self, ticket_id: str) -> WorkflowHandle[Any, core.TicketState]:
         if not re.match(ID_PATTERN, ticket_id):
@@ -297,7 +306,31 @@ class EscalationClient:
         return state
 
     async def view(self, ticket_id: str, *, principal: Principal, now: datetime | None = None) -> TicketView:
-        return ticket_view(await self.state(ticket_id, principal=principal), now or datetime.now(UTC))
+        """The ticket as a person sees it; a closed one with its satisfaction survey (a workflow of its own)."""
+        state = await self.state(ticket_id, principal=principal)
+        view = ticket_view(state, now or datetime.now(UTC))
+        if state.closed:
+            async with self._errors():
+                view.survey = await self.surveys.of_ticket(ticket_id)
+        return view
+
+    # ----- surveys ---------------------------------------------------------------
+
+    async def survey(self, ticket_id: str, *, principal: Principal) -> SurveyState | None:
+        """The ticket's satisfaction survey (None: none was sent), if the ticket is within the principal's scope."""
+        await self.state(ticket_id, principal=principal)
+        async with self._errors():
+            return await self.surveys.of_ticket(ticket_id)
+
+    async def survey_by_link(self, token: str) -> SurveyState:
+        """The survey a signed link names (the link is the credential); reading it changes nothing."""
+        async with self._errors():
+            return await self.surveys.by_link(token)
+
+    async def answer_survey(self, token: str, answer: SurveyAnswer) -> SurveyState:
+        """The customer's answer through the signed link: once, before it expires."""
+        async with self._errors():
+            return await self.surveys.answer(token, answer)
 
     async def timeline(self, ticket_id: str, *, principal: Principal) -> list[core.TimelineEntry]:
         """Who did what when (the entries the state keeps), if the ticket is within the principal's scope."""

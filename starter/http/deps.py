@@ -26,6 +26,7 @@ from starter.security.auth import TokenStore
 from starter.security.ratelimit import RateLimiter
 from workflows import ticket as core
 from workflows.common.policy import Policy
+from workflows.survey import SurveyAnswer, SurveyState
 from workflows.ticket import Ticket
 from workflows.ticket.views import TicketView
 
@@ -54,6 +55,9 @@ class TicketClient(Protocol):
     async def signal_customer_reply(self, ticket_id: str, reply: core.CustomerReply, *,
                                     principal: Principal) -> ReplyAccepted: ...
     async def workflow_pollers(self, within: timedelta = ...) -> int: ...
+    async def survey(self, ticket_id: str, *, principal: Principal) -> SurveyState | None: ...
+    async def survey_by_link(self, token: str) -> SurveyState: ...
+    async def answer_survey(self, token: str, answer: SurveyAnswer) -> SurveyState: ...
 
 
 class ApiState:

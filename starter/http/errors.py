@@ -23,6 +23,7 @@ from starter.client import (
     Forbidden,
     IdConflict,
     InvalidInput,
+    LinkRejected,
     OutOfScope,
     TemporalUnavailable,
     TicketNotFound,
@@ -73,7 +74,7 @@ class BodyTooLarge(ApiError):
 
 
 STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-                406: "not_acceptable", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
+                406: "not_acceptable", 409: "conflict", 410: "gone", 413: "payload_too_large", 415: "unsupported_media_type",
                 422: "invalid_request", 429: "too_many_requests", 503: "temporal_unavailable"}
 
 
@@ -119,6 +120,7 @@ ERRORS = {
     404: {"model": ErrorBody, "description": "no such ticket (`not_found`)"},
     409: {"model": ErrorBody, "description": "rejected: the workflow's reason (`ticket_closed`, `top_tier`, "
                                              "`unknown_department`, ...), or `id_conflict`"},
+    410: {"model": ErrorBody, "description": "the survey link has expired (`link_expired`)"},
     413: {"model": ErrorBody, "description": "request body too large (`payload_too_large`)"},
     422: {"model": ErrorBody, "description": "invalid input: each bad field with its location, message and allowed values"},
     429: {"model": ErrorBody, "description": "this token (or, without a valid token, this address) sent too many "
@@ -142,6 +144,8 @@ def escalation_error_response(request: Request, exc: EscalationError) -> JSONRes
         return error_response(request, 404, "not_found", exc.message)
     if isinstance(exc, ActionRejected | IdConflict):
         return error_response(request, 409, exc.code, exc.message)
+    if isinstance(exc, LinkRejected):  # forged: 403; past its expiry: 410 Gone
+        return error_response(request, 410 if exc.code == "link_expired" else 403, exc.code, exc.message)
     if isinstance(exc, Forbidden | OutOfScope):
         return error_response(request, 403, exc.code, exc.message)
     if isinstance(exc, InvalidInput):

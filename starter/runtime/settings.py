@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import sys
+import time
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,6 +38,8 @@ class Settings(BaseSettings):
     escalation_webhook_secret: str | None = Field(None, description="Standard Webhooks signing secret (whsec_...)")
     escalation_public_url: str = Field("http://localhost:8000", description="the API's address as people reach "
                                                                            "it (links in messages)")
+    escalation_survey_secret: str | None = Field(None, description="signs survey links (worker and API must share "
+                                                                   "it); none: var/survey.secret, made on first use")
     escalation_delivery_timeout_s: float = Field(15.0, description="one delivery attempt's time limit")
     # HTTP API (starter/http)
     escalation_api_host: str = Field("127.0.0.1", description="where the HTTP API listens (0.0.0.0 in a container)")
@@ -72,3 +78,29 @@ def settings_or_exit() -> Settings:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+SURVEY_SECRET_FILE = Path("var/survey.secret")
+
+
+def survey_secret(s: Settings | None = None) -> str:
+    """The key that signs survey links: ESCALATION_SURVEY_SECRET, else a random one kept in var/survey.secret (made
+    once, readable by its owner only) so a worker and an API on one machine agree without configuration."""
+    given = (s or settings()).escalation_survey_secret
+    if given:
+        return given
+    if not SURVEY_SECRET_FILE.exists():
+        SURVEY_SECRET_FILE.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(SURVEY_SECRET_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it meanwhile
+            pass
+        else:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(32))
+    for _ in range(50):  # the other process may still be writing it
+        text = SURVEY_SECRET_FILE.read_text().strip()
+        if text:
+            return text
+        time.sleep(0.01)
+    raise SettingsError(f"{SURVEY_SECRET_FILE} is empty: remove it or set ESCALATION_SURVEY_SECRET")

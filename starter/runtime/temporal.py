@@ -32,16 +32,17 @@ from activities.prepare import Preparer
 from activities.rotation import EscalationManagers
 from starter.runtime.directory_file import DEFAULT_TEMPLATES, directory_path, load_directory
 from starter.runtime.sdk_private import activity_name
-from starter.runtime.settings import Settings, settings
+from starter.runtime.settings import Settings, settings, survey_secret
 from workflows.common.directory import resolve
 from workflows.rotation.workflow import RotationWorkflow
+from workflows.survey.workflow import SurveyWorkflow
 from workflows.ticket import FindEscalationManager
 from workflows.ticket.workflow import TicketWorkflow
 
 log = structlog.get_logger("escalation.runtime")
 
 # Every workflow type and activity the engine runs; a new one is registered here and nowhere else.
-WORKFLOWS: list[type] = [TicketWorkflow, RotationWorkflow]
+WORKFLOWS: list[type] = [TicketWorkflow, RotationWorkflow, SurveyWorkflow]
 # The task queue every worker and client uses unless ESCALATION_TASK_QUEUE says otherwise (written once, in Settings).
 DEFAULT_TASK_QUEUE: str = Settings.model_fields["escalation_task_queue"].default
 
@@ -50,7 +51,8 @@ def activities(s: Settings) -> list[Any]:
     """The activities, each built once with what the settings choose for it (the delivery sink, ...)."""
     outbox = Outbox(Path(s.escalation_outbox))
     preparer = Preparer(directory_path(s.escalation_directory), load_directory,
-                        Path(s.escalation_templates or DEFAULT_TEMPLATES), s.escalation_public_url, s.escalation_mail_domain)
+                        Path(s.escalation_templates or DEFAULT_TEMPLATES), s.escalation_public_url, s.escalation_mail_domain,
+                        lambda: survey_secret(s))
     http = httpx.AsyncClient(timeout=s.escalation_delivery_timeout_s, follow_redirects=False)
     email = (EmailChannel(s.escalation_smtp_url, s.escalation_mail_from, s.escalation_mail_domain,
                           s.escalation_delivery_timeout_s) if s.escalation_smtp_url else None)

@@ -8,9 +8,10 @@ import uuid
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from temporalio import activity
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowHandle
@@ -21,6 +22,7 @@ from starter.devstack.devserver import venv_bin
 from starter.runtime.policy_file import load_policy
 from starter.runtime.temporal import build_worker, data_converter
 from workflows.common import search_attributes as sa
+from workflows.common.delivery import DeliveryResult, Message
 from workflows.common.policy import Policy
 from workflows.ticket import Ticket
 from workflows.ticket.workflow import TicketInput, TicketWorkflow
@@ -87,13 +89,13 @@ async def time_skipping_env() -> WorkflowEnvironment:
 async def register_search_attributes(client: Client) -> None:
     await client.operator_service.add_search_attributes(AddSearchAttributesRequest(
         namespace=client.namespace,
-        search_attributes={k.name: IndexedValueType.ValueType(k.indexed_value_type.value) for k in sa.ALL}))
+        search_attributes={k.name: IndexedValueType.ValueType(k.indexed_value_type.value) for k in sa.REGISTERED}))
 
 
 async def local_env(*extra_args: str) -> WorkflowEnvironment:
     return await WorkflowEnvironment.start_local(
         dev_server_existing_path=venv_bin("temporal"), data_converter=data_converter(),
-        search_attributes=list(sa.ALL), dev_server_extra_args=list(extra_args))
+        search_attributes=list(sa.REGISTERED), dev_server_extra_args=list(extra_args))
 
 
 @asynccontextmanager
@@ -127,3 +129,19 @@ async def start_ticket(client: Client, task_queue: str, t: Ticket, policy: Polic
 
 def minutes(n: float) -> timedelta:
     return timedelta(minutes=n)
+
+
+class Recorder:
+    """The `deliver` activity of a test: keeps every message it is given (what the preparing step decided)."""
+
+    def __init__(self) -> None:
+        self.sent: list[Message] = []
+
+    @activity.defn(name="deliver")
+    async def deliver(self, m: Message) -> DeliveryResult:
+        self.sent.append(m)
+        return DeliveryResult(key=m.key, outcome="delivered", at=datetime.now(UTC))
+
+    def kinds(self, ticket_id: str) -> list[str]:
+        """One entry per notification (a notification is one message per recipient and channel)."""
+        return list({m.notification_key: m.kind for m in self.sent if m.ticket_id == ticket_id}.values())

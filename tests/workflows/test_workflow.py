@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from temporalio import activity
@@ -11,6 +11,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support.workflows import (
+    Recorder,
     minutes,
     on_time_skipping_server,
     policy_with,
@@ -161,22 +162,6 @@ async def test_reopen_window_customer_reply_reopens_then_ticket_closes(env: Work
     assert final.status == Status.closed
     assert final.timeline[-1].actor == "system:auto-close"
     assert final.closed_at is not None and final.closed_at - s.resolved_at >= timedelta(days=3)
-
-
-class Recorder:
-    """The `deliver` activity of a test: keeps every message it is given (what the preparing step decided)."""
-
-    def __init__(self) -> None:
-        self.sent: list[Message] = []
-
-    @activity.defn(name="deliver")
-    async def deliver(self, m: Message) -> DeliveryResult:
-        self.sent.append(m)
-        return DeliveryResult(key=m.key, outcome="delivered", at=datetime.now(UTC))
-
-    def kinds(self, ticket_id: str) -> list[str]:
-        """One entry per notification (a notification is one message per recipient and channel)."""
-        return list({m.notification_key: m.kind for m in self.sent if m.ticket_id == ticket_id}.values())
 
 
 SENT = Recorder()

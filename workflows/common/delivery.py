@@ -88,6 +88,7 @@ class PrepareInput(BaseModel):
     assignee: str | None = None
     escalation_manager: str | None = None
     at: datetime = Field(description="when the ticket asked (workflow time): on-duty schedules are read at it")
+    survey_expires_at: datetime | None = Field(default=None, description="a survey: the signed link's expiry")
 
 
 class Prepared(BaseModel):

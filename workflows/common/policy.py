@@ -150,6 +150,28 @@ class EscalationManagers(_Strict):
     pool: Slug = Field("escalation-managers", description="the rotation the turns are counted in")
 
 
+class Surveys(_Strict):
+    """The satisfaction survey a closed ticket's customer gets (a SurveyWorkflow per ticket)."""
+
+    enabled: bool = True
+    expires_after: Duration = timedelta(days=7)
+    low_score: int = Field(2, ge=1, le=5, description="a score at or below this notifies `notify_low_score`")
+    notify_low_score: list[str] = Field(default_factory=lambda: ["team_lead", "escalation_manager"])
+
+
+class Sponsorship(_Strict):
+    """The executive sponsorship program: which accounts enter it, how often the sponsor checks in, when it ends."""
+
+    on_executive_escalation: bool = True
+    plans: list[str] = Field(default_factory=list, description="an opening for an account on one of these plans "
+                                                               "enrols it")
+    tiers: list[str] = Field(default_factory=list, description="a ticket reaching one of these tiers enrols its "
+                                                               "account")
+    check_in_every: Duration = timedelta(days=14)
+    exit_after_quiet: Duration = Field(timedelta(days=90), description="no new executive escalation for this long "
+                                                                       "ends the sponsorship")
+
+
 class Policy(_Strict):
     name: str = "default"
     tiers: list[Tier] = Field(min_length=1)
@@ -160,6 +182,8 @@ class Policy(_Strict):
     routing: Routing
     executive: ExecutiveEscalation = Field(default_factory=ExecutiveEscalation)
     escalation_managers: EscalationManagers = Field(default_factory=EscalationManagers)
+    surveys: Surveys = Field(default_factory=Surveys)
+    sponsorship: Sponsorship = Field(default_factory=Sponsorship)
     reopen_window: Duration = timedelta(days=3)
     escalation_notify: list[str] = Field(default_factory=lambda: ["escalation_manager"])
     breach_notify: list[str] = Field(default_factory=lambda: ["escalation_manager", "assignee"])
@@ -197,6 +221,11 @@ class Policy(_Strict):
                 _known(f"{where}.then.department", rule.set.department, depts)
             if rule.set.tier is not None:
                 _known(f"{where}.then.tier", rule.set.tier, tiers)
+        for i, tier_id in enumerate(self.sponsorship.tiers):
+            _known(f"sponsorship.tiers[{i}]", tier_id, tiers)
+        _positive("sponsorship.check_in_every", self.sponsorship.check_in_every)
+        _positive("sponsorship.exit_after_quiet", self.sponsorship.exit_after_quiet)
+        _positive("surveys.expires_after", self.surveys.expires_after)
         if self.reopen_window < timedelta(0):
             raise ValueError(f"reopen_window: must not be negative, got {format_duration(self.reopen_window)}")
         if self.executive.tier is not None:

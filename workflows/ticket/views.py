@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from workflows.common import clocks
 from workflows.common.clocks import Phase
 from workflows.common.vocabulary import ClockName, IsoDuration, Status
+from workflows.survey.state import SurveyState
 from workflows.ticket import Breach, TicketState, TimelineEntry
 
 
@@ -59,6 +60,8 @@ class TicketView(BaseModel):
     timeline: list[TimelineEntry]
     # False in the answer to an action: it carries only the entries that action added (read the ticket for all).
     timeline_complete: bool
+    survey: SurveyState | None = Field(None, description="a closed ticket's satisfaction survey (the client joins it "
+                                                         "by its id, derived from the ticket's)")
 
 
 def clock_view(c: clocks.ClockState, now: datetime, state: TicketState) -> ClockView:

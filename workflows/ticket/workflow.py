@@ -14,15 +14,19 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.common import TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
+
+from workflows.common import workflow as shell
+from workflows.survey.workflow import SurveyWorkflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows import ticket as core
     from workflows.common import search_attributes as sa
-    from workflows.common.delivery import DeliveryResult, Message, Prepared
+    from workflows.common.delivery import Message
     from workflows.common.policy import Policy, intern_policy
+    from workflows.survey import rules as survey
     from workflows.ticket import TicketInput
     from workflows.ticket.views import DUPLICATE, ActionResult, TicketView, action_result, ticket_view
 
@@ -50,11 +54,14 @@ REAL_DELIVERY = "real-delivery"
 # High-priority openings get an escalation manager from the rotation (an activity at opening); before this patch
 # none was assigned.
 ESCALATION_MANAGERS = "escalation-managers"
+# A closed ticket starts its customer's satisfaction survey (a SurveyWorkflow, abandoned child); before this patch
+# none was sent.
+SURVEYS = "surveys"
 # Tickets opened "now" by a client whose clock runs slightly ahead are fine.
 CLOCK_SKEW = timedelta(minutes=5)
 # Also None: committed histories whose stand-in activity answered nothing must still replay.
 NOTIFY_RESULT: Any = core.NotifyResult | None
-NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+NOTIFY_RETRY = shell.NOTIFY_RETRY
 
 
 # What an Update answers (the state: only in histories from before SMALL_ACTION_ANSWER).
@@ -98,6 +105,8 @@ class TicketWorkflow:
             if workflow.info().is_continue_as_new_suggested() and self._idle():
                 workflow.continue_as_new(TicketInput(ticket=self.state.ticket, policy=self.policy, state=self.state))
             await self._wait_for_news()
+        if workflow.patched(SURVEYS):
+            await self._start_survey()
         # Closed, but still running until its last notifications are out: a customer message signalled now must
         # not be lost, so it opens the follow-up ticket that a message after completion would.
         while True:
@@ -137,27 +146,19 @@ class TicketWorkflow:
     async def _prepare_and_deliver(self, n: core.Notify) -> None:
         """Who and what decided once (recorded), then each message delivered on its own under its own key."""
         try:
-            prepared: Prepared = await workflow.execute_activity(
-                "prepare_notification", core.prepare_input(self.state, n, workflow.now()),
-                start_to_close_timeout=timedelta(seconds=30), schedule_to_close_timeout=timedelta(days=1),
-                retry_policy=NOTIFY_RETRY, result_type=Prepared)
+            prepared = await shell.prepare(core.prepare_input(self.state, n, workflow.now()))
         except ActivityError as exc:
-            self.state = core.notification_failed(self.state, n, workflow.now(), str(exc.cause or exc))
+            self.state = core.notification_failed(self.state, n, workflow.now(), shell.failure(exc))
             self.changed = True
             return
         self.state = core.notification_prepared(self.state, n, prepared, workflow.now())
         self.changed = True
-        await asyncio.gather(*(self._deliver(m) for m in prepared.messages))
+        await shell.deliver_all(prepared, self._delivery_failed)
 
-    async def _deliver(self, m: Message) -> None:
-        try:
-            await workflow.execute_activity(
-                # an attempt lost with its worker is retried after start_to_close (the adapters time out at 15 s)
-                "deliver", m, start_to_close_timeout=timedelta(seconds=30), schedule_to_close_timeout=timedelta(days=1),
-                retry_policy=NOTIFY_RETRY, result_type=DeliveryResult)
-        except ActivityError as exc:  # refused (final), or still failing after a day: recorded, never fatal
-            self.state = core.delivery_failed(self.state, m, workflow.now(), str(exc.cause or exc))
-            self.changed = True
+    def _delivery_failed(self, m: Message, error: str) -> None:
+        """Refused (final), or still failing after a day: recorded, never fatal."""
+        self.state = core.delivery_failed(self.state, m, workflow.now(), error)
+        self.changed = True
 
     async def _carry_out(self, effect: core.Effect) -> None:
         if isinstance(effect, core.Notify):
@@ -196,6 +197,17 @@ class TicketWorkflow:
         except ActivityError as exc:  # retried for a day: record it, never fail the ticket over it
             self.state = core.notification_failed(self.state, n, workflow.now(), str(exc.cause or exc))
             self.changed = True
+
+    async def _start_survey(self) -> None:
+        """The customer is asked how it went: a workflow of its own, which outlives the ticket (abandoned child)."""
+        inp = survey.survey_input(self.state, self.policy, workflow.now())
+        if inp is None:
+            return
+        with contextlib.suppress(WorkflowAlreadyStartedError):
+            await workflow.start_child_workflow(
+                SurveyWorkflow.run, inp, id=survey.survey_workflow_id(inp.ticket_id),
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE, parent_close_policy=ParentClosePolicy.ABANDON)
+        self.state = survey.survey_started(self.state, inp, workflow.now())
 
     async def _open_follow_up(self, reply: core.CustomerReply) -> None:
         if not workflow.patched(FOLLOW_UP_FROM_LATE_REPLY):  # histories from before: such a reply was only logged
