@@ -45,6 +45,7 @@ from starter.client.errors import (
     WorkflowTaskFailed,
 )
 from starter.client.principal import Permission, Principal
+from starter.client.sponsorships import SponsorshipClient, SponsorshipPage
 from starter.client.surveys import SurveyClient
 from starter.runtime.sdk_private import started_new
 from starter.runtime.settings import Settings, survey_secret
@@ -52,6 +53,7 @@ from workflows import ticket as core
 from workflows.common import search_attributes as sa
 from workflows.common.policy import Policy
 from workflows.common.vocabulary import ID_PATTERN, PRIORITIES, Status
+from workflows.sponsorship import CheckIn, ExitRequest, SponsorshipState
 from workflows.survey import SurveyAnswer, SurveyState
 from workflows.ticket import Ticket, workflow_id
 from workflows.ticket.views import DUPLICATE, ActionResult, TicketView, answer_lacks_ticket, as_action_result, ticket_view
@@ -186,6 +188,7 @@ class EscalationClient:
                  max_backdate: timedelta = DEFAULT_MAX_BACKDATE, rpc_timeout: timedelta = DEFAULT_RPC_TIMEOUT,
                  survey_secret: Callable[[], str] | None = None) -> None:
         self.surveys = SurveyClient(client, rpc_timeout, survey_secret or _environment_survey_secret)
+        self.sponsorships = SponsorshipClient(client, policy, task_queue, rpc_timeout)
         self.temporal = client
         self.policy = policy
         self.task_queue = task_queue
@@ -313,6 +316,38 @@ class EscalationClient:
             async with self._errors():
                 view.survey = await self.surveys.of_ticket(ticket_id)
         return view
+
+    # ----- sponsorships ----------------------------------------------------------
+
+    async def sponsorship(self, account_id: str) -> SponsorshipState:
+        async with self._errors():
+            return await self.sponsorships.show(account_id)
+
+    async def list_sponsorships(self, *, active: bool | None = None, page_size: int = 50,
+                                cursor: str | None = None) -> SponsorshipPage:
+        async with self._errors():
+            return await self.sponsorships.list(active=active, page_size=page_size, cursor=cursor)
+
+    async def enrol_sponsorship(self, account_id: str, reason: str, *, principal: Principal) -> SponsorshipState:
+        """A person enrols an account (supervisors and admins, as for entering the executive tier)."""
+        self._require(principal, Permission.escalate_executive, "enrol an account in the sponsorship program")
+        async with self._errors():
+            return await self.sponsorships.enrol(account_id, reason, principal.actor)
+
+    async def sponsorship_check_in(self, account_id: str, notes: str, *, principal: Principal) -> SponsorshipState:
+        self._require(principal, Permission.escalate_executive, "record a sponsorship check-in")
+        async with self._errors():
+            return await self.sponsorships.check_in(account_id, CheckIn(by=principal.actor, notes=notes))
+
+    async def exit_sponsorship(self, account_id: str, reason: str, *, principal: Principal) -> SponsorshipState:
+        self._require(principal, Permission.escalate_executive, "end a sponsorship")
+        async with self._errors():
+            return await self.sponsorships.exit(account_id, ExitRequest(by=principal.actor, reason=reason))
+
+    @staticmethod
+    def _require(principal: Principal, permission: Permission, what: str) -> None:
+        if not principal.can(permission):
+            raise Forbidden(f"to {what} needs a supervisor or admin ({principal.actor} is {principal.role.value})")
 
     # ----- surveys ---------------------------------------------------------------
 

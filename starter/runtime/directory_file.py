@@ -32,10 +32,11 @@ def unknown_roles(policy: Policy, directory: Directory) -> list[str]:
         named += [(f"priorities.{pid}.stakeholders[{i}]", r) for i, r in enumerate(sla.stakeholders)]
     for t in policy.tiers:
         named += [(f"tiers[{t.id}].notify[{i}]", r) for i, r in enumerate(t.notify)]
+    named += [(f"surveys.notify_low_score[{i}]", r) for i, r in enumerate(policy.surveys.notify_low_score)]
     known = sorted(directory.teams)
     return [f"{where}: unknown role {role!r}; the directory has teams {', '.join(known) or 'none'} and the roles "
             f"csm, account_manager, executive_sponsor, customer, assignee, escalation_manager, team_lead, "
-            f"tier:<id>, department:<id>" for where, role in named if not directory.knows_role(role)]
+            f"tier:<id>, department:<id>, person:<id>" for where, role in named if not directory.knows_role(role)]
 
 
 def template_problems(folder: Path) -> list[str]:

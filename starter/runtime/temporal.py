@@ -30,11 +30,13 @@ from activities.delivery import ChatChannel, Deliverer, EmailChannel, WebhookCha
 from activities.notify import Notifier, Outbox
 from activities.prepare import Preparer
 from activities.rotation import EscalationManagers
+from activities.sponsorship import Sponsorships
 from starter.runtime.directory_file import DEFAULT_TEMPLATES, directory_path, load_directory
 from starter.runtime.sdk_private import activity_name
 from starter.runtime.settings import Settings, settings, survey_secret
 from workflows.common.directory import resolve
 from workflows.rotation.workflow import RotationWorkflow
+from workflows.sponsorship.workflow import SponsorshipWorkflow
 from workflows.survey.workflow import SurveyWorkflow
 from workflows.ticket import FindEscalationManager
 from workflows.ticket.workflow import TicketWorkflow
@@ -42,7 +44,7 @@ from workflows.ticket.workflow import TicketWorkflow
 log = structlog.get_logger("escalation.runtime")
 
 # Every workflow type and activity the engine runs; a new one is registered here and nowhere else.
-WORKFLOWS: list[type] = [TicketWorkflow, RotationWorkflow, SurveyWorkflow]
+WORKFLOWS: list[type] = [TicketWorkflow, RotationWorkflow, SurveyWorkflow, SponsorshipWorkflow]
 # The task queue every worker and client uses unless ESCALATION_TASK_QUEUE says otherwise (written once, in Settings).
 DEFAULT_TASK_QUEUE: str = Settings.model_fields["escalation_task_queue"].default
 
@@ -62,8 +64,12 @@ def activities(s: Settings) -> list[Any]:
         return resolve(preparer.directory(), "escalation_manager", customer_id=e.customer_id, tier=e.tier,
                        department=e.department, at=e.at).people
 
+    def sponsor_of(account_id: str) -> str | None:
+        account = preparer.directory().accounts.get(account_id)
+        return account.executive_sponsor if account else None
+
     return [Notifier(outbox).notify, preparer.prepare, deliverer.deliver,
-            EscalationManagers(managers_on_duty).assign]
+            EscalationManagers(managers_on_duty).assign, Sponsorships(sponsor_of).enrol]
 
 
 def data_converter() -> DataConverter:

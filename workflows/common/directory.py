@@ -26,6 +26,7 @@ Email = Annotated[str, StringConstraints(pattern=r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>
 # Role names an account answers (the rest are teams, or the ticket's own people).
 ACCOUNT_ROLES = ("csm", "account_manager", "executive_sponsor")
 TICKET_ROLES = ("customer", "assignee", "escalation_manager", "team_lead")
+PERSON = "person:"  # a role naming one person of the directory: person:<id>
 
 
 def _zone(v: str) -> str:
@@ -132,6 +133,8 @@ class Directory(_Strict):
     def knows_role(self, role: str) -> bool:
         """Whether a policy's role name means something here (a team, an account role, a ticket's own people);
         `tier:X` and `department:X` are always known (nobody on duty is recorded, not an error)."""
+        if role.startswith(PERSON):
+            return self.person(role.removeprefix(PERSON)) is not None
         return (role in self.teams or role in ACCOUNT_ROLES or role in TICKET_ROLES
                 or role.startswith(("tier:", "department:")))
 
@@ -149,6 +152,10 @@ def resolve(d: Directory, role: str, *, customer_id: str, tier: str, department:
     """The people a role name means for this ticket now. `customer` is not a person of the directory (the ticket
     carries its contact) and resolves to nobody here."""
     account = d.accounts.get(customer_id)
+    if role.startswith(PERSON):  # one named person (e.g. the sponsor a sponsorship recorded at enrolment)
+        pid = role.removeprefix(PERSON)
+        return Audience(role=role, people=[pid] if d.person(pid) else [], note="" if d.person(pid) else
+                        f"{pid} not in directory")
     if role in ACCOUNT_ROLES:
         who = getattr(account, role) if account else None
         return Audience(role=role, people=[who] if who else [], note="" if who else f"account {customer_id}: no {role}")

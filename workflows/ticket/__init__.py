@@ -6,7 +6,7 @@ sees). `workflow` is the durable shell and is deliberately not imported here: it
 """
 
 from workflows.ticket.clocks import Deadline, deadlines, next_due
-from workflows.ticket.effects import Effect, FindEscalationManager, Notify, NotifyResult, StepResult
+from workflows.ticket.effects import Effect, EnrolSponsorship, FindEscalationManager, Notify, NotifyResult, StepResult
 from workflows.ticket.events import (
     ACTIONS,
     SYSTEM_SLA,
@@ -41,6 +41,8 @@ from workflows.ticket.rules import (
     notification_prepared,
     open_ticket,
     prepare_input,
+    sponsorship_enrolled,
+    sponsorship_not_enrolled,
     step,
 )
 from workflows.ticket.state import (
@@ -86,7 +88,7 @@ __all__ = [
     "CustomerReply",
     "Deadline",
     "DeadlineReached",
-    "Effect",
+    "Effect", "EnrolSponsorship",
     "Escalate",
     "EscalateToExecutive",
     "Event",
@@ -121,6 +123,6 @@ __all__ = [
     "prepare_input",
     "reply_seen",
     "search_attributes",
-    "step",
+    "sponsorship_enrolled", "sponsorship_not_enrolled", "step",
     "workflow_id",
 ]

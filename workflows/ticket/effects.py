@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel
@@ -41,7 +41,27 @@ class FindEscalationManager(BaseModel):
     at: datetime
 
 
-Effect = Notify | FindEscalationManager
+class EnrolSponsorship(BaseModel):
+    """Enrol the ticket's account in the executive sponsorship program (an activity's signal-with-start: workflow
+    code starts no other workflow by id it does not own); its key makes a retried enrolment harmless."""
+
+    kind: Literal["enrol_sponsorship"] = "enrol_sponsorship"
+    key: str
+    ticket_id: str
+    ticket_subject: str
+    account_id: str
+    criterion: Literal["executive_escalation", "plan", "tier"]
+    reason: str
+    by: str
+    at: datetime
+    priority: str
+    tier: str
+    department: str
+    check_in_every: timedelta
+    exit_after_quiet: timedelta
+
+
+Effect = Notify | FindEscalationManager | EnrolSponsorship
 
 
 class NotifyResult(BaseModel):

@@ -17,7 +17,7 @@ from workflows.common.delivery import Message, Prepared, PrepareInput
 from workflows.common.policy import Policy
 from workflows.common.vocabulary import ClockName, Status, Trigger, contains_keyword, format_duration
 from workflows.ticket.clocks import apply_triggers, clock_target, deadlines, next_due, settle_pauses
-from workflows.ticket.effects import Effect, FindEscalationManager, Notify, StepResult, notify
+from workflows.ticket.effects import Effect, EnrolSponsorship, FindEscalationManager, Notify, StepResult, notify
 from workflows.ticket.events import (
     SYSTEM_SLA,
     Acknowledge,
@@ -85,6 +85,8 @@ def open_ticket(ticket: Ticket, policy: Policy, now: datetime, *, opened_by: str
                           f"department {s.department}."))
     if decision.executive_keywords:
         fx += _flag_executive(s, policy, ticket.opened_at, opened_by or OPENER, decision.executive_keywords)
+    if ticket.customer_plan in policy.sponsorship.plans:
+        fx.append(_enrol(s, policy, "plan", f"plan {ticket.customer_plan}", "system:sponsorship.plans", now))
     if find_manager and s.priority in policy.escalation_managers.priorities:
         s.seq += 1
         fx.append(FindEscalationManager(key=f"ticket-{ticket.id}:{s.seq}:manager", ticket_id=ticket.id,
@@ -247,6 +249,8 @@ def _on_executive(s: TicketState, e: EscalateToExecutive, now: datetime, p: Poli
     fx: list[Effect] = [notify(s, "executive", p.executive.notify, f"Executive escalation: {s.ticket.subject}",
                                f"By {e.actor}. Customer {s.ticket.customer_id} ({s.ticket.customer_plan}). "
                                f"Reason: {e.reason}")]
+    if p.sponsorship.on_executive_escalation:
+        fx.append(_enrol(s, p, "executive_escalation", e.reason, e.actor, now))
     target = executive_tier(p)
     if p.tier_index(target) > p.tier_index(s.tier):
         fx += _escalate(s, target, now, p, e.actor, e.reason)
@@ -262,8 +266,11 @@ def _escalate(s: TicketState, target: str, now: datetime, p: Policy, actor: str,
          rule=f"clocks.{clock}.on_breach" if clock else None)
     apply_triggers(s, [Trigger.escalated], now, p)
     recipients = [*p.escalation_notify, *p.tier(target).notify, f"tier:{target}"]
-    return [notify(s, "escalation", recipients, f"Escalated to {p.tier(target).name}: {s.ticket.subject}",
-                    f"From {before} to {target} by {actor}. Reason: {reason}", due_at)]
+    fx: list[Effect] = [notify(s, "escalation", recipients, f"Escalated to {p.tier(target).name}: {s.ticket.subject}",
+                               f"From {before} to {target} by {actor}. Reason: {reason}", due_at)]
+    if target in p.sponsorship.tiers:
+        fx.append(_enrol(s, p, "tier", f"reached {target}: {reason}", actor, now))
+    return fx
 
 
 def _on_transfer(s: TicketState, e: Transfer, now: datetime, p: Policy) -> list[Effect]:
@@ -560,6 +567,16 @@ def _superseded(state: TicketState, ev: DeadlineReached) -> TicketState:
 # ----- helpers -------------------------------------------------------------------------
 
 
+def _enrol(s: TicketState, p: Policy, criterion: str, reason: str, actor: str, now: datetime) -> EnrolSponsorship:
+    """The account enters the sponsorship program (the workflow's activity enrols it; the ticket's timeline says
+    so when it did). The key is the ticket's and the step's: a replayed or retried enrolment is the same one."""
+    return EnrolSponsorship(
+        key=f"ticket-{s.ticket.id}:sponsorship:{criterion}:{s.escalation_count}", ticket_id=s.ticket.id,
+        ticket_subject=s.ticket.subject, account_id=s.ticket.customer_id, criterion=criterion,  # type: ignore[arg-type]
+        reason=reason, by=actor, at=now, priority=s.priority, tier=s.tier, department=s.department,
+        check_in_every=p.sponsorship.check_in_every, exit_after_quiet=p.sponsorship.exit_after_quiet)
+
+
 def _flag_executive(s: TicketState, p: Policy, now: datetime, actor: str, keywords: list[str]) -> list[Effect]:
     first = not s.executive_attention
     s.executive_attention = True
@@ -568,9 +585,27 @@ def _flag_executive(s: TicketState, p: Policy, now: datetime, actor: str, keywor
         return []
     fx: list[Effect] = [notify(s, "executive", p.executive.notify, f"Executive attention: {s.ticket.subject}",
                                 f"Customer {s.ticket.customer_id} mentioned: {', '.join(keywords)}")]
+    if p.sponsorship.on_executive_escalation:
+        fx.append(_enrol(s, p, "executive_escalation", f"executive keywords: {', '.join(keywords)}", actor, now))
     target = p.executive.tier or p.tiers[-1].id
     if p.executive.on_match == "escalate" and s.status in ACTIVE and p.tier_index(target) > p.tier_index(s.tier):
         fx += _escalate(s, target, now, p, actor, f"executive keywords: {', '.join(keywords)}")
     return fx
 
 
+
+
+def sponsorship_enrolled(state: TicketState, e: EnrolSponsorship, sponsor: str | None, now: datetime) -> TicketState:
+    """The account is in the sponsorship program (or stays in it: a new escalation restarts its quiet period)."""
+    s = state.model_copy(deep=True)
+    record(s, now.astimezone(UTC), "system:sponsorship", "sponsorship_enrolled",
+           f"account {e.account_id} in the executive sponsorship program (sponsor {sponsor or 'none named'})",
+           e.reason[:500], rule=f"sponsorship.{e.criterion}")
+    return s
+
+
+def sponsorship_not_enrolled(state: TicketState, e: EnrolSponsorship, now: datetime, why: str) -> TicketState:
+    s = state.model_copy(deep=True)
+    record(s, now.astimezone(UTC), "system:sponsorship", "sponsorship_enrolment_failed",
+           f"account {e.account_id} could not be enrolled in the sponsorship program", why[:500])
+    return s

@@ -57,6 +57,9 @@ ESCALATION_MANAGERS = "escalation-managers"
 # A closed ticket starts its customer's satisfaction survey (a SurveyWorkflow, abandoned child); before this patch
 # none was sent.
 SURVEYS = "surveys"
+# An executive escalation (or a plan or tier the policy names) enrols the account in the executive sponsorship
+# program (an activity's signal-with-start of its SponsorshipWorkflow); before this patch nobody was enrolled.
+SPONSORSHIP = "sponsorship"
 # Tickets opened "now" by a client whose clock runs slightly ahead are fine.
 CLOCK_SKEW = timedelta(minutes=5)
 # Also None: committed histories whose stand-in activity answered nothing must still replay.
@@ -163,8 +166,26 @@ class TicketWorkflow:
     async def _carry_out(self, effect: core.Effect) -> None:
         if isinstance(effect, core.Notify):
             await self._notify(effect)
+        elif isinstance(effect, core.EnrolSponsorship):
+            await self._enrol_sponsorship(effect)
         else:
             await self._find_manager(effect)
+
+    async def _enrol_sponsorship(self, e: core.EnrolSponsorship) -> None:
+        """The account enters the sponsorship program: an activity's signal-with-start (the sponsorship's id is
+        the account's; workflow code starts nothing it would not own)."""
+        if not workflow.patched(SPONSORSHIP):  # histories from before: nobody was enrolled
+            return
+        try:
+            sponsor = await workflow.execute_activity(
+                "enrol_sponsorship", e, start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=timedelta(hours=1), retry_policy=NOTIFY_RETRY, result_type=str | None,  # type: ignore[arg-type]
+            )
+        except ActivityError as exc:
+            self.state = core.sponsorship_not_enrolled(self.state, e, workflow.now(), shell.failure(exc))
+        else:
+            self.state = core.sponsorship_enrolled(self.state, e, sponsor, workflow.now())
+        self.changed = True
 
     async def _find_manager(self, e: core.FindEscalationManager) -> None:
         """Whose turn it is among the escalation managers on duty (None: nobody on duty; the timeline says so)."""

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from starter.client import EscalationError
 from starter.client.principal import Permission, Principal
 from starter.http.deps import requires, temporal
-from starter.http.errors import errors, escalation_error_response, summary_of, validation_details
+from starter.http.errors import error_response, errors, escalation_error_response, summary_of, validation_details
 from starter.http.models import TicketIdPath
 from workflows.survey import SurveyAnswer, SurveyState
 
@@ -66,11 +66,16 @@ def problem_page(request: Request, exc: EscalationError) -> HTMLResponse:
 
 
 def wants_html(request: Request) -> bool:
-    return "application/json" not in request.headers.get("content-type", "") and \
-        "application/json" not in request.headers.get("accept", "")
+    """A browser (it asks for text/html) gets pages; any other caller the API's JSON and error shape."""
+    return "text/html" in request.headers.get("accept", "")
 
 
-@router.get("/v1/surveys/{token}", response_class=HTMLResponse, responses=errors(403, 404, 409, 410),
+BOTH = {"content": {"text/html": {"schema": {"type": "string"}},
+                    "application/json": {"schema": {"$ref": "#/components/schemas/SurveyState"}}},
+        "description": "the form (a browser, Accept: text/html) or the survey's state (JSON)"}
+
+
+@router.get("/v1/surveys/{token}", response_model=SurveyState, responses={200: BOTH, **errors(403, 404, 409, 410)},
             summary="The survey form (reading changes nothing)")
 async def survey_form(request: Request, token: Token) -> Any:
     """The form a customer's link opens. Reading it records nothing: mail scanners open links too."""
@@ -95,7 +100,7 @@ async def _answer_from(request: Request) -> SurveyAnswer:
     return SurveyAnswer.model_validate({"score": fields.get("score"), "comment": fields.get("comment", "")})
 
 
-@router.post("/v1/surveys/{token}", responses=errors(403, 404, 409, 410),
+@router.post("/v1/surveys/{token}", response_model=SurveyState, responses={200: BOTH, **errors(403, 404, 409, 410)},
              summary="Answer the survey (form post or JSON {score, comment}; once)",
              openapi_extra={"requestBody": {"content": {
                  "application/json": {"schema": SurveyAnswer.model_json_schema()},
@@ -110,9 +115,7 @@ async def answer_survey(request: Request, token: Token) -> Any:
         details = validation_details(exc.errors(), ("body",))
         if html:
             return page("How did we do?", form(token, "Please choose a score from 1 to 5."), 422)
-        return JSONResponse({"error": {"code": "invalid_request", "message": summary_of(details),
-                                       "details": [d.model_dump(exclude_none=True) for d in details]}},
-                            status_code=422)
+        return error_response(request, 422, "invalid_request", summary_of(details), details)
     try:
         state = await temporal(request, lambda c: c.answer_survey(token, answer))
     except EscalationError as exc:
