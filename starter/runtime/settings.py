@@ -39,7 +39,9 @@ class Settings(BaseSettings):
     escalation_public_url: str = Field("http://localhost:8000", description="the API's address as people reach "
                                                                            "it (links in messages)")
     escalation_survey_secret: str | None = Field(None, description="signs survey links (worker and API must share "
-                                                                   "it); none: var/survey.secret, made on first use")
+                                                                   "it); none: read from ESCALATION_SURVEY_SECRET_FILE")
+    escalation_survey_secret_file: str = Field("var/survey.secret", description="the survey signing key's file, "
+                                                                                "made (random) on first use")
     escalation_delivery_timeout_s: float = Field(15.0, description="one delivery attempt's time limit")
     # HTTP API (starter/http)
     escalation_api_host: str = Field("127.0.0.1", description="where the HTTP API listens (0.0.0.0 in a container)")
@@ -80,15 +82,13 @@ def settings_or_exit() -> Settings:
         raise SystemExit(2) from None
 
 
-SURVEY_SECRET_FILE = Path("var/survey.secret")
-
-
 def survey_secret(s: Settings | None = None) -> str:
-    """The key that signs survey links: ESCALATION_SURVEY_SECRET, else a random one kept in var/survey.secret (made
-    once, readable by its owner only) so a worker and an API on one machine agree without configuration."""
-    given = (s or settings()).escalation_survey_secret
-    if given:
-        return given
+    """The key that signs survey links: ESCALATION_SURVEY_SECRET, else the one in ESCALATION_SURVEY_SECRET_FILE (made
+    once, random, readable by its owner only) so a worker and an API on one machine agree without configuration."""
+    s = s or settings()
+    if s.escalation_survey_secret:
+        return s.escalation_survey_secret
+    SURVEY_SECRET_FILE = Path(s.escalation_survey_secret_file)
     if not SURVEY_SECRET_FILE.exists():
         SURVEY_SECRET_FILE.parent.mkdir(parents=True, exist_ok=True)
         try:

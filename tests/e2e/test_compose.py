@@ -141,7 +141,7 @@ def test_the_api_gets_its_tokens_from_a_secret(config: dict[str, Any]) -> None:
 
 def test_registered_search_attributes_match_the_code(config: dict[str, Any]) -> None:
     script = " ".join(config["services"]["temporal-setup"]["command"])
-    registered = dict(re.findall(r"\b(Ticket\w+)=(\w+)\b", script))
+    registered = dict(re.findall(r"\b((?:Ticket|Survey)\w+)=(\w+)\b", script))
     assert registered == cli_types()
     assert "search-attribute create" in script
 

@@ -654,7 +654,7 @@ def test_executive_keyword_in_a_reply() -> None:
     assert [f.kind for f in sim.do(CustomerReply(message="cancellation is not what I want"), T0 + M)] == []
     assert not sim.s.executive_attention
     fx = sim.do(CustomerReply(message="I will CANCEL."), T0 + 2 * M)
-    assert [f.kind for f in fx] == ["executive"] and sim.s.executive_attention
+    assert [f.kind for f in fx] == ["executive", "enrol_sponsorship"] and sim.s.executive_attention
     assert [f.kind for f in sim.do(CustomerReply(message="lawyer"), T0 + 3 * M)] == []
 
 
