@@ -59,7 +59,7 @@ def cmd_check(a: argparse.Namespace) -> None:
     if a.directory is not None:
         problems += unknown_roles(policy, load_directory(a.directory or None))
     folder = Path(a.templates or os.environ.get("ESCALATION_TEMPLATES") or DEFAULT_TEMPLATES)
-    problems += template_problems(folder)
+    problems += template_problems(folder, policy)
     if problems:
         raise PolicyError(f"{policy_path(a.file)}: {len(problems)} problem(s)\n  " + "\n  ".join(problems))
     print(f"{policy_path(a.file)}: ok, version {policy.version()}: {len(policy.tiers)} tiers, "

@@ -101,6 +101,17 @@ def render_survey(s: SurveyState | None) -> str:
     return f"survey {s.survey_id}: {s.status}, open until {time_text(s.expires_at)}{answer}{note}"
 
 
+async def cmd_reply(c: Context) -> None:
+    view = await c.client.reply(c.args.id, principal=c.principal, text=c.args.text, macro=c.args.macro)
+    sent = [e for e in view.timeline if e.action == "public_reply"]
+    emit(view, c.args.json, lambda: f"replied to the customer of {view.id}:\n{sent[-1].summary if sent else ''}")
+
+
+async def cmd_macros(c: Context) -> None:
+    names = c.client.macro_names()
+    emit({"macros": names}, c.args.json, lambda: "\n".join(names) or "no macros (config/templates/macros/*.txt)")
+
+
 async def cmd_survey(c: Context) -> None:
     survey = await c.client.survey(c.args.id, principal=c.principal)
     emit(survey.model_dump(mode="json") if survey else {"survey": None}, c.args.json, lambda: render_survey(survey))
@@ -244,6 +255,11 @@ def add_parser(sub: SubParsers) -> None:
     o.add_argument("--tag", action="append")
     o.add_argument("--opened-at", type=parse_time, help="ISO-8601 with offset (default now)")
     cmd("show", "show a ticket: status, clocks, timeline", cmd_show)
+    r = cmd("reply", "reply to the customer (public): --text, or --macro NAME (see `ticket macros`)", cmd_reply)
+    how = r.add_mutually_exclusive_group(required=True)
+    how.add_argument("--text", help="the reply's text")
+    how.add_argument("--macro", help="a macro's name, rendered for this ticket and agent")
+    cmd("macros", "the macros agents may reply with (config/templates/macros)", cmd_macros, needs_id=False)
     cmd("survey", "a closed ticket's satisfaction survey: sent, answered (score, comment) or expired", cmd_survey)
     ls = cmd("list", "list tickets through Temporal visibility", cmd_list, needs_id=False)
     ls.add_argument("--status", choices=[x.value for x in Status])

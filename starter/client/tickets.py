@@ -44,6 +44,7 @@ from starter.client.errors import (
     TicketNotFound,
     WorkflowTaskFailed,
 )
+from starter.client.macros import MacroRenderer
 from starter.client.principal import Permission, Principal
 from starter.client.sponsorships import SponsorshipClient, SponsorshipPage
 from starter.client.surveys import SurveyClient
@@ -186,7 +187,8 @@ class EscalationClient:
 
     def __init__(self, client: Client, policy: Policy, task_queue: str,
                  max_backdate: timedelta = DEFAULT_MAX_BACKDATE, rpc_timeout: timedelta = DEFAULT_RPC_TIMEOUT,
-                 survey_secret: Callable[[], str] | None = None) -> None:
+                 survey_secret: Callable[[], str] | None = None, macros: MacroRenderer | None = None) -> None:
+        self.macros = macros
         self.surveys = SurveyClient(client, rpc_timeout, survey_secret or _environment_survey_secret)
         self.sponsorships = SponsorshipClient(client, policy, task_queue, rpc_timeout)
         self.temporal = client
@@ -201,6 +203,7 @@ class EscalationClient:
                       timeout: float | None = None, settings: Settings | None = None) -> EscalationClient:
         """Connect to Temporal; address, namespace and the per-call timeout (seconds) default to `settings` (default:
         the environment's), as do the policy, the task queue and the backdating limit."""
+        from starter.runtime.directory_file import macros as load_macros
         from starter.runtime.policy_file import load_policy
         from starter.runtime.settings import settings as environment_settings
         from starter.runtime.temporal import connect
@@ -217,7 +220,7 @@ class EscalationClient:
                                       "`make run` starts one, or set TEMPORAL_ADDRESS") from None
         return cls(client, policy or load_policy(s.escalation_policy), s.escalation_task_queue,
                    timedelta(days=s.escalation_max_backdate_days), timedelta(seconds=seconds),
-                   lambda: survey_secret(s))
+                   lambda: survey_secret(s), load_macros(s))
 
     def handle(self, ticket_id: str) -> WorkflowHandle[Any, core.TicketState]:
         if not re.match(ID_PATTERN, ticket_id):
@@ -415,6 +418,33 @@ class EscalationClient:
         (with only the timeline entries it added)."""
         await self._check_rules(ticket_id, event, principal)
         return (await self._update(ticket_id, self._as_permitted(event, principal))).ticket
+
+    # ----- replies with macros -----------------------------------------------------
+
+    def macro_names(self) -> list[str]:
+        return self.macros.names() if self.macros is not None else []
+
+    async def reply(self, ticket_id: str, *, principal: Principal, text: str | None = None,
+                    macro: str | None = None) -> TicketView:
+        """A customer-facing reply (a public note: the customer is told, the customer_update clock restarts), its
+        text given or rendered from a macro for this ticket and this agent."""
+        if (text is None) == (macro is None):
+            raise InvalidInput("a reply takes either text or a macro (one of them)", field="macro")
+        if macro is not None:
+            state = await self.state(ticket_id, principal=principal)
+            text = self._render_macro(macro, state, principal)
+        assert text is not None
+        return await self.perform(ticket_id, core.AddNote(actor=principal.actor, text=text, public=True),
+                                  principal=principal)
+
+    def _render_macro(self, name: str, state: core.TicketState, principal: Principal) -> str:
+        if self.macros is None:
+            raise InvalidInput("no macros are configured for this client", field="macro")
+        tier_name = next((t.name for t in self.policy.tiers if t.id == state.tier), state.tier)
+        try:
+            return self.macros.render(name, state, principal.actor, tier_name)
+        except ValueError as exc:
+            raise InvalidInput(str(exc), field="macro") from None
 
     @staticmethod
     def _as_permitted(event: core.Event, principal: Principal) -> core.Event:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from starter.client.macros import MacroRenderer
 from starter.runtime.policy_file import load_model
+from starter.runtime.settings import Settings
 from workflows.common.directory import Directory
 from workflows.common.policy import Policy
 
@@ -39,11 +41,26 @@ def unknown_roles(policy: Policy, directory: Directory) -> list[str]:
             f"tier:<id>, department:<id>, person:<id>" for where, role in named if not directory.knows_role(role)]
 
 
-def template_problems(folder: Path) -> list[str]:
-    """Every template in `folder` rendered against a sample ticket (the preparing activity's renderer); each problem
-    names the template and the undefined variable (or syntax error)."""
-    from activities.prepare import Templates, render_all
+def template_problems(folder: Path, policy: Policy) -> list[str]:
+    """Every template and macro in `folder` rendered against a sample ticket (the preparing activity's renderer,
+    the client's macro renderer); each problem names the template and the undefined variable (or syntax error)."""
+    from activities.macros import Macros
+    from activities.prepare import Templates, render_all, sample_input
+    from workflows import ticket as core
 
     if not folder.is_dir():
         return [f"{folder}: no such templates folder (set ESCALATION_TEMPLATES or pass --templates)"]
-    return render_all(Templates(folder))
+    sample = sample_input()
+    ticket = core.Ticket(id=sample.ticket_id, subject=sample.ticket_subject, customer_id=sample.customer_id,
+                         priority="P1", opened_at=sample.at, customer_contact=sample.customer_contact)
+    state = core.open_ticket(ticket, policy, sample.at).state
+    return render_all(Templates(folder)) + Macros(folder, Directory, "http://localhost:8000").problems(state)
+
+
+def macros(s: Settings) -> MacroRenderer:
+    """The macros the client renders agents' replies with (the templates folder's `macros/`)."""
+    from activities.macros import Macros
+
+    path = directory_path(s.escalation_directory)
+    return Macros(Path(s.escalation_templates or DEFAULT_TEMPLATES),
+                  lambda: load_directory(path) if path.exists() else Directory(), s.escalation_public_url)

@@ -174,3 +174,33 @@ def test_a_directory_edit_applies_to_the_next_notification(tmp_path: Path) -> No
     os.utime(p, (mtime + 10, mtime + 10))  # a changed mtime, whatever the file system's resolution
     after = [m.recipient_id for m in prep.prepare_now(notification(roles=["csm"])).messages]
     assert (before, after) == (["ana"], ["tom"])
+
+
+def test_policy_check_fails_on_a_macro_with_an_undefined_variable(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "templates"
+    shutil.copytree(DEFAULT_TEMPLATES, folder)
+    (folder / "macros" / "refund.txt").write_text("Your refund of {{ ticket.refund_amount }} is on its way.")
+    assert cli.main(["policy", "check", "--templates", str(folder)]) == ExitCode.invalid_input
+    err = capsys.readouterr().err
+    assert "refund.txt" in err and "refund_amount" in err
+
+
+def test_a_macro_is_rendered_for_the_ticket_and_the_agent(tmp_path: Path) -> None:
+    from activities.macros import Macros, UnknownMacro
+    from starter.runtime.policy_file import load_policy
+    from workflows import ticket as core
+    from workflows.common.directory import Directory
+
+    d = Directory.model_validate({"people": [{"id": "mia", "name": "Mia Novak"}],
+                                  "accounts": {"cust-9": {"time_zone": "Asia/Tokyo"}}})
+    macros = Macros(DEFAULT_TEMPLATES, lambda: d, "https://help.example.com")
+    opened = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    state = core.open_ticket(core.Ticket(id="M-1", subject="App <crashes>", customer_id="cust-9", priority="P1",
+                                         opened_at=opened), load_policy(), opened).state
+    text = macros.render("investigating", state, "agent:mia", "Tier 1")
+    assert 'thank you for your patience with "App <crashes>" (M-1)' in text, "plain text: nothing escaped"
+    assert "Our Tier 1 team is" in text and text.rstrip().endswith("Mia Novak")
+    assert "JST" in text, "the due time is in the customer's time zone"
+    with pytest.raises(UnknownMacro, match="no macro 'nope'; the macros are: investigating, need_more_info"):
+        macros.render("nope", state, "agent:mia", "Tier 1")

@@ -4,16 +4,17 @@ The rules (scope, the executive tier, the retry of an action that races the tick
 ticket and de-duplication) are the client's: a route builds the event, with the token's principal as actor."""
 
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from starter.client import OutOfScope, ReplyAccepted, TemporalUnavailable, TicketNotFound
 from starter.client.principal import Permission, Principal
-from starter.http.deps import requires, temporal
+from starter.http.deps import TicketClient, requires, temporal
 from starter.http.errors import errors
 from starter.http.models import ACTION_BODIES, ACTION_DOCS, ACTION_EVENTS, ACTION_PERMISSIONS, TicketIdPath, TicketOut
 from workflows import ticket as core
@@ -100,3 +101,36 @@ async def customer_reply(request: Request, response: Response, ticket_id: Ticket
         response.headers["Location"] = f"/v1/tickets/{result.follow_up_ticket_id}"
         return result.view
     return await full_view(request, result.view, who)  # a duplicate too: the ticket as it is
+
+
+class AgentReplyIn(BaseModel):
+    """A customer-facing reply: its `text`, or a `macro` (a canned reply rendered for this ticket and agent)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"macro": "investigating"},
+                                                                              {"text": "We are on it."}]})
+    text: Annotated[str | None, Field(min_length=1, max_length=20_000)] = None
+    macro: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="GET /v1/macros lists them")] = None
+
+
+@router.post("/v1/tickets/{ticket_id}/reply", response_model=TicketOut, responses=errors(403, 404, 409, 413, 500),
+             summary="Reply to the customer (text or a macro)", operation_id="ticket_reply")
+async def agent_reply(request: Request, ticket_id: TicketIdPath, body: AgentReplyIn,
+                      who: Annotated[Principal, Depends(requires(Permission.act))]) -> TicketView:
+    """A public reply, as `note` with `public: true`: the customer is told and the customer_update clock restarts.
+    With `macro`, the text is the macro rendered for this ticket and the replying agent (422 names the macros when
+    there is no such one)."""
+    view = await temporal(request, lambda c: c.reply(ticket_id, principal=who, text=body.text, macro=body.macro))
+    return await full_view(request, view, who)
+
+
+class MacrosOut(BaseModel):
+    macros: list[str]
+
+
+@router.get("/v1/macros", response_model=MacrosOut, responses=errors(403), summary="The macros agents may reply with")
+async def list_macros(request: Request, who: Annotated[Principal, Depends(requires(Permission.act))]) -> MacrosOut:
+    return MacrosOut(macros=list(await temporal(request, _names)))
+
+
+async def _names(c: TicketClient) -> Sequence[str]:
+    return c.macro_names()
