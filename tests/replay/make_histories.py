@@ -19,12 +19,16 @@ from temporalio import activity
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from starter.client.sponsorships import SponsorshipClient
 from starter.runtime.policy_file import load_policy
 from tests.support.workflows import local_env, running_worker, start_ticket, ticket, time_skipping_env
 from workflows import ticket as core
 from workflows.common.policy import Policy
 from workflows.rotation import RotationInput, rotation_workflow_id
 from workflows.rotation.workflow import RotationWorkflow
+from workflows.sponsorship import CheckIn, ExitRequest, sponsorship_workflow_id
+from workflows.survey import SurveyAnswer, survey_workflow_id
+from workflows.survey.workflow import SurveyWorkflow
 from workflows.ticket.workflow import TicketWorkflow
 
 OUT = Path(__file__).parent / "histories"
@@ -167,12 +171,60 @@ async def rotation_turns(env: WorkflowEnvironment, tq: str) -> tuple[str, str]:
     return first.id, first.result_run_id or ""
 
 
+async def closed_with_survey(env: WorkflowEnvironment, tq: str) -> str:
+    """A closed ticket starts its customer's survey (patch `surveys`: an abandoned child SurveyWorkflow); a supervisor's
+    executive escalation enrols the account in the sponsorship program (patch `sponsorship`: an activity's
+    signal-with-start)."""
+    t = ticket(await env.get_current_time(), id="H-survey", customer_id="cust-1001", customer_contact="buyer@example.com")
+    handle = await start_ticket(env.client, tq, t)
+    await handle.execute_update(TicketWorkflow.escalate_to_executive, core.EscalateToExecutive(
+        actor="supervisor:sam", reason="threatens to cancel"))
+    await handle.execute_update(TicketWorkflow.resolve, core.Resolve(actor=AGENT, summary="refund issued"))
+    await handle.execute_update(TicketWorkflow.close, core.Close(actor=AGENT))
+    await handle.result()
+    return handle.id
+
+
+async def survey_answered(env: WorkflowEnvironment, tq: str) -> str:
+    """SurveyWorkflow's whole life: sent, answered with a low score (the team is told), completed."""
+    t = ticket(await env.get_current_time(), id="H-survey-answer", customer_id="cust-1001",
+               customer_contact="buyer@example.com", priority="P3")
+    handle = await start_ticket(env.client, tq, t)
+    await handle.execute_update(TicketWorkflow.resolve, core.Resolve(actor=AGENT, summary="fixed"))
+    await handle.execute_update(TicketWorkflow.close, core.Close(actor=AGENT))
+    await handle.result()
+    survey = env.client.get_workflow_handle_for(SurveyWorkflow.run, survey_workflow_id(t.id))
+    for _ in range(100):
+        if (await survey.query(SurveyWorkflow.current_state)).status == "sent":
+            break
+        await asyncio.sleep(0.05)
+    await survey.execute_update(SurveyWorkflow.answer, SurveyAnswer(score=2, comment="slow"))
+    await survey.result()
+    return survey.id
+
+
+async def sponsorship_program(env: WorkflowEnvironment, tq: str) -> str:
+    """SponsorshipWorkflow: enrolled by hand, reminded when the check-in falls due, checked in, enrolled again by a
+    ticket, ended with a reason."""
+    sponsorships = SponsorshipClient(env.client, load_policy(), tq, timedelta(seconds=10))
+    await sponsorships.enrol("cust-1001", "strategic renewal", by="admin:history")
+    await env.sleep(timedelta(days=15))
+    await sponsorships.check_in("cust-1001", CheckIn(by="exec:eva", notes="QBR held"))
+    await sponsorships.enrol("cust-1001", "escalated again", by="admin:history")
+    await sponsorships.exit("cust-1001", ExitRequest(by="admin:history", reason="renewal signed"))
+    handle = env.client.get_workflow_handle(sponsorship_workflow_id("cust-1001"))
+    await handle.result()
+    return handle.id
+
+
 Scenario = Callable[[WorkflowEnvironment, str], Awaitable[str | tuple[str, str]]]
 # Each scenario with the server it needs: time skipping, or the dev server where activities may be held open.
 SCENARIOS: list[tuple[Scenario, Callable[[], Awaitable[WorkflowEnvironment]]]] = [
     (seed_escalation, time_skipping_env), (full_lifecycle, time_skipping_env), (late_reply_follow_up, local_env),
     (small_action_answers, time_skipping_env), (bot_hand_off_in_the_past, time_skipping_env),
     (duplicate_replies, time_skipping_env), (people_told, time_skipping_env), (rotation_turns, local_env),
+    (closed_with_survey, time_skipping_env), (survey_answered, time_skipping_env),
+    (sponsorship_program, time_skipping_env),
 ]
 
 
