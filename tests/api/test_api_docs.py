@@ -42,6 +42,11 @@ def outputs(stdout: str) -> list[dict[str, Any]]:
 
 # What each example must show, keyed by a piece of its command.
 EXPECT: dict[str, Callable[[list[dict[str, Any]]], bool]] = {
+    "/HD-2002/survey": lambda o: o[1]["status"] == "closed" and (o[-1] is None or o[-1]["survey_id"] == "survey-HD-2002"),
+    "-X POST $API/v1/sponsorships -H": lambda o: o[0]["account_id"] == "cust-1001" and o[1]["check_in_count"] >= 1
+    and "sponsorships" in o[-1],
+    "/HD-2002/reply": lambda o: "more from you" in [e for e in o[-1]["timeline"]
+                                                    if e["action"] == "public_reply"][-1]["summary"],
     "/escalate-to-executive": lambda o: o[1]["escalation_manager"] == "mia" and o[-1]["tier"] == "executive",
     "-X POST $API/v1/tickets \\": lambda o: o[-1]["id"] == "HD-1001" and o[-1]["priority"] == "P2",
     "/v1/tickets/HD-1001 -H": lambda o: o[-1]["status"] == "new" and len(o[-1]["clocks"]) == 4,
