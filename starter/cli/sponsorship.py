@@ -26,14 +26,14 @@ def render(s: SponsorshipState) -> str:
 
 async def cmd_list(c: Context) -> None:
     active = None if c.args.status is None else c.args.status == "active"
-    page = await c.client.list_sponsorships(active=active, page_size=c.args.limit, cursor=c.args.cursor)
+    page = await c.client.list_sponsorships(principal=c.principal, active=active, page_size=c.args.limit, cursor=c.args.cursor)
     rows = [[p.account_id, p.status, time_text(p.started_at), time_text(p.ended_at)] for p in page.sponsorships]
     more = f"\nmore: --cursor {page.next_cursor}" if page.next_cursor else ""
     emit(page, c.args.json, lambda: table(rows, ["account", "status", "started", "ended"]) + more)
 
 
 async def cmd_show(c: Context) -> None:
-    s = await c.client.sponsorship(c.args.account)
+    s = await c.client.sponsorship(c.args.account, principal=c.principal)
     emit(s, c.args.json, lambda: render(s))
 
 

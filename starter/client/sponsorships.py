@@ -56,9 +56,11 @@ class SponsorshipClient:
         return self.temporal.get_workflow_handle_for(SponsorshipWorkflow.run,  # type: ignore[arg-type]
                                                      sponsorship_workflow_id(account_id))
 
-    async def enrol(self, account_id: str, reason: str, by: str, sponsor: str | None = None) -> SponsorshipState:
-        """Enrol the account by hand (idempotent: a running sponsorship records the reason and goes on)."""
-        enrolment = Enrolment(key=f"manual:{uuid.uuid4().hex}", account_id=account_id, criterion="manual",
+    async def enrol(self, account_id: str, reason: str, by: str, sponsor: str | None = None,
+                    request_key: str | None = None) -> SponsorshipState:
+        """Enrol the account by hand (a running sponsorship records the reason and goes on). `request_key`: the
+        caller's idempotency key, so a retried request is recorded once."""
+        enrolment = Enrolment(key=f"manual:{request_key or uuid.uuid4().hex}", account_id=account_id, criterion="manual",
                               reason=reason, by=by, at=datetime.now(UTC), sponsor=sponsor)
         inp = SponsorshipInput(account_id=account_id, check_in_every=self.policy.sponsorship.check_in_every,
                                exit_after_quiet=self.policy.sponsorship.exit_after_quiet)
@@ -105,7 +107,8 @@ class SponsorshipClient:
 
     async def list(self, *, active: bool | None = None, page_size: int = 50,
                    cursor: str | None = None) -> SponsorshipPage:
-        query = "WorkflowType = 'SponsorshipWorkflow'"
+        # A run that continued as new is the same sponsorship: only its latest run is listed.
+        query = "WorkflowType = 'SponsorshipWorkflow' AND ExecutionStatus != 'ContinuedAsNew'"
         if active is not None:
             query += " AND ExecutionStatus = 'Running'" if active else " AND ExecutionStatus != 'Running'"
         try:

@@ -322,20 +322,23 @@ class EscalationClient:
 
     # ----- sponsorships ----------------------------------------------------------
 
-    async def sponsorship(self, account_id: str) -> SponsorshipState:
+    async def sponsorship(self, account_id: str, *, principal: Principal) -> SponsorshipState:
+        self._unscoped(principal)
         async with self._errors():
             return await self.sponsorships.show(account_id)
 
-    async def list_sponsorships(self, *, active: bool | None = None, page_size: int = 50,
+    async def list_sponsorships(self, *, principal: Principal, active: bool | None = None, page_size: int = 50,
                                 cursor: str | None = None) -> SponsorshipPage:
+        self._unscoped(principal)
         async with self._errors():
             return await self.sponsorships.list(active=active, page_size=page_size, cursor=cursor)
 
-    async def enrol_sponsorship(self, account_id: str, reason: str, *, principal: Principal) -> SponsorshipState:
+    async def enrol_sponsorship(self, account_id: str, reason: str, *, principal: Principal,
+                                request_key: str | None = None) -> SponsorshipState:
         """A person enrols an account (supervisors and admins, as for entering the executive tier)."""
         self._require(principal, Permission.escalate_executive, "enrol an account in the sponsorship program")
         async with self._errors():
-            return await self.sponsorships.enrol(account_id, reason, principal.actor)
+            return await self.sponsorships.enrol(account_id, reason, principal.actor, request_key=request_key)
 
     async def sponsorship_check_in(self, account_id: str, notes: str, *, principal: Principal) -> SponsorshipState:
         self._require(principal, Permission.escalate_executive, "record a sponsorship check-in")
@@ -346,6 +349,12 @@ class EscalationClient:
         self._require(principal, Permission.escalate_executive, "end a sponsorship")
         async with self._errors():
             return await self.sponsorships.exit(account_id, ExitRequest(by=principal.actor, reason=reason))
+
+    @staticmethod
+    def _unscoped(principal: Principal) -> None:
+        """A sponsorship spans the account's tickets in every tier and department: not for a scoped agent."""
+        if principal.scoped:
+            raise OutOfScope(f"sponsorships span every tier and department; {principal.actor} is scoped")
 
     @staticmethod
     def _require(principal: Principal, permission: Permission, what: str) -> None:

@@ -17,7 +17,14 @@ from starter.client.sponsorships import SponsorshipClient
 from starter.runtime.policy_file import load_policy
 from tests.support.workflows import Recorder, on_time_skipping_server, start_ticket, ticket
 from workflows import ticket as core
-from workflows.sponsorship import CheckIn, ExitRequest, SponsorshipState, sponsorship_workflow_id
+from workflows.sponsorship import (
+    CheckIn,
+    Enrolment,
+    ExitRequest,
+    SponsorshipInput,
+    SponsorshipState,
+    sponsorship_workflow_id,
+)
 from workflows.sponsorship.workflow import SponsorshipWorkflow
 from workflows.ticket.workflow import TicketWorkflow
 
@@ -117,3 +124,22 @@ async def test_an_explicit_exit_needs_a_reason_and_ends_it(env: WorkflowEnvironm
     assert ended.status == "ended" and ended.exited is not None and ended.exited.reason == "account churned"
     with pytest.raises(ActionRejected):
         await sponsorships.exit(account, ExitRequest(by="admin:ops", reason="again"))
+
+
+@on_time_skipping_server(replace_activities=[SENT.deliver])
+async def test_a_long_sponsorship_continues_as_new_with_its_state(env: WorkflowEnvironment, tq: str) -> None:
+    account = f"acct-{uuid.uuid4().hex[:6]}"
+    handle = await env.client.start_workflow(
+        SponsorshipWorkflow.run, SponsorshipInput(account_id=account, events_per_run=100),
+        id=sponsorship_workflow_id(account), task_queue=tq, start_signal="enrol",
+        start_signal_args=[Enrolment(key="k-1", account_id=account, criterion="manual", reason="strategic",
+                                     by="admin:ops", at=await env.get_current_time())])
+    first_run = handle.result_run_id
+    sponsorships = client(env, tq)
+    for i in range(30):  # each check-in is an Update: a few events each
+        await sponsorships.check_in(account, CheckIn(by="exec:eva", notes=f"call {i}"))
+    now = await env.client.get_workflow_handle(sponsorship_workflow_id(account)).describe()
+    assert now.run_id != first_run, "the history grew past events_per_run: a new run"
+    state = await sponsorships.show(account)
+    assert state.check_in_count == 30 and state.enrolment_count == 1, "carried over, not applied twice"
+    assert state.check_ins[-1].notes == "call 29"

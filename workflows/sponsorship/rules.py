@@ -53,7 +53,8 @@ def enrol(state: SponsorshipState, e: Enrolment, now: datetime) -> tuple[Sponsor
     s.enrolments = [*s.enrolments, e][-KEPT:]
     s.enrolment_count += 1
     s.sponsor = e.sponsor or s.sponsor
-    s.last_escalation_at = max(s.last_escalation_at, now)
+    if e.criterion in ("executive_escalation", "manual"):  # the quiet period counts from the latest escalation
+        s.last_escalation_at = max(s.last_escalation_at, now)
     if not first:
         return s, []
     about = f" (ticket {e.ticket_id}: {e.ticket_subject})" if e.ticket_id else ""

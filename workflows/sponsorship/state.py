@@ -59,6 +59,8 @@ class SponsorshipInput(BaseModel):
     check_in_every: timedelta = timedelta(days=14)
     exit_after_quiet: timedelta = timedelta(days=90)
     state: SponsorshipState | None = None  # carried through continue-as-new
+    events_per_run: int = Field(2000, ge=100, description="continue as new past this many events: a sponsorship "
+                                                          "may run for years, its history stays short")
     enrolments: list[Enrolment] = Field(default_factory=list, description="enrolments that came as the last run "
                                                                           "was ending: this run starts with them")
 

@@ -25,8 +25,6 @@ with workflow.unsafe.imports_passed_through():
 
 # After an exit (the run completed), a new enrolment starts a new run; a running one is signalled.
 SPONSORSHIP_ID_REUSE = WorkflowIDReusePolicy.ALLOW_DUPLICATE
-# Continue as new well before the history gets heavy: a sponsorship may run for years.
-EVENTS_PER_RUN = 2000
 
 
 def rejection(exc: Rejected) -> ApplicationError:
@@ -55,17 +53,17 @@ class SponsorshipWorkflow:
             if self.state.status == "ended":
                 break
             if self._long() and workflow.all_handlers_finished() and not self.pending and not self.sending:
-                workflow.continue_as_new(inp.model_copy(update={"state": self.state}))
+                # the enrolments this run started with are in the state now: not applied again
+                workflow.continue_as_new(inp.model_copy(update={"state": self.state, "enrolments": []}))
             await self._wait()
         await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self.sending)
         if self.late:  # enrolled again while this one was ending: a new sponsorship, in a new run
-            workflow.continue_as_new(SponsorshipInput(account_id=inp.account_id, check_in_every=inp.check_in_every,
-                                                      exit_after_quiet=inp.exit_after_quiet, enrolments=self.late))
+            workflow.continue_as_new(inp.model_copy(update={"state": None, "enrolments": self.late}))
         return self.state
 
     def _long(self) -> bool:
         info = workflow.info()
-        return info.is_continue_as_new_suggested() or info.get_current_history_length() > EVENTS_PER_RUN
+        return info.is_continue_as_new_suggested() or info.get_current_history_length() > self.inp.events_per_run
 
     async def _wait(self) -> None:
         deadline = rules.next_deadline(self.state, self.inp)

@@ -16,6 +16,7 @@ from workflows.common import workflow as shell
 
 with workflow.unsafe.imports_passed_through():
     from workflows.common import search_attributes as sa
+    from workflows.common.delivery import DeliveryChannel, Prepared
     from workflows.survey import rules
     from workflows.survey.rules import SurveyInput
     from workflows.survey.state import SurveyAnswer, SurveyState
@@ -31,9 +32,8 @@ class SurveyWorkflow:
 
     @workflow.run
     async def run(self, inp: SurveyInput) -> SurveyState:
-        if not await self._send("survey"):
+        if not await self._send_survey():
             return self.state
-        self.state = self.state.model_copy(update={"status": "sent", "sent_at": workflow.now()})
         left = max(inp.expires_at - workflow.now(), timedelta(milliseconds=1))
         try:
             await workflow.wait_condition(lambda: self.state.answer is not None, timeout=left)
@@ -43,30 +43,47 @@ class SurveyWorkflow:
         assert self.state.answer is not None
         workflow.upsert_search_attributes([sa.SURVEY_SCORE.value_set(self.state.answer.score)])
         if rules.is_low(self.state, inp):
-            await self._send("survey_low_score")
-            self.state = self.state.model_copy(update={"low_score_notified": True})
+            await self._send_low_score()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.state
 
-    async def _send(self, kind: str) -> bool:
-        """Prepare and deliver; False (and why, in the state) when the customer could not be reached at all."""
+    async def _prepare(self, kind: str) -> Prepared | None:
         try:
-            prepared = await shell.prepare(rules.prepare_input(self.inp, self.state, kind, workflow.now()))  # type: ignore[arg-type]
+            return await shell.prepare(rules.prepare_input(self.inp, self.state, kind, workflow.now()))  # type: ignore[arg-type]
         except ActivityError as exc:
-            return self._not_sent(f"{kind} not prepared: {shell.failure(exc)}")
-        reachable = [m for m in prepared.messages if m.channel.value != "outbox"]
-        if kind == "survey" and not reachable:
-            return self._not_sent("; ".join(prepared.unreached) or "the customer has no contact to send it to")
-        failures: list[str] = []
-        await shell.deliver_all(prepared, lambda m, error: failures.append(f"{m.recipient_id}: {error[:200]}"))
-        if failures:
-            self.state = self.state.model_copy(update={"note": f"{kind} not delivered to " + "; ".join(failures)})
-            return kind != "survey"
+            self._note(f"{kind} not prepared: {shell.failure(exc)}")
+            return None
+
+    async def _send_survey(self) -> bool:
+        """The survey mail: answerable from the moment it is prepared (its link exists, and a customer may click it
+        before the delivery's completion is recorded); False when the customer cannot be reached at all."""
+        prepared = await self._prepare("survey")
+        reachable = [m for m in prepared.messages if m.channel != DeliveryChannel.outbox] if prepared else []
+        if prepared is None or not reachable:
+            why = "; ".join(prepared.unreached) if prepared else ""
+            self.state = self.state.model_copy(update={"status": "not_sent", "note": self.state.note or why or
+                                                       "the customer has no contact to send it to"})
+            return False
+        self.state = self.state.model_copy(update={"status": "sent", "sent_at": workflow.now()})
+        failed: list[str] = []
+        await shell.deliver_all(prepared, lambda m, error: failed.append(m.recipient_id))
+        if failed and self.state.answer is None:  # refused, or failing for a day: nobody can answer it
+            self.state = self.state.model_copy(update={"status": "not_sent", "note": "survey mail not delivered"})
+            return False
         return True
 
-    def _not_sent(self, why: str) -> bool:
-        self.state = self.state.model_copy(update={"status": "not_sent", "note": why})
-        return False
+    async def _send_low_score(self) -> None:
+        prepared = await self._prepare("survey_low_score")
+        if prepared is not None:
+            failed: list[str] = []
+            await shell.deliver_all(prepared, lambda m, error: failed.append(m.recipient_id))
+            if failed:
+                self._note(f"low-score notice not delivered to {', '.join(failed)}")
+        self.state = self.state.model_copy(update={"low_score_notified": prepared is not None})
+
+    def _note(self, text: str) -> None:
+        """What went wrong, by recipient id (never an address: a refusal's own text often holds one)."""
+        self.state = self.state.model_copy(update={"note": text.split(":", 1)[0] if "@" in text else text})
 
     @workflow.update(name="answer")
     def answer(self, a: SurveyAnswer) -> SurveyState:

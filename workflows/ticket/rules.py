@@ -569,9 +569,10 @@ def _superseded(state: TicketState, ev: DeadlineReached) -> TicketState:
 
 def _enrol(s: TicketState, p: Policy, criterion: str, reason: str, actor: str, now: datetime) -> EnrolSponsorship:
     """The account enters the sponsorship program (the workflow's activity enrols it; the ticket's timeline says
-    so when it did). The key is the ticket's and the step's: a replayed or retried enrolment is the same one."""
+    so when it did). The key is the ticket's and its sequence number's (each enrolment follows a notification of its
+    own step): a retried enrolment is the same one, two steps' are two."""
     return EnrolSponsorship(
-        key=f"ticket-{s.ticket.id}:sponsorship:{criterion}:{s.escalation_count}", ticket_id=s.ticket.id,
+        key=f"ticket-{s.ticket.id}:{s.seq}:sponsorship:{criterion}", ticket_id=s.ticket.id,
         ticket_subject=s.ticket.subject, account_id=s.ticket.customer_id, criterion=criterion,  # type: ignore[arg-type]
         reason=reason, by=actor, at=now, priority=s.priority, tier=s.tier, department=s.department,
         check_in_every=p.sponsorship.check_in_every, exit_after_quiet=p.sponsorship.exit_after_quiet)

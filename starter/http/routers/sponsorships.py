@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from starter.client.principal import Permission, Principal
@@ -36,29 +36,34 @@ class ExitIn(BaseModel):
     reason: Text
 
 
-@router.get("/v1/sponsorships", response_model=SponsorshipPage, responses=errors(403))
+@router.get("/v1/sponsorships", response_model=SponsorshipPage, responses=errors(403))  # scoped agents: 403
 async def list_sponsorships(request: Request, who: Annotated[Principal, Depends(requires(Permission.list))],
                             status: Annotated[str | None, Query(pattern="^(active|ended)$")] = None,
                             limit: Annotated[int, Query(ge=1, le=500)] = 50,
                             cursor: Annotated[str | None, Query(pattern="^[0-9a-f]{1,4096}$")] = None) -> Any:
     """Accounts in (or once in) the program, newest first; `status=active` for the running ones."""
     active = None if status is None else status == "active"
-    return await temporal(request, lambda c: c.list_sponsorships(active=active, page_size=limit, cursor=cursor))
+    return await temporal(request, lambda c: c.list_sponsorships(principal=who, active=active, page_size=limit,
+                                                                 cursor=cursor))
 
 
 @router.get("/v1/sponsorships/{account_id}", response_model=SponsorshipState, responses=errors(403, 404))
 async def show_sponsorship(request: Request, account_id: AccountPath,
                            who: Annotated[Principal, Depends(requires(Permission.read))]) -> Any:
     """The account's latest sponsorship: sponsor, enrolments, check-ins, next check-in, how it ended."""
-    return await temporal(request, lambda c: c.sponsorship(account_id))
+    return await temporal(request, lambda c: c.sponsorship(account_id, principal=who))
 
 
 @router.post("/v1/sponsorships", response_model=SponsorshipState, responses=errors(403, 409))
 async def enrol(request: Request, body: EnrolIn,
-                who: Annotated[Principal, Depends(requires(Permission.escalate_executive))]) -> Any:
-    """Enrol an account by hand (idempotent: an account already in the program stays in it, the reason recorded;
-    one that left starts a new sponsorship)."""
-    return await temporal(request, lambda c: c.enrol_sponsorship(body.account_id, body.reason, principal=who))
+                who: Annotated[Principal, Depends(requires(Permission.escalate_executive))],
+                idempotency_key: Annotated[str | None, Header(pattern=r"^[A-Za-z0-9._:-]{1,100}$",
+                                                              description="a retry with the same key is recorded "
+                                                                          "once")] = None) -> Any:
+    """Enrol an account by hand (an account already in the program stays in it, the reason recorded; one that left
+    starts a new sponsorship)."""
+    return await temporal(request, lambda c: c.enrol_sponsorship(body.account_id, body.reason, principal=who,
+                                                                 request_key=idempotency_key))
 
 
 @router.post("/v1/sponsorships/{account_id}/check-ins", response_model=SponsorshipState,

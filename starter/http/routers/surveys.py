@@ -17,12 +17,14 @@ from pydantic import ValidationError
 
 from starter.client import EscalationError
 from starter.client.principal import Permission, Principal
-from starter.http.deps import requires, temporal
+from starter.http.deps import limit_by_address, requires, temporal
 from starter.http.errors import error_response, errors, escalation_error_response, summary_of, validation_details
 from starter.http.models import TicketIdPath
 from workflows.survey import SurveyAnswer, SurveyState
 
+# No bearer token here: the signature is the credential, and the per-address rate limit applies.
 router = APIRouter(tags=["surveys"])
+public = [Depends(limit_by_address)]
 Token = Annotated[str, Path(min_length=10, max_length=512, pattern=r"^[A-Za-z0-9_.-]+$",
                             description="the signed token from the survey link")]
 # No script at all; the page's one style block is allowed by its hash-free 'unsafe-inline' style only.
@@ -44,7 +46,7 @@ def page(title: str, body: str, status: int = 200) -> HTMLResponse:
 def form(token: str, problem: str = "") -> str:
     scores = "".join(f'<label><input type="radio" name="score" value="{n}" required> {n}</label>' for n in range(1, 6))
     alert = f'<p role="alert">{escape(problem)}</p>' if problem else ""
-    return (f'{alert}<form method="post" action="/v1/surveys/{escape(token)}">'
+    return (f'{alert}<form method="post">'
             '<fieldset><legend>How satisfied are you with how we handled your request? (1 = not at all, '
             f'5 = very)</legend>{scores}</fieldset>'
             '<p><label for="comment">Anything you want to tell us (optional)</label><br>'
@@ -76,7 +78,7 @@ BOTH = {"content": {"text/html": {"schema": {"type": "string"}},
 
 
 @router.get("/v1/surveys/{token}", response_model=SurveyState, responses={200: BOTH, **errors(403, 404, 409, 410)},
-            summary="The survey form (reading changes nothing)")
+            summary="The survey form (reading changes nothing)", dependencies=public)
 async def survey_form(request: Request, token: Token) -> Any:
     """The form a customer's link opens. Reading it records nothing: mail scanners open links too."""
     try:
@@ -101,7 +103,7 @@ async def _answer_from(request: Request) -> SurveyAnswer:
 
 
 @router.post("/v1/surveys/{token}", response_model=SurveyState, responses={200: BOTH, **errors(403, 404, 409, 410)},
-             summary="Answer the survey (form post or JSON {score, comment}; once)",
+             summary="Answer the survey (form post or JSON {score, comment}; once)", dependencies=public,
              openapi_extra={"requestBody": {"content": {
                  "application/json": {"schema": SurveyAnswer.model_json_schema()},
                  "application/x-www-form-urlencoded": {"schema": SurveyAnswer.model_json_schema()}}}})
