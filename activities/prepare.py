@@ -181,5 +181,6 @@ class Preparer:
         return Message(key=message_key(n.key, rid, channel), notification_key=n.key, ticket_id=n.ticket_id,
                        kind=n.kind, channel=channel, recipient_id=rid, address=address, subject=subject, text=text,
                        html=html if channel == DeliveryChannel.email else None,
-                       thread_id=f"<ticket-{n.ticket_id}@{self.mail_domain}>" if rid == CUSTOMER else None,
+                       thread_id=(n.thread_ref or f"<ticket-{n.ticket_id}@{self.mail_domain}>") if rid == CUSTOMER
+                       else None,
                        due_at=n.due_at)

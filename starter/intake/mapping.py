@@ -277,6 +277,12 @@ def normalize_message_id(message_id: str) -> str:
     return message_id.strip().strip("<>").strip()
 
 
+def thread_ref(message_id: str) -> str | None:
+    """The Message-ID our mails to the customer answer (None for one that cannot go into a header as it is)."""
+    ref = f"<{normalize_message_id(message_id)}>"
+    return ref if re.fullmatch(r"<[^<>\s]+>", ref) and len(ref) <= 998 else None
+
+
 def email_ticket_id(message_id: str) -> str:
     """Message-IDs hold '@', '<', '+'...: always hashed."""
     return f"email-{_digest(normalize_message_id(message_id))}"
@@ -407,7 +413,8 @@ def _email(p: EmailIntake, now: datetime, back: timedelta, skew: timedelta) -> M
         id=email_ticket_id(p.message_id), subject=_fit(p.subject.strip() or "(no subject)", SUBJECT_MAX),
         description=_fit(p.body, DESCRIPTION_MAX), channel=Channel.email,
         customer_id=p.customer_id or contact_customer_id("email", sender_address(p.from_)),
-        tags=_tags(p), opened_at=opened_at, **_common(p, sender_address(p.from_)),  # type: ignore[arg-type]
+        tags=_tags(p), opened_at=opened_at, thread_ref=thread_ref(p.message_id),
+        **_common(p, sender_address(p.from_)),  # type: ignore[arg-type]
     )
     return Mapped(ticket=ticket, exact_time=exact, reply_targets=reply_targets(p))
 

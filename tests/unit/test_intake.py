@@ -244,3 +244,25 @@ def test_reply_to_must_be_an_email_address() -> None:
 def test_the_contact_never_reaches_the_ticket_id_or_customer_id() -> None:
     t = map_payload(Channel.email, EmailIntake.model_validate(example(Channel.email)), NOW).ticket
     assert "ana" not in t.id and "ana" not in t.customer_id
+
+
+def test_mails_to_the_customer_thread_under_their_own_first_message() -> None:
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from activities.prepare import Preparer
+    from starter.runtime.policy_file import load_policy
+    from workflows import ticket as core
+    from workflows.common.directory import Directory
+
+    payload = PAYLOADS[Channel.email].model_validate({**example(Channel.email), "message_id": " <CAF=9x1@mail.example.com> "})
+    ticket = map_payload(Channel.email, payload, NOW).ticket
+    assert ticket.thread_ref == "<CAF=9x1@mail.example.com>"
+    odd = PAYLOADS[Channel.email].model_validate({**example(Channel.email), "message_id": "<a b@c>"})
+    assert map_payload(Channel.email, odd, NOW).ticket.thread_ref is None, "not a header value: the ticket's own thread"
+
+    opened = core.open_ticket(ticket, load_policy(), NOW)
+    notice = next(f for f in opened.effects if isinstance(f, core.Notify) and f.kind == "opened")
+    preparer = Preparer(Path("/nonexistent"), lambda p: Directory(), Path("config/templates"), "http://x", "esc.test")
+    mail = preparer.prepare_now(core.prepare_input(opened.state, notice, datetime.now(UTC))).messages[0]
+    assert (mail.recipient_id, mail.thread_id) == ("customer", "<CAF=9x1@mail.example.com>")

@@ -89,6 +89,8 @@ class PrepareInput(BaseModel):
     escalation_manager: str | None = None
     at: datetime = Field(description="when the ticket asked (workflow time): on-duty schedules are read at it")
     survey_expires_at: datetime | None = Field(default=None, description="a survey: the signed link's expiry")
+    thread_ref: str | None = Field(default=None, description="the customer's first Message-ID (email tickets): "
+                                                             "the thread the customer's mails answer")
 
 
 class Prepared(BaseModel):

@@ -21,6 +21,7 @@ class SurveyInput(BaseModel):
     subject: str
     customer_id: str
     customer_contact: str | None = Field(default=None, description="personal data: never logged")
+    thread_ref: str | None = None
     priority: str
     tier: str
     department: str
@@ -37,7 +38,8 @@ def survey_input(s: TicketState, p: Policy, now: datetime) -> SurveyInput | None
     if not p.surveys.enabled or not s.ticket.customer_contact:
         return None
     return SurveyInput(ticket_id=s.ticket.id, subject=s.ticket.subject, customer_id=s.ticket.customer_id,
-                       customer_contact=s.ticket.customer_contact, priority=s.priority, tier=s.tier,
+                       customer_contact=s.ticket.customer_contact, thread_ref=s.ticket.thread_ref,
+                       priority=s.priority, tier=s.tier,
                        department=s.department, assignee=s.assignee, escalation_manager=s.escalation_manager,
                        closed_at=now, expires_at=now + p.surveys.expires_after, low_score=p.surveys.low_score,
                        notify_low_score=list(p.surveys.notify_low_score))
@@ -78,7 +80,8 @@ def prepare_input(inp: SurveyInput, s: SurveyState, kind: Literal["survey", "sur
                         roles=roles, subject=subject, body=body, priority=inp.priority, tier=inp.tier,
                         department=inp.department, status="closed", ticket_subject=inp.subject,
                         customer_id=inp.customer_id, customer_contact=inp.customer_contact, assignee=inp.assignee,
-                        escalation_manager=inp.escalation_manager, at=now, survey_expires_at=inp.expires_at)
+                        escalation_manager=inp.escalation_manager, at=now, survey_expires_at=inp.expires_at,
+                        thread_ref=inp.thread_ref)
 
 
 def survey_started(state: TicketState, inp: SurveyInput, now: datetime) -> TicketState:

@@ -470,7 +470,7 @@ def prepare_input(s: TicketState, n: Notify, now: datetime) -> PrepareInput:
                         body=n.body, priority=n.priority, tier=n.tier, department=n.department, status=s.status.value,
                         due_at=n.due_at, ticket_subject=s.ticket.subject, customer_id=s.ticket.customer_id,
                         customer_contact=s.ticket.customer_contact, assignee=s.assignee,
-                        escalation_manager=s.escalation_manager, at=now)
+                        escalation_manager=s.escalation_manager, at=now, thread_ref=s.ticket.thread_ref)
 
 
 def notification_prepared(state: TicketState, n: Notify, prepared: Prepared, now: datetime) -> TicketState:

@@ -57,6 +57,9 @@ class Ticket(BaseModel):
     # How the customer hears back (an email address, or the channel's handle), taken at intake. Personal data: in
     # the (encrypted) input and the prepared messages only; never in a workflow id, search attribute, memo or log.
     customer_contact: Annotated[str, StringConstraints(max_length=320)] | None = None
+    # The customer's own first Message-ID (an email ticket): our mails to the customer answer it (In-Reply-To,
+    # References), so they thread under the customer's message, and a reply to any of them names this ticket.
+    thread_ref: Annotated[str, StringConstraints(max_length=998, pattern=r"^<[^<>\s]+>$")] | None = None
 
     @field_validator("opened_at")
     @classmethod
