@@ -181,7 +181,7 @@ class Deliverer:
                 log.warning("delivery failed", key=m.key, recipient_id=m.recipient_id, channel=m.channel.value,
                             final=False, error=type(exc).__name__, attempt=_attempt())
                 raise
-        record = {**m.model_dump(mode="json", exclude={"address"}), "delivered": detail}
+        record = {**m.model_dump(mode="json", exclude={"address", "to"}), "delivered": detail}  # no personal data
         duplicate = not await self.outbox.append(m.key, record)
         log.info("delivered", key=m.key, recipient_id=m.recipient_id, channel=m.channel.value, detail=detail,
                  duplicate=duplicate, attempt=_attempt())

@@ -108,8 +108,10 @@ class Preparer:
     """The activity, bound to the directory file and the templates folder (read again when they change)."""
 
     def __init__(self, directory_file: Path, load_directory: Callable[[Path], Directory], templates_dir: Path,
-                 public_url: str, mail_domain: str, survey_secret: Callable[[], str] | None = None) -> None:
+                 public_url: str, mail_domain: str, survey_secret: Callable[[], str] | None = None,
+                 customer_channels: dict[str, str] | None = None) -> None:
         self.survey_secret = survey_secret
+        self.customer_channels = customer_channels or {}  # contact scheme (tel, twitter, ...) -> integration URL
         self.directory_file = directory_file
         self.load_directory = load_directory
         self.templates = Templates(templates_dir)
@@ -161,9 +163,13 @@ class Preparer:
         contact = n.customer_contact
         if contact and "@" in contact and ":" not in contact:
             return [self._message(n, CUSTOMER, "", zone, DeliveryChannel.email, contact, link)]
-        # A phone number or a social handle: no adapter sends there yet; the outbox keeps it for an agent.
-        unreached.append("customer: " + ("no email contact (channel handle kept for an agent)" if contact
-                                         else "no contact on the ticket"))
+        scheme = contact.split(":", 1)[0] if contact and ":" in contact else ""
+        if contact and scheme in self.customer_channels:  # the channel's integration posts it (SMS, social, ...)
+            m = self._message(n, CUSTOMER, "", zone, DeliveryChannel.webhook, self.customer_channels[scheme], link)
+            return [m.model_copy(update={"to": contact})]
+        # A handle on a channel with no integration configured: the outbox keeps the message for an agent.
+        unreached.append("customer: " + (f"no integration for {scheme!r} contacts (ESCALATION_CUSTOMER_CHANNELS); "
+                                         "kept for an agent" if contact else "no contact on the ticket"))
         return [self._message(n, CUSTOMER, "", zone, DeliveryChannel.outbox, "", link)]
 
     def _survey_link(self, n: PrepareInput) -> str:

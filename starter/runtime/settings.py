@@ -42,6 +42,10 @@ class Settings(BaseSettings):
                                                                    "it); none: read from ESCALATION_SURVEY_SECRET_FILE")
     escalation_survey_secret_file: str = Field("var/survey.secret", description="the survey signing key's file, "
                                                                                 "made (random) on first use")
+    escalation_customer_channels: str = Field("", description="where customers on other channels hear back: "
+                                                               "scheme=URL pairs, comma-separated (tel=https://sms."
+                                                               "example/hook,twitter=https://social.example/hook); "
+                                                               "each gets a signed webhook with the handle in `to`")
     escalation_delivery_timeout_s: float = Field(15.0, description="one delivery attempt's time limit")
     # HTTP API (starter/http)
     escalation_api_host: str = Field("127.0.0.1", description="where the HTTP API listens (0.0.0.0 in a container)")
@@ -59,6 +63,18 @@ class Settings(BaseSettings):
     escalation_api_trusted_proxies: str = Field("", description="reverse proxies (comma-separated addresses) whose "
                                                                 "X-Forwarded-For names the client; empty: the "
                                                                 "connecting address is the client")
+
+def customer_channels(s: Settings) -> dict[str, str]:
+    """ESCALATION_CUSTOMER_CHANNELS as scheme -> URL; a malformed pair is a SettingsError naming it."""
+    out: dict[str, str] = {}
+    for pair in filter(None, (p.strip() for p in s.escalation_customer_channels.split(","))):
+        scheme, _, url = pair.partition("=")
+        if not scheme.strip().isalnum() or not url.strip().startswith(("http://", "https://")):
+            raise SettingsError(f"ESCALATION_CUSTOMER_CHANNELS={s.escalation_customer_channels!r}: {pair!r} is not "
+                                "scheme=http(s)://URL (e.g. tel=https://sms.example/hook)")
+        out[scheme.strip()] = url.strip()
+    return out
+
 
 class SettingsError(ValueError):
     """A bad environment variable, named with its value and what is allowed."""

@@ -33,7 +33,7 @@ from activities.rotation import EscalationManagers
 from activities.sponsorship import Sponsorships
 from starter.runtime.directory_file import DEFAULT_TEMPLATES, directory_path, load_directory
 from starter.runtime.sdk_private import activity_name
-from starter.runtime.settings import Settings, settings, survey_secret
+from starter.runtime.settings import Settings, customer_channels, settings, survey_secret
 from workflows.common.directory import resolve
 from workflows.rotation.workflow import RotationWorkflow
 from workflows.sponsorship.workflow import SponsorshipWorkflow
@@ -54,7 +54,7 @@ def activities(s: Settings) -> list[Any]:
     outbox = Outbox(Path(s.escalation_outbox))
     preparer = Preparer(directory_path(s.escalation_directory), load_directory,
                         Path(s.escalation_templates or DEFAULT_TEMPLATES), s.escalation_public_url, s.escalation_mail_domain,
-                        lambda: survey_secret(s))
+                        lambda: survey_secret(s), customer_channels(s))
     http = httpx.AsyncClient(timeout=s.escalation_delivery_timeout_s, follow_redirects=False)
     email = (EmailChannel(s.escalation_smtp_url, s.escalation_mail_from, s.escalation_mail_domain,
                           s.escalation_delivery_timeout_s) if s.escalation_smtp_url else None)

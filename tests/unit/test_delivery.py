@@ -176,3 +176,33 @@ async def test_without_an_smtp_server_mail_stays_in_the_outbox(tmp_path: Path) -
     d, _ = deliverer(tmp_path)
     result = await d.deliver(msg(DeliveryChannel.email, "mia@example.com"))
     assert result.outcome == "delivered" and "outbox only" in result.detail
+
+
+async def test_a_customer_on_another_channel_hears_back_through_its_integration(tmp_path: Path,
+                                                                                 receiver: HttpReceiver) -> None:
+    from datetime import UTC, datetime
+
+    from activities.prepare import Preparer
+    from starter.runtime.policy_file import load_policy
+    from workflows import ticket as core
+    from workflows.common.directory import Directory
+
+    preparer = Preparer(tmp_path / "none.yaml", lambda p: Directory(), Path("config/templates"), "http://x", "esc.test",
+                        customer_channels={"tel": f"{receiver.url}/sms"})
+    d, _ = deliverer(tmp_path)
+    now = datetime.now(UTC)
+    for contact, channel in (("tel:+49301234567", DeliveryChannel.webhook), ("twitter:@ana", DeliveryChannel.outbox)):
+        t = core.Ticket(id=f"C-{contact[:3]}", subject="Router down", customer_id="cust-1", opened_at=now,
+                        customer_contact=contact)
+        opened = core.open_ticket(t, load_policy(), now)
+        notice = next(f for f in opened.effects if isinstance(f, core.Notify) and f.kind == "opened")
+        prepared = preparer.prepare_now(core.prepare_input(opened.state, notice, now))
+        [m] = prepared.messages
+        assert m.channel == channel
+        await d.deliver(m)
+        if channel == DeliveryChannel.outbox:
+            assert "no integration for 'twitter' contacts" in prepared.unreached[0]
+    [sms] = receiver.at("/sms")
+    payload = Webhook(SECRET).verify(sms.body, sms.headers)
+    assert payload["to"] == "tel:+49301234567" and payload["recipient_id"] == "customer"
+    assert "Router down" in payload["text"]

@@ -48,6 +48,9 @@ class Message(BaseModel):
     subject: str
     text: str
     html: str | None = None
+    to: str | None = Field(default=None, description="a customer reached through their channel's integration (a signed "
+                                                     "webhook): their handle there (tel:+49..., twitter:@ana). "
+                                                     "Personal data: in the webhook body, never logged")
     thread_id: str | None = Field(default=None, description="email: the Message-ID of the ticket's thread, "
                                                             "for In-Reply-To/References")
     due_at: datetime | None = Field(default=None, description="the SLA due time behind a breach or an escalation")
