@@ -16,12 +16,14 @@ with backoff; a 429 honours Retry-After. Logs name the recipient id and the key,
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
@@ -53,7 +55,8 @@ def message_id(key: str, domain: str) -> str:
 
 
 class SmtpUrl:
-    """smtp://[user[:password]@]host[:port][?starttls=true|false], smtps://... for implicit TLS."""
+    """smtp://[user[:password]@]host[:port][?starttls=true|false][&cafile=PATH][&verify=false], smtps://... for
+    implicit TLS."""
 
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
@@ -67,11 +70,59 @@ class SmtpUrl:
         self.username = unquote(parts.username) if parts.username else None
         self.password = unquote(parts.password) if parts.password else None
         self.verify_tls = query.get("verify", "true") in ("1", "true", "yes")
+        cafile = parse_qs(parts.query).get("cafile")
+        self.cafile = cafile[-1] if cafile else None  # a private CA's (or a self-signed) certificate to trust
+
+
+class SmtpPool:
+    """A few SMTP connections kept open and reused: connecting, EHLO, STARTTLS and AUTH once per connection, not
+    once per mail (that handshake was most of a mail's cost, on both ends). A connection that failed in any way is
+    closed, never reused; one the server closed while idle is replaced and the mail sent once more on the new one."""
+
+    def __init__(self, server: SmtpUrl, timeout_s: float, size: int = 4) -> None:
+        self.server, self.timeout_s = server, timeout_s
+        self.slots = asyncio.Semaphore(size)
+        self.idle: list[aiosmtplib.SMTP] = []
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        s = self.server
+        client = aiosmtplib.SMTP(hostname=s.host, port=s.port, username=s.username, password=s.password,
+                                 use_tls=s.implicit_tls, start_tls=s.starttls if not s.implicit_tls else None,
+                                 validate_certs=s.verify_tls, cert_bundle=s.cafile, timeout=self.timeout_s)
+        await client.connect()
+        return client
+
+    @staticmethod
+    async def _close(client: aiosmtplib.SMTP) -> None:
+        with contextlib.suppress(Exception):
+            await client.quit()
+        client.close()
+
+    async def send(self, mail: EmailMessage) -> tuple[dict[str, Any], str]:
+        async with self.slots:
+            for reused in (True, False):
+                client = self.idle.pop() if reused and self.idle else None
+                if client is None:
+                    reused, client = False, await self._connect()
+                try:
+                    refused, answer = await client.send_message(mail)
+                except aiosmtplib.SMTPServerDisconnected:
+                    client.close()
+                    if reused:
+                        continue  # the server dropped an idle connection: once more, on a new one
+                    raise
+                except BaseException:
+                    await self._close(client)
+                    raise
+                self.idle.append(client)
+                return refused, answer
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 class EmailChannel:
-    def __init__(self, url: str, sender: str, domain: str, timeout_s: float) -> None:
+    def __init__(self, url: str, sender: str, domain: str, timeout_s: float, connections: int = 4) -> None:
         self.server = SmtpUrl(url)
+        self.pool = SmtpPool(self.server, timeout_s, connections)
         self.sender, self.domain, self.timeout_s = sender, domain, timeout_s
 
     def compose(self, m: Message) -> EmailMessage:
@@ -88,12 +139,8 @@ class EmailChannel:
         return mail
 
     async def send(self, m: Message) -> str:
-        s = self.server
         try:
-            _refused, answer = await aiosmtplib.send(
-                self.compose(m), hostname=s.host, port=s.port, username=s.username, password=s.password,
-                use_tls=s.implicit_tls, start_tls=s.starttls if not s.implicit_tls else None,
-                validate_certs=s.verify_tls, timeout=self.timeout_s)
+            _refused, answer = await self.pool.send(self.compose(m))
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             if all(500 <= c < 600 for c in codes):

@@ -23,6 +23,13 @@ class KeepMail:
         self.refuse_with: str | None = None  # e.g. "550 no such user" (a test's final refusal)
         folder.mkdir(parents=True, exist_ok=True)
         self.kept = len(list(folder.glob("*.eml")))  # make run keeps var/mail/ across restarts
+        self.greetings = 0  # EHLOs received: one per connection a client opened
+
+    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
+                          responses: list[str]) -> list[str]:
+        self.greetings += 1
+        session.host_name = hostname
+        return responses
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.refuse_with:
@@ -48,10 +55,11 @@ def free_port(host: str) -> int:
 class MailServer:
     """The SMTP server in a thread of this process; `url` is what ESCALATION_SMTP_URL should say."""
 
-    def __init__(self, folder: Path, port: int = 0, host: str = "127.0.0.1") -> None:
+    def __init__(self, folder: Path, port: int = 0, host: str = "127.0.0.1", **smtp_options: Any) -> None:
+        """`smtp_options`: aiosmtpd's SMTP options (a test's TLS context, require_starttls, authenticator, ...)."""
         logging.getLogger("mail.log").setLevel(logging.WARNING)  # not a line per connection in make run's terminal
         self.handler = KeepMail(folder)
-        self.controller = Controller(self.handler, hostname=host, port=port or free_port(host))
+        self.controller = Controller(self.handler, hostname=host, port=port or free_port(host), **smtp_options)
 
     def start(self) -> MailServer:
         self.controller.start()

@@ -70,6 +70,17 @@ async def test_an_email_carries_its_key_as_message_id_and_the_tickets_thread(tmp
     assert parts == {"text/plain": "Due 10:00", "text/html": "<p>Due 10:00</p>"}
 
 
+async def test_mails_reuse_a_kept_connection_and_survive_one_the_server_dropped(tmp_path: Path,
+                                                                               mail: MailServer) -> None:
+    channel = EmailChannel(mail.url, "Escalations <esc@example.com>", "escalation.test", 5)
+    for i in range(3):
+        await channel.send(msg(DeliveryChannel.email, "mia@example.com", key=f"k-{i}"))
+    assert (len(mail.handler.mails()), mail.handler.greetings) == (3, 1), "three mails, one connection"
+    channel.pool.idle[0].close()  # as if the server had closed it while it was idle
+    await channel.send(msg(DeliveryChannel.email, "mia@example.com", key="k-3"))
+    assert (len(mail.handler.mails()), mail.handler.greetings) == (4, 2), "sent once, on a new connection"
+
+
 async def test_a_redelivered_email_has_the_same_message_id(tmp_path: Path, mail: MailServer) -> None:
     """A retry after a lost answer sends again (SMTP cannot promise once); the receiver can tell by Message-ID."""
     d, _ = deliverer(tmp_path, mail)
@@ -206,3 +217,50 @@ async def test_a_customer_on_another_channel_hears_back_through_its_integration(
     payload = Webhook(SECRET).verify(sms.body, sms.headers)
     assert payload["to"] == "tel:+49301234567" and payload["recipient_id"] == "customer"
     assert "Router down" in payload["text"]
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (openssl); the client trusts it through `cafile=`."""
+    import subprocess
+
+    d = tmp_path_factory.mktemp("tls")
+    cert, key = d / "cert.pem", d / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+async def test_starttls_and_login_with_a_certificate_we_trust(tmp_path: Path, certificate: tuple[Path, Path]) -> None:
+    import ssl
+    from typing import Any
+
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    cert, key = certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+
+    def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"escalation", b"s3cret/pw")
+        return AuthResult(success=ok, handled=False)  # aiosmtpd answers a failure with 535 itself
+
+    server = MailServer(tmp_path / "mail", tls_context=context, require_starttls=True, authenticator=authenticate,
+                        auth_require_tls=True).start()
+    try:
+        base = f"127.0.0.1:{server.port}?starttls=true&cafile={cert}"
+        good = EmailChannel(f"smtp://escalation:s3cret%2Fpw@{base}", "Escalations <esc@example.com>", "esc.test", 5)
+        await good.send(msg(DeliveryChannel.email, "mia@example.com"))
+        assert len(server.handler.mails()) == 1
+        wrong = EmailChannel(f"smtp://escalation:wrong@{base}", "Escalations <esc@example.com>", "esc.test", 5)
+        with pytest.raises(ApplicationError) as refused:
+            await wrong.send(msg(DeliveryChannel.email, "mia@example.com"))
+        assert refused.value.type == DELIVERY_REJECTED and "SMTP 535" in str(refused.value)
+        untrusted = EmailChannel(f"smtp://escalation:s3cret%2Fpw@127.0.0.1:{server.port}?starttls=true",
+                                 "Escalations <esc@example.com>", "esc.test", 5)
+        with pytest.raises(Exception) as not_verified:  # the certificate is checked: no cafile, no trust
+            await untrusted.send(msg(DeliveryChannel.email, "mia@example.com"))
+        assert not (isinstance(not_verified.value, ApplicationError) and not_verified.value.non_retryable)
+    finally:
+        server.stop()
