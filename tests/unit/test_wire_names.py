@@ -9,6 +9,12 @@ import ast
 import inspect
 import sys
 
+import pytest
+
+from starter.runtime.temporal import WORKFLOWS
+from workflows.rotation.workflow import RotationWorkflow
+from workflows.sponsorship.workflow import SponsorshipWorkflow
+from workflows.survey.workflow import SurveyWorkflow
 from workflows.ticket import ACTIONS
 from workflows.ticket.workflow import TicketWorkflow
 
@@ -21,6 +27,14 @@ WIRE_NAMES: dict[str, set[str]] = {
                "assign_manager"},
     "signal": {"customer_replied"},
     "query": {"state", "view", "policy_snapshot"},
+}
+
+
+# The other workflow types' contracts (clients and activities address them by these names too).
+OTHER_WIRE_NAMES: dict[type, dict[str, set[str]]] = {
+    RotationWorkflow: {"update": {"take"}, "signal": set(), "query": {"state"}},
+    SurveyWorkflow: {"update": {"answer"}, "signal": set(), "query": {"state"}},
+    SponsorshipWorkflow: {"update": {"check_in", "exit"}, "signal": {"enrol"}, "query": {"state"}},
 }
 
 
@@ -43,9 +57,22 @@ def declared_handlers(cls: type) -> list[tuple[str, str, str | None]]:
     return handlers(inspect.getsource(sys.modules[cls.__module__]), cls.__name__)
 
 
-def test_every_handler_names_itself_on_the_wire() -> None:
-    unnamed = [f"{kind} {method}" for kind, method, name in declared_handlers(TicketWorkflow) if name is None]
+@pytest.mark.parametrize("cls", WORKFLOWS, ids=lambda c: c.__name__)
+def test_every_handler_names_itself_on_the_wire(cls: type) -> None:
+    unnamed = [f"{kind} {method}" for kind, method, name in declared_handlers(cls) if name is None]
     assert not unnamed, f"give these an explicit name=: {unnamed}"
+
+
+def test_every_workflow_type_has_its_contract_here() -> None:
+    assert set(WORKFLOWS) == {TicketWorkflow, *OTHER_WIRE_NAMES}
+
+
+@pytest.mark.parametrize("cls", list(OTHER_WIRE_NAMES), ids=lambda c: c.__name__)
+def test_the_other_workflows_wire_names_are_todays(cls: type) -> None:
+    found: dict[str, set[str]] = {k: set() for k in HANDLER_KINDS}
+    for kind, _, name in declared_handlers(cls):
+        found[kind].add(name or "")
+    assert found == OTHER_WIRE_NAMES[cls]
 
 
 def test_the_wire_names_are_todays() -> None:
