@@ -54,13 +54,16 @@ class Templates:
             return template.render(**variables).strip()
         return None
 
-    def message_parts(self, kind: str, channel: DeliveryChannel, variables: dict[str, Any]) -> tuple[str, str, str | None]:
-        """Subject, text and (email only) HTML of one message."""
+    def message_parts(self, kind: str, channel: DeliveryChannel, variables: dict[str, Any],
+                      customer: bool = False) -> tuple[str, str, str | None]:
+        """Subject, text and (email only) HTML of one message. A customer's mail has an HTML part only where its
+        kind has one: the default HTML shows the team's own view (tier, department, the API's link)."""
         subject = self.render([f"{kind}.subject.txt", "default.subject.txt"], variables) or variables["notification"]["subject"]
         text = self.render([f"{kind}.{channel.value}.txt", f"{kind}.txt", "default.txt"], variables)
         html = None
         if channel == DeliveryChannel.email:
-            html = self.render([f"{kind}.{channel.value}.html", f"{kind}.html", "default.html"], variables)
+            html = self.render([f"{kind}.{channel.value}.html", f"{kind}.html", *([] if customer else ["default.html"])],
+                               variables)
         return subject, text or variables["notification"]["body"], html
 
 
@@ -183,7 +186,7 @@ class Preparer:
                  link: str) -> Message:
         v = variables(n, rid, name, zone, link, self._survey_link(n) if rid == CUSTOMER else "")
         render_as = DeliveryChannel.email if channel == DeliveryChannel.outbox else channel
-        subject, text, html = self.templates.message_parts(n.kind, render_as, v)
+        subject, text, html = self.templates.message_parts(n.kind, render_as, v, customer=rid == CUSTOMER)
         return Message(key=message_key(n.key, rid, channel), notification_key=n.key, ticket_id=n.ticket_id,
                        kind=n.kind, channel=channel, recipient_id=rid, address=address, subject=subject, text=text,
                        html=html if channel == DeliveryChannel.email else None,
