@@ -297,8 +297,9 @@ class EscalationClient:
                 raise TicketNotFound(f"ticket {ticket_id} ended abnormally ({desc.status.name if desc.status else '?'})")
             try:
                 return await handle.query(TicketWorkflow.current_state, rpc_timeout=self.rpc_timeout)
-            except WorkflowQueryFailedError as exc:
-                raise TemporalUnavailable(f"ticket {ticket_id} could not be read yet: {exc}") from None
+            except WorkflowQueryFailedError as exc:  # the worker answered: the code it runs failed the query
+                raise WorkflowTaskFailed(f"ticket {ticket_id} cannot be read: its query failed in the worker ({exc}); "
+                                         "the worker's log names the error") from None
 
     def check_scope(self, state: core.TicketState, principal: Principal) -> None:
         if not principal.in_scope(state.tier, state.department):
