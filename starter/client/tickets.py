@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -44,6 +44,7 @@ from starter.client.errors import (
     TicketNotFound,
     WorkflowTaskFailed,
 )
+from starter.client.incidents import Declared, IncidentClient, TicketIdsPage
 from starter.client.macros import MacroRenderer
 from starter.client.principal import Permission, Principal
 from starter.client.sponsorships import SponsorshipClient, SponsorshipPage
@@ -54,6 +55,7 @@ from workflows import ticket as core
 from workflows.common import search_attributes as sa
 from workflows.common.policy import Policy
 from workflows.common.vocabulary import ID_PATTERN, PRIORITIES, Status
+from workflows.incident import IncidentState, IncidentUpdate, LinkRequest, PostUpdate, ResolveIncident
 from workflows.sponsorship import CheckIn, ExitRequest, SponsorshipState
 from workflows.survey import SurveyAnswer, SurveyState
 from workflows.ticket import Ticket, workflow_id
@@ -191,6 +193,7 @@ class EscalationClient:
         self.macros = macros
         self.surveys = SurveyClient(client, rpc_timeout, survey_secret or _environment_survey_secret)
         self.sponsorships = SponsorshipClient(client, policy, task_queue, rpc_timeout)
+        self.incidents = IncidentClient(client, policy, task_queue, rpc_timeout)
         self.temporal = client
         self.policy = policy
         self.task_queue = task_queue
@@ -320,6 +323,56 @@ class EscalationClient:
             async with self._errors():
                 view.survey = await self.surveys.of_ticket(ticket_id)
         return view
+
+    # ----- incidents -------------------------------------------------------------
+
+    async def declare_incident(self, service: str, title: str, severity: str, commander: str, *,
+                               principal: Principal) -> Declared:
+        """Declare an outage of `service` (supervisors, admins); a second declare answers with the open one."""
+        self._require(principal, Permission.escalate_executive, "declare an incident")
+        async with self._errors():
+            return await self.incidents.declare(service, title, severity, commander, principal.actor)
+
+    async def incident(self, service: str, *, principal: Principal) -> IncidentState:
+        async with self._errors():
+            return await self.incidents.show(service)
+
+    async def incident_tickets(self, service: str, *, principal: Principal, page_size: int = 100,
+                               cursor: str | None = None) -> TicketIdsPage:
+        async with self._errors():
+            return await self.incidents.tickets(service, page_size=page_size, cursor=cursor)
+
+    async def link_to_incident(self, service: str, tickets: Sequence[str], *, principal: Principal,
+                               unlink: bool = False) -> list[str]:
+        """Link (or unlink) tickets; a scoped agent only tickets within their scope (each is read first)."""
+        if principal.scoped:
+            for ticket_id in tickets:
+                await self.state(ticket_id, principal=principal)
+        request = LinkRequest(tickets=list(tickets), by=principal.actor)
+        async with self._errors():
+            if unlink:
+                return await self.incidents.unlink(service, request)
+            return await self.incidents.link(service, request)
+
+    async def _check_commands(self, service: str, principal: Principal, what: str) -> None:
+        """Updates and resolution: the commander, supervisors and admins."""
+        if principal.can(Permission.escalate_executive):
+            return
+        if (await self.incident(service, principal=principal)).commander != principal.actor:
+            raise Forbidden(f"to {what} needs the incident's commander, a supervisor or an admin "
+                            f"({principal.actor} is {principal.role.value})")
+
+    async def post_incident_update(self, service: str, text: str, *, principal: Principal) -> IncidentUpdate:
+        await self._check_commands(service, principal, "post an incident update")
+        async with self._errors():
+            return await self.incidents.post_update(service, PostUpdate(text=text, by=principal.actor))
+
+    async def resolve_incident(self, service: str, summary: str, *, principal: Principal,
+                               resolution: str = "fix") -> IncidentState:
+        await self._check_commands(service, principal, "resolve an incident")
+        async with self._errors():
+            return await self.incidents.resolve(service, ResolveIncident(summary=summary, resolution=resolution,  # type: ignore[arg-type]
+                                                                         by=principal.actor))
 
     # ----- sponsorships ----------------------------------------------------------
 

@@ -27,6 +27,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 import workflows
 from activities.delivery import ChatChannel, Deliverer, EmailChannel, WebhookChannel
+from activities.incidents import IncidentFanOut
 from activities.notify import Notifier, Outbox
 from activities.prepare import Preparer
 from activities.rotation import EscalationManagers
@@ -35,6 +36,7 @@ from starter.runtime.directory_file import DEFAULT_TEMPLATES, directory_path, lo
 from starter.runtime.sdk_private import activity_name
 from starter.runtime.settings import Settings, customer_channels, settings, survey_secret
 from workflows.common.directory import resolve
+from workflows.incident.workflow import IncidentWorkflow
 from workflows.rotation.workflow import RotationWorkflow
 from workflows.sponsorship.workflow import SponsorshipWorkflow
 from workflows.survey.workflow import SurveyWorkflow
@@ -44,7 +46,7 @@ from workflows.ticket.workflow import TicketWorkflow
 log = structlog.get_logger("escalation.runtime")
 
 # Every workflow type and activity the engine runs; a new one is registered here and nowhere else.
-WORKFLOWS: list[type] = [TicketWorkflow, RotationWorkflow, SurveyWorkflow, SponsorshipWorkflow]
+WORKFLOWS: list[type] = [TicketWorkflow, RotationWorkflow, SurveyWorkflow, SponsorshipWorkflow, IncidentWorkflow]
 # The task queue every worker and client uses unless ESCALATION_TASK_QUEUE says otherwise (written once, in Settings).
 DEFAULT_TASK_QUEUE: str = Settings.model_fields["escalation_task_queue"].default
 
@@ -69,7 +71,7 @@ def activities(s: Settings) -> list[Any]:
         return account.executive_sponsor if account else None
 
     return [Notifier(outbox).notify, preparer.prepare, deliverer.deliver,
-            EscalationManagers(managers_on_duty).assign, Sponsorships(sponsor_of).enrol]
+            EscalationManagers(managers_on_duty).assign, Sponsorships(sponsor_of).enrol, IncidentFanOut().fan_out]
 
 
 def data_converter() -> DataConverter:

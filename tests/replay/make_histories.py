@@ -19,11 +19,13 @@ from temporalio import activity
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from starter.client.incidents import IncidentClient
 from starter.client.sponsorships import SponsorshipClient
 from starter.runtime.policy_file import load_policy
 from tests.support.workflows import local_env, running_worker, start_ticket, ticket, time_skipping_env
 from workflows import ticket as core
 from workflows.common.policy import Policy
+from workflows.incident import LinkRequest, PostUpdate, ResolveIncident, incident_workflow_id
 from workflows.rotation import RotationInput, rotation_workflow_id
 from workflows.rotation.workflow import RotationWorkflow
 from workflows.sponsorship import CheckIn, ExitRequest, sponsorship_workflow_id
@@ -217,6 +219,44 @@ async def sponsorship_program(env: WorkflowEnvironment, tq: str) -> str:
     return handle.id
 
 
+async def incident_outage(env: WorkflowEnvironment, tq: str) -> str:
+    """IncidentWorkflow's whole life: declared, two tickets linked, a status update told to both, the commander
+    reminded once (SEV1: 30 minutes), resolved (the tickets resolved with its summary)."""
+    incidents = IncidentClient(env.client, load_policy(), tq, timedelta(seconds=10))
+    for i in range(2):
+        await start_ticket(env.client, tq, ticket(await env.get_current_time(), id=f"H-outage-{i}",
+                                                  customer_contact=f"buyer{i}@example.com"))
+    await incidents.declare("streaming-eu", "Streaming down in the EU", "SEV1", "agent:mia", "supervisor:history")
+    await incidents.link("streaming-eu", LinkRequest(tickets=["H-outage-0", "H-outage-1"], by=AGENT))
+    await incidents.post_update("streaming-eu", PostUpdate(text="Restoring the EU cluster.", by="agent:mia"))
+    await env.sleep(timedelta(minutes=31))
+    await incidents.resolve("streaming-eu", ResolveIncident(summary="EU cluster restored", by="supervisor:history"))
+    handle = env.client.get_workflow_handle(incident_workflow_id("streaming-eu"))
+    await handle.result()
+    return handle.id
+
+
+async def incident_linked_ticket(env: WorkflowEnvironment, tq: str) -> str:
+    """A ticket's side of an incident (the `incident` Signal): linked with the latest update, told a second update,
+    a repeated notice ignored, resolved by the incident."""
+    t = ticket(await env.get_current_time(), id="H-incident-ticket", customer_contact="buyer@example.com")
+    handle = await start_ticket(env.client, tq, t)
+    for notice in (
+        core.IncidentNotice(actor="incident:login", kind="linked", incident_id="login", title="Login fails", number=1,
+                            text="Investigating."),
+        core.IncidentNotice(actor="incident:login", kind="update", incident_id="login", title="Login fails", number=2,
+                            text="Cause found."),
+        core.IncidentNotice(actor="incident:login", kind="update", incident_id="login", title="Login fails", number=2,
+                            text="Cause found."),
+        core.IncidentNotice(actor="incident:login", kind="resolved", incident_id="login", title="Login fails",
+                            text="Fixed.", resolve=True),
+    ):
+        await handle.signal(TicketWorkflow.incident, notice)
+    await handle.execute_update(TicketWorkflow.close, core.Close(actor=AGENT))
+    await handle.result()
+    return handle.id
+
+
 Scenario = Callable[[WorkflowEnvironment, str], Awaitable[str | tuple[str, str]]]
 # Each scenario with the server it needs: time skipping, or the dev server where activities may be held open.
 SCENARIOS: list[tuple[Scenario, Callable[[], Awaitable[WorkflowEnvironment]]]] = [
@@ -224,7 +264,8 @@ SCENARIOS: list[tuple[Scenario, Callable[[], Awaitable[WorkflowEnvironment]]]] =
     (small_action_answers, time_skipping_env), (bot_hand_off_in_the_past, time_skipping_env),
     (duplicate_replies, time_skipping_env), (people_told, time_skipping_env), (rotation_turns, local_env),
     (closed_with_survey, time_skipping_env), (survey_answered, time_skipping_env),
-    (sponsorship_program, time_skipping_env),
+    (sponsorship_program, time_skipping_env), (incident_outage, time_skipping_env),
+    (incident_linked_ticket, time_skipping_env),
 ]
 
 

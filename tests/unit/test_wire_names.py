@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from starter.runtime.temporal import WORKFLOWS
+from workflows.incident.workflow import IncidentWorkflow
 from workflows.rotation.workflow import RotationWorkflow
 from workflows.sponsorship.workflow import SponsorshipWorkflow
 from workflows.survey.workflow import SurveyWorkflow
@@ -25,7 +26,7 @@ WIRE_NAMES: dict[str, set[str]] = {
     "update": {"acknowledge", "escalate", "transfer", "wait_on_customer", "resolve", "reopen", "close", "assign",
                "note", "change_priority", "customer_reply", "escalate_to_executive",
                "assign_manager"},
-    "signal": {"customer_replied"},
+    "signal": {"customer_replied", "incident"},
     "query": {"state", "view", "policy_snapshot"},
 }
 
@@ -35,6 +36,7 @@ OTHER_WIRE_NAMES: dict[type, dict[str, set[str]]] = {
     RotationWorkflow: {"update": {"take"}, "signal": set(), "query": {"state"}},
     SurveyWorkflow: {"update": {"answer"}, "signal": set(), "query": {"state"}},
     SponsorshipWorkflow: {"update": {"check_in", "exit"}, "signal": {"enrol"}, "query": {"state"}},
+    IncidentWorkflow: {"update": {"link", "unlink", "post_update", "resolve"}, "signal": set(), "query": {"state"}},
 }
 
 

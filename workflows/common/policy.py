@@ -172,6 +172,21 @@ class Sponsorship(_Strict):
                                                                        "ends the sponsorship")
 
 
+Severity = Literal["SEV1", "SEV2", "SEV3", "SEV4"]
+SEVERITIES: tuple[Severity, ...] = ("SEV1", "SEV2", "SEV3", "SEV4")
+
+
+class Incidents(_Strict):
+    """Outages that span many tickets: how often the commander must post an update, what resolving does."""
+
+    update_every: dict[Severity, Duration] = Field(
+        default_factory=lambda: dict[Severity, timedelta]({"SEV1": timedelta(minutes=30), "SEV2": timedelta(hours=1),
+                                                          "SEV3": timedelta(hours=4)}),
+        description="the commander is reminded when no update went out for this long (a severity not named: never)")
+    resolve_linked: bool = Field(True, description="resolving the incident resolves every linked ticket still open "
+                                                   "(false: only tell them)")
+
+
 class Policy(_Strict):
     name: str = "default"
     tiers: list[Tier] = Field(min_length=1)
@@ -184,6 +199,7 @@ class Policy(_Strict):
     escalation_managers: EscalationManagers = Field(default_factory=EscalationManagers)
     surveys: Surveys = Field(default_factory=Surveys)
     sponsorship: Sponsorship = Field(default_factory=Sponsorship)
+    incidents: Incidents = Field(default_factory=Incidents)
     reopen_window: Duration = timedelta(days=3)
     escalation_notify: list[str] = Field(default_factory=lambda: ["escalation_manager"])
     breach_notify: list[str] = Field(default_factory=lambda: ["escalation_manager", "assignee"])

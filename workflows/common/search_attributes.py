@@ -14,10 +14,12 @@ ASSIGNEE = SearchAttributeKey.for_keyword("TicketAssignee")
 ESCALATION_COUNT = SearchAttributeKey.for_int("TicketEscalationCount")
 SLA_BREACHED = SearchAttributeKey.for_bool("TicketSlaBreached")
 POLICY_VERSION = SearchAttributeKey.for_keyword("TicketPolicyVersion")
+INCIDENT = SearchAttributeKey.for_keyword("TicketIncident")  # set once a ticket is linked to an incident
 # The survey's score, on the SurveyWorkflow (not the ticket, which has completed when the customer answers).
 SURVEY_SCORE = SearchAttributeKey.for_int("SurveyScore")
 
-ALL = (STATUS, TIER, PRIORITY, DEPARTMENT, CHANNEL, CUSTOMER_ID, ASSIGNEE, ESCALATION_COUNT, SLA_BREACHED, POLICY_VERSION)
+ALL = (STATUS, TIER, PRIORITY, DEPARTMENT, CHANNEL, CUSTOMER_ID, ASSIGNEE, ESCALATION_COUNT, SLA_BREACHED, POLICY_VERSION,
+       INCIDENT)
 BY_NAME = {k.name: k for k in ALL}
 # What the dev server registers: the tickets' and the other workflows'.
 REGISTERED = (*ALL, SURVEY_SCORE)

@@ -14,7 +14,7 @@ class Notify(BaseModel):
     """Tell people something; `key` is unique per notification for idempotent delivery."""
 
     kind: Literal["opened", "stakeholders", "escalation", "warning", "breach", "resolved", "executive", "transferred",
-                  "public_reply", "reminder", "customer_update", "executive_request"]
+                  "public_reply", "reminder", "customer_update", "executive_request", "incident_update"]
     key: str
     ticket_id: str
     recipients: list[str]

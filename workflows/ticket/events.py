@@ -122,9 +122,24 @@ class DeadlineReached(_Event):
     due_at: datetime
 
 
+class IncidentNotice(_Event):
+    """What an incident tells each ticket linked to it (a Signal from the incident's fan-out activity): linked (with
+    the latest update), a status update for the customer, unlinked, resolved. Each ticket de-duplicates by incident
+    and update number, so a fan-out that is retried after a crash tells nobody twice."""
+
+    type: Literal["incident"] = "incident"
+    kind: Literal["linked", "update", "unlinked", "resolved"]
+    incident_id: str
+    title: str = ""
+    number: int = Field(0, ge=0, description="the update's number (linked: the latest update's, 0 if none yet)")
+    text: str = Field("", max_length=20_000, description="the update's text, or the resolution's summary")
+    resolve: bool = Field(False, description="resolved: resolve the ticket too (the policy's choice)")
+    resolution: ResolutionKind = ResolutionKind.fix
+
+
 Event = Annotated[
     Acknowledge | Escalate | EscalateToExecutive | Transfer | WaitOnCustomer | CustomerReply | Resolve | Reopen | Close
-    | Assign | AssignManager | AddNote | ChangePriority | DeadlineReached,
+    | Assign | AssignManager | AddNote | ChangePriority | DeadlineReached | IncidentNotice,
     Field(discriminator="type"),
 ]
 

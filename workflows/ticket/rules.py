@@ -31,6 +31,7 @@ from workflows.ticket.events import (
     Escalate,
     EscalateToExecutive,
     Event,
+    IncidentNotice,
     Rejected,
     Reopen,
     Resolve,
@@ -438,7 +439,40 @@ def _remind(s: TicketState, name: ClockName, due: datetime, now: datetime, p: Po
     return fx
 
 
+def _on_incident(s: TicketState, e: IncidentNotice, now: datetime, p: Policy) -> list[Effect]:
+    """An incident's notice: linking, its status updates for the customer, unlinking, its resolution."""
+    if e.kind == "linked":
+        if s.incident_id != e.incident_id:
+            s.incident_id, s.incident_update = e.incident_id, 0
+            record(s, now, e.actor, "incident_linked", f"part of incident {e.incident_id}: {e.title}".rstrip(": "))
+        return _incident_update(s, e, now, p) if e.number > s.incident_update and e.text else []
+    if s.incident_id != e.incident_id:
+        return []  # unlinked meanwhile, or another incident's: nothing to do
+    if e.kind == "update":
+        return _incident_update(s, e, now, p) if e.number > s.incident_update else []
+    if e.kind == "unlinked":
+        s.incident_id, s.incident_update = None, 0
+        record(s, now, e.actor, "incident_unlinked", f"no longer part of incident {e.incident_id}")
+        return []
+    record(s, now, e.actor, "incident_resolved", f"incident {e.incident_id} resolved", e.text)
+    if e.resolve and s.status in ACTIVE:
+        return _on_resolve(s, Resolve(actor=e.actor, summary=e.text or f"incident {e.incident_id} resolved",
+                                      resolution=e.resolution), now, p)
+    return []
+
+
+def _incident_update(s: TicketState, e: IncidentNotice, now: datetime, p: Policy) -> list[Effect]:
+    """The incident's status update, told to this ticket's customer: a customer-facing message (the clocks a public
+    reply restarts restart), once per incident and update number."""
+    s.incident_update = e.number
+    record(s, now, e.actor, "incident_update", f"incident {e.incident_id} update #{e.number} to the customer", e.text)
+    apply_triggers(s, [Trigger.public_reply], now, p)
+    return [notify(s, "incident_update", ["customer"], f"Update on {e.title or 'the outage'}: {s.ticket.subject}",
+                   e.text)]
+
+
 _HANDLERS: dict[type, Callable[[TicketState, object, datetime, Policy], list[Effect]]] = {
+    IncidentNotice: _on_incident,  # type: ignore[dict-item]
     Acknowledge: _on_acknowledge,  # type: ignore[dict-item]
     Escalate: _on_escalate,  # type: ignore[dict-item]
     EscalateToExecutive: _on_executive,  # type: ignore[dict-item]

@@ -119,6 +119,8 @@ class TicketState(BaseModel):
     # The customer hears of public replies and of the policy's status updates (patch `customer-notices`: tickets
     # opened before it keep today's notifications, so their histories replay).
     customer_notices: bool = False
+    incident_id: str | None = None  # the incident this ticket is part of (its updates reach the customer)
+    incident_update: int = 0  # the number of the latest incident update applied (a repeat is not applied again)
     seq: int = 0
     as_of: datetime
 
@@ -181,6 +183,8 @@ def search_attributes(s: TicketState) -> dict[str, object]:
         sa.ESCALATION_COUNT.name: s.escalation_count,
         sa.SLA_BREACHED.name: s.sla_breached,
         sa.POLICY_VERSION.name: s.policy_version,
+        # only once linked: tickets of before never published it (their histories replay unchanged)
+        **({sa.INCIDENT.name: s.incident_id} if s.incident_id else {}),
     }
 
 

@@ -42,6 +42,8 @@ class TicketView(BaseModel):
     customer_id: str
     assignee: str | None
     escalation_manager: str | None = None
+    incident_id: str | None = Field(None, description="the incident this ticket is part of (its updates reach the "
+                                                      "customer; the timeline has the latest)")
     routing_rule: str | None
     escalation_count: int
     reopen_count: int
@@ -79,7 +81,7 @@ def ticket_view(state: TicketState, now: datetime) -> TicketView:
     return TicketView(
         id=t.id, subject=t.subject, status=state.status, tier=state.tier, department=state.department,
         priority=state.priority, channel=t.channel.value, customer_id=t.customer_id, assignee=state.assignee,
-        escalation_manager=state.escalation_manager,
+        escalation_manager=state.escalation_manager, incident_id=state.incident_id,
         routing_rule=state.routing_rule, escalation_count=state.escalation_count, reopen_count=state.reopen_count,
         executive_attention=state.executive_attention, sla_breached=state.sla_breached, breaches=state.breaches,
         policy_version=state.policy_version, calendar=state.calendar.name, opened_at=t.opened_at,

@@ -412,6 +412,17 @@ class TicketWorkflow:
         except ApplicationError as exc:  # a signal cannot be refused; record why it was ignored
             workflow.logger.warning("ticket %s: customer reply ignored: %s", self.state.ticket.id, exc)
 
+    @workflow.signal(name="incident")
+    def incident(self, e: core.IncidentNotice) -> None:
+        """An incident's notice (its fan-out activity signals every linked ticket; a repeat changes nothing)."""
+        if self.state.closed:
+            workflow.logger.info("ticket %s: closed, incident %s %s skipped", self.state.ticket.id, e.incident_id, e.kind)
+            return
+        try:
+            self._apply(e)
+        except ApplicationError as exc:  # a signal cannot be refused; record why it was ignored
+            workflow.logger.warning("ticket %s: incident notice ignored: %s", self.state.ticket.id, exc)
+
     @workflow.query(name="state")
     def current_state(self) -> core.TicketState:
         return self.state

@@ -1,0 +1,54 @@
+"""The `fan_out_incident` activity: tell one batch of linked tickets one thing (linked, an update, unlinked,
+resolved), as a Signal to each ticket's own workflow.
+
+Bounded: at most `concurrency` Signals in flight. Resumable: the index reached is heartbeated, so an attempt that
+follows a crash starts where the last one got to (and a ticket told twice applies the notice once: it
+de-duplicates by incident and update number). A ticket that has completed (closed) is skipped and counted."""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+from temporalio import activity
+from temporalio.service import RPCError, RPCStatusCode
+
+from workflows.incident import FanOut, FanOutResult
+from workflows.ticket import IncidentNotice, workflow_id
+
+log = structlog.get_logger("escalation.incidents")
+
+
+class IncidentFanOut:
+    def __init__(self, concurrency: int = 20) -> None:
+        self.concurrency = concurrency
+
+    @activity.defn(name="fan_out_incident")
+    async def fan_out(self, batch: FanOut) -> FanOutResult:
+        details = activity.info().heartbeat_details
+        start, result = (int(details[0]), FanOutResult.model_validate(details[1])) if details else (0, FanOutResult())
+        notice = IncidentNotice(actor=f"incident:{batch.incident_id}", kind=batch.kind, incident_id=batch.incident_id,
+                                title=batch.title, number=batch.number, text=batch.text, resolve=batch.resolve,
+                                resolution=batch.resolution)
+        client = activity.client()
+
+        async def tell(ticket_id: str) -> None:
+            try:
+                await client.get_workflow_handle(workflow_id(ticket_id)).signal("incident", notice)
+                result.told += 1
+            except RPCError as exc:
+                if exc.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                # completed (closed) or never existed: told apart by asking once
+                try:
+                    await client.get_workflow_handle(workflow_id(ticket_id)).describe()
+                    result.closed.append(ticket_id)
+                except RPCError:
+                    result.missing.append(ticket_id)
+
+        for i in range(start, len(batch.tickets), self.concurrency):
+            await asyncio.gather(*(tell(t) for t in batch.tickets[i:i + self.concurrency]))
+            activity.heartbeat(i + self.concurrency, result.model_dump(mode="json"))
+        log.info("incident fan-out", incident_id=batch.incident_id, kind=batch.kind, number=batch.number,
+                 told=result.told, closed=len(result.closed), missing=len(result.missing))
+        return result

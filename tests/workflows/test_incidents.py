@@ -1,0 +1,134 @@
+"""Incidents on the time-skipping server: linked tickets hear each update once (one timeline entry, one customer
+message), a repeated notice changes nothing, resolving resolves the tickets still open and leaves resolved ones
+alone, the commander is reminded when no update went out for the policy's cadence."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.testing import WorkflowEnvironment
+
+from starter.client import ActionRejected
+from starter.client.incidents import IncidentClient
+from starter.runtime.policy_file import load_policy
+from tests.support.workflows import Recorder, on_time_skipping_server, start_ticket, ticket
+from workflows import ticket as core
+from workflows.incident import LinkRequest, PostUpdate, ResolveIncident, incident_workflow_id
+from workflows.incident.workflow import IncidentWorkflow
+from workflows.ticket.workflow import TicketWorkflow
+
+pytestmark = pytest.mark.timeout(150)
+SENT = Recorder()
+AGENT = "agent:alice"
+
+
+def incidents(env: WorkflowEnvironment, tq: str) -> IncidentClient:
+    return IncidentClient(env.client, load_policy(), tq, timedelta(seconds=10))
+
+
+async def settled(env: WorkflowEnvironment, service: str) -> None:
+    """Until the incident has told every batch it queued (its fan-out activities ran)."""
+    handle = env.client.get_workflow_handle_for(IncidentWorkflow.run, incident_workflow_id(service))
+    for _ in range(100):
+        desc = await handle.describe()
+        if desc.status != WorkflowExecutionStatus.RUNNING or not desc.raw_description.pending_activities:
+            await asyncio.sleep(0.2)
+            desc = await handle.describe()
+            if desc.status != WorkflowExecutionStatus.RUNNING or not desc.raw_description.pending_activities:
+                return
+        await asyncio.sleep(0.1)
+
+
+async def timeline(env: WorkflowEnvironment, ticket_id: str) -> list[core.TimelineEntry]:
+    handle = env.client.get_workflow_handle_for(TicketWorkflow.run, core.workflow_id(ticket_id))  # type: ignore[arg-type]
+    desc = await handle.describe()
+    if desc.status == WorkflowExecutionStatus.COMPLETED:
+        return (await handle.result()).timeline
+    return (await handle.query(TicketWorkflow.current_state)).timeline
+
+
+@on_time_skipping_server(replace_activities=[SENT.deliver])
+async def test_one_update_reaches_each_linked_customer_once_and_resolution_resolves_them(
+        env: WorkflowEnvironment, tq: str) -> None:
+    now = await env.get_current_time()
+    tickets = [ticket(now, priority="P2", customer_contact=f"buyer{i}@example.com") for i in range(5)]
+    for t in tickets:
+        await start_ticket(env.client, tq, t)
+    done = await start_ticket(env.client, tq, ticket(now, priority="P3", customer_contact="early@example.com"))
+    await done.execute_update(TicketWorkflow.resolve, core.Resolve(actor=AGENT, summary="fixed on its own"))
+    ids = [t.id for t in tickets]
+    client = incidents(env, tq)
+    declared = await client.declare("streaming-eu", "Streaming down in EU", "SEV1", "agent:mia", "supervisor:sam")
+    assert declared.created and declared.incident.status == "open"
+    again = await client.declare("streaming-eu", "Streaming down (again)", "SEV1", "agent:leo", "supervisor:sam")
+    assert not again.created and again.incident.title == "Streaming down in EU", "the open one answers"
+
+    assert await client.link("streaming-eu", LinkRequest(tickets=[*ids, done.id.removeprefix("ticket-")],
+                                                         by=AGENT)) == [*ids, done.id.removeprefix("ticket-")]
+    assert await client.link("streaming-eu", LinkRequest(tickets=ids[:2], by=AGENT)) == [], "linked once"
+    update = await client.post_update("streaming-eu", PostUpdate(text="We are restoring the EU cluster.",
+                                                                 by="agent:mia"))
+    assert update.number == 1
+    await settled(env, "streaming-eu")
+    await env.sleep(timedelta(seconds=5))  # the tickets' own deliveries
+    for tid in ids:
+        entries = [e for e in await timeline(env, tid) if e.action == "incident_update"]
+        assert len(entries) == 1 and entries[0].reason == "We are restoring the EU cluster."
+        assert len([m for m in SENT.sent if m.ticket_id == tid and m.kind == "incident_update"]) == 1
+    # A fan-out retried after a crash tells a ticket again: it applies the notice once.
+    await env.client.get_workflow_handle(core.workflow_id(ids[0])).signal("incident", core.IncidentNotice(
+        actor="incident:streaming-eu", kind="update", incident_id="streaming-eu", number=1, text="again"))
+    assert len([e for e in await timeline(env, ids[0]) if e.action == "incident_update"]) == 1
+
+    state = await client.resolve("streaming-eu", ResolveIncident(summary="EU cluster restored", by="supervisor:sam"))
+    assert state.status == "resolved"
+    await settled(env, "streaming-eu")
+    for tid in ids:
+        s: core.TicketState = await env.client.get_workflow_handle(core.workflow_id(tid)).query(
+            TicketWorkflow.current_state)
+        assert s.status.value == "resolved" and s.resolution_summary == "EU cluster restored"
+    left = await done.query(TicketWorkflow.current_state)
+    assert left.resolution_summary == "fixed on its own", "a ticket resolved already is left alone"
+    with pytest.raises(ActionRejected) as refused:
+        await client.post_update("streaming-eu", PostUpdate(text="late", by="agent:mia"))
+    assert refused.value.code == "incident_resolved"
+
+
+@on_time_skipping_server(replace_activities=[SENT.deliver])
+async def test_the_commander_is_reminded_when_no_update_went_out(env: WorkflowEnvironment, tq: str) -> None:
+    client = incidents(env, tq)
+    await client.declare("billing-api", "Invoices fail", "SEV1", "agent:mia", "supervisor:sam")
+    await env.sleep(timedelta(minutes=29))
+    assert not [m for m in SENT.sent if m.kind == "incident_reminder" and "billing-api" in m.key]
+    await env.sleep(timedelta(minutes=2))
+    reminders = [m for m in SENT.sent if m.kind == "incident_reminder" and "billing-api" in m.key]
+    assert [m.recipient_id for m in reminders] == ["mia"], "SEV1: the commander hears after 30 minutes"
+    await client.post_update("billing-api", PostUpdate(text="Fix deploying.", by="agent:mia"))
+    await env.sleep(timedelta(minutes=29))
+    assert len([m for m in SENT.sent if m.kind == "incident_reminder" and "billing-api" in m.key]) == 1
+
+
+@on_time_skipping_server(replace_activities=[SENT.deliver])
+async def test_a_ticket_linked_later_gets_the_latest_update_and_unlinking_stops_them(env: WorkflowEnvironment,
+                                                                                      tq: str) -> None:
+    client = incidents(env, tq)
+    await client.declare("login", "Login fails", "SEV2", "agent:mia", "supervisor:sam")
+    await client.post_update("login", PostUpdate(text="Investigating.", by="agent:mia"))
+    await client.post_update("login", PostUpdate(text="Cause found.", by="agent:mia"))
+    t = ticket(await env.get_current_time(), priority="P3", customer_contact="late@example.com")
+    await start_ticket(env.client, tq, t)
+    await client.link("login", LinkRequest(tickets=[t.id], by=AGENT))
+    await settled(env, "login")
+    entries = await timeline(env, t.id)
+    assert [e.reason for e in entries if e.action == "incident_update"] == ["Cause found."], "only the latest"
+    s: core.TicketState = await env.client.get_workflow_handle(core.workflow_id(t.id)).query(
+        TicketWorkflow.current_state)
+    assert s.incident_id == "login"
+    await client.unlink("login", LinkRequest(tickets=[t.id], by=AGENT))
+    await client.post_update("login", PostUpdate(text="Fixed.", by="agent:mia"))
+    await settled(env, "login")
+    s = await env.client.get_workflow_handle(core.workflow_id(t.id)).query(TicketWorkflow.current_state)
+    assert s.incident_id is None and "Fixed." not in [e.reason for e in s.timeline]
