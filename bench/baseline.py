@@ -37,7 +37,7 @@ STEPS = ("acknowledge", "escalate", "resolve")  # the lifecycle's three updates
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 # Messages per notification of the lifecycle with the default directory (tests/e2e/test_bench_smoke.py checks that
 # the baseline schedules as many activities as the ticket does).
-MESSAGES = {"opened": 1, "stakeholders": 2, "escalation": 3, "resolved": 2}
+MESSAGES = {"opened": 1, "stakeholders": 3, "escalation": 3, "resolved": 2}
 FIRST_DEADLINE = timedelta(minutes=90)  # like the P2 ticket's nearest deadline (the 75 % warning of a 2 h clock)
 
 

@@ -42,6 +42,8 @@ def outputs(stdout: str) -> list[dict[str, Any]]:
 
 # What each example must show, keyed by a piece of its command.
 EXPECT: dict[str, Callable[[list[dict[str, Any]]], bool]] = {
+    "-X POST $API/v1/incidents -H": lambda o: o[0]["id"] == "billing-api" and o[1]["changed"] == ["HD-1001"]
+    and o[2]["number"] == 1 and o[3]["tickets"] == ["HD-1001"],
     "/HD-2002/survey": lambda o: o[1]["status"] == "closed" and (o[-1] is None or o[-1]["survey_id"] == "survey-HD-2002"),
     "-X POST $API/v1/sponsorships -H": lambda o: o[0]["account_id"] == "cust-1001" and o[1]["check_in_count"] >= 1
     and "sponsorships" in o[-1],
