@@ -20,8 +20,9 @@ log = structlog.get_logger("escalation.incidents")
 
 
 class IncidentFanOut:
-    def __init__(self, concurrency: int = 20) -> None:
+    def __init__(self, concurrency: int = 20, rate_per_s: float = 0.0) -> None:
         self.concurrency = concurrency
+        self.rate_per_s = rate_per_s  # paced: at most this many Signals a second (0: as fast as they go)
 
     @activity.defn(name="fan_out_incident")
     async def fan_out(self, batch: FanOut) -> FanOutResult:
@@ -46,9 +47,14 @@ class IncidentFanOut:
                 except RPCError:
                     result.missing.append(ticket_id)
 
+        loop = asyncio.get_running_loop()
         for i in range(start, len(batch.tickets), self.concurrency):
-            await asyncio.gather(*(tell(t) for t in batch.tickets[i:i + self.concurrency]))
-            activity.heartbeat(i + self.concurrency, result.model_dump(mode="json"))
+            began = loop.time()
+            chunk = batch.tickets[i:i + self.concurrency]
+            await asyncio.gather(*(tell(t) for t in chunk))
+            activity.heartbeat(i + len(chunk), result.model_dump(mode="json"))
+            if self.rate_per_s > 0:
+                await asyncio.sleep(max(0.0, len(chunk) / self.rate_per_s - (loop.time() - began)))
         log.info("incident fan-out", incident_id=batch.incident_id, kind=batch.kind, number=batch.number,
                  told=result.told, closed=len(result.closed), missing=len(result.missing))
         return result

@@ -59,6 +59,7 @@ from workflows.incident import IncidentState, IncidentUpdate, LinkRequest, PostU
 from workflows.sponsorship import CheckIn, ExitRequest, SponsorshipState
 from workflows.survey import SurveyAnswer, SurveyState
 from workflows.ticket import Ticket, workflow_id
+from workflows.ticket.routing import route
 from workflows.ticket.views import DUPLICATE, ActionResult, TicketView, answer_lacks_ticket, as_action_result, ticket_view
 from workflows.ticket.workflow import CLOCK_SKEW, TicketInput, TicketWorkflow, update_names
 
@@ -249,12 +250,28 @@ class EscalationClient:
         check_opened_at(ticket.opened_at, now, self.max_backdate)
         opened = core.open_ticket(ticket, self.policy, now, opened_by=actor, handoff=handoff)  # as the first task will
         created = await self._start(ticket, opened.state, actor=actor, handoff=handoff)
+        incident = await self._join_incident(ticket) if created else None
         if created and not wait_for_worker:
-            return OpenResult(created=True, view=ticket_view(core.catch_up(opened.state, now, self.policy).state, now))
+            view = ticket_view(core.catch_up(opened.state, now, self.policy).state, now)
+            return OpenResult(created=True, view=view.model_copy(update={"incident_id": incident or view.incident_id}))
         state = await self._state(ticket.id)
         if not created and not same_request(state.ticket, ticket, compare_opened_at=not opened_at_defaulted):
             raise IdConflict(f"ticket {ticket.id} exists with a different request; use another id")
         return OpenResult(created=created, view=ticket_view(state, now))
+
+    async def _join_incident(self, ticket: Ticket) -> str | None:
+        """A routing rule may name a service (`then: {incident: ...}`): a new matching ticket joins that service's
+        open incident, found by the id derived from the service (no visibility query: it lags). None: no rule, or no
+        open incident for the service."""
+        service = route(ticket, self.policy).incident
+        if service is None:
+            return None
+        try:
+            async with self._errors():
+                await self.incidents.link(service, LinkRequest(tickets=[ticket.id], by="system:routing"))
+        except (TicketNotFound, ActionRejected):
+            return None
+        return service
 
     async def _start(self, ticket: Ticket, opened: core.TicketState, *, actor: str | None = None,
                      handoff: core.Handoff | None = None) -> bool:

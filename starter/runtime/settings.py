@@ -46,6 +46,10 @@ class Settings(BaseSettings):
                                                                "scheme=URL pairs, comma-separated (tel=https://sms."
                                                                "example/hook,twitter=https://social.example/hook); "
                                                                "each gets a signed webhook with the handle in `to`")
+    escalation_incident_fanout_concurrency: int = Field(20, ge=1, le=500, description="an incident's Signals to "
+                                                                                    "its tickets in flight at once")
+    escalation_incident_fanout_rate: float = Field(0.0, ge=0, description="an incident's Signals to its tickets per "
+                                                                         "second, at most (0: unpaced)")
     escalation_delivery_timeout_s: float = Field(15.0, description="one delivery attempt's time limit")
     # HTTP API (starter/http)
     escalation_api_host: str = Field("127.0.0.1", description="where the HTTP API listens (0.0.0.0 in a container)")

@@ -71,7 +71,8 @@ def activities(s: Settings) -> list[Any]:
         return account.executive_sponsor if account else None
 
     return [Notifier(outbox).notify, preparer.prepare, deliverer.deliver,
-            EscalationManagers(managers_on_duty).assign, Sponsorships(sponsor_of).enrol, IncidentFanOut().fan_out]
+            EscalationManagers(managers_on_duty).assign, Sponsorships(sponsor_of).enrol,
+            IncidentFanOut(s.escalation_incident_fanout_concurrency, s.escalation_incident_fanout_rate).fan_out]
 
 
 def data_converter() -> DataConverter:

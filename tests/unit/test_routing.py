@@ -168,3 +168,21 @@ def test_route_agrees_with_a_first_match_scan(subject: str, channel: Channel, pl
     assert d.tier == ((first and first.set.tier) or default.tier)
     assert d.priority == (priority or (first and first.set.priority) or default.priority)
     assert d.department in POLICY.department_ids() and d.tier in POLICY.tier_ids()
+
+
+def test_a_rule_may_name_the_incident_a_matching_ticket_joins() -> None:
+    from datetime import UTC, datetime
+
+    from starter.runtime.policy_file import load_policy
+    from workflows.common.policy import Policy
+    from workflows.ticket import Ticket
+    from workflows.ticket.routing import route
+
+    data = load_policy().model_dump(mode="json", by_alias=True)
+    data["routing"]["rules"].insert(0, {"name": "outage", "when": {"keywords": ["stalls"]},
+                                        "then": {"incident": "streaming-eu"}})
+    policy = Policy.model_validate(data)
+    now = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    assert route(Ticket(id="R-1", subject="Video stalls", customer_id="c1", opened_at=now), policy).incident == \
+        "streaming-eu"
+    assert route(Ticket(id="R-2", subject="Invoice wrong", customer_id="c1", opened_at=now), policy).incident is None

@@ -115,6 +115,8 @@ class RoutingAction(_Strict):
     department: str | None = None
     priority: Priority | None = None
     tier: str | None = None
+    incident: Slug | None = Field(None, description="a service: a new matching ticket is linked to that service's "
+                                                     "open incident, if there is one")
 
 
 class RoutingRule(_Strict):

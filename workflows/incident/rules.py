@@ -97,9 +97,19 @@ def resolve(state: IncidentState, r: ResolveIncident, now: datetime,
                       resolution=r.resolution)
 
 
-def batches(f: FanOut, size: int) -> list[FanOut]:
-    """A fan-out in bounded batches (each one activity), in the order the tickets were linked."""
-    return [f.model_copy(update={"tickets": f.tickets[i:i + size]}) for i in range(0, len(f.tickets), size)]
+def enqueue(queue: list[FanOut], f: FanOut, size: int) -> list[FanOut]:
+    """The queue with `f` added in bounded batches (each one activity), in order. A notice that says what the last
+    queued batch says (tickets linked one by one at intake, during an outage) joins that batch up to `size`."""
+    out = list(queue)
+    tickets = list(f.tickets)
+    last = out[-1] if out else None
+    if last is not None and last.model_dump(exclude={"tickets", "by"}) == f.model_dump(exclude={"tickets", "by"}):
+        room = size - len(last.tickets)
+        if room > 0:
+            out[-1] = last.model_copy(update={"tickets": [*last.tickets, *tickets[:room]]})
+            tickets = tickets[room:]
+    out += [f.model_copy(update={"tickets": tickets[i:i + size]}) for i in range(0, len(tickets), size)]
+    return out
 
 
 def fanned_out(state: IncidentState, f: FanOut, result: FanOutResult, now: datetime) -> IncidentState:

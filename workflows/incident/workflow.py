@@ -79,7 +79,7 @@ class IncidentWorkflow:
         try:
             result = await workflow.execute_activity(
                 "fan_out_incident", batch, start_to_close_timeout=timedelta(minutes=2),
-                heartbeat_timeout=timedelta(seconds=30), schedule_to_close_timeout=timedelta(hours=6),
+                heartbeat_timeout=timedelta(seconds=10), schedule_to_close_timeout=timedelta(hours=6),
                 retry_policy=shell.NOTIFY_RETRY, result_type=FanOutResult)
         except ActivityError as exc:  # still failing after hours: recorded, the incident goes on
             result = FanOutResult()
@@ -98,7 +98,7 @@ class IncidentWorkflow:
 
     def _enqueue(self, f: FanOut | None) -> None:
         if f is not None:
-            self.queue += rules.batches(f, self.inp.batch_size)
+            self.queue = rules.enqueue(self.queue, f, self.inp.batch_size)
         self.changed = True
 
     def _check(self) -> None:

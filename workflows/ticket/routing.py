@@ -16,6 +16,7 @@ class RoutingDecision(BaseModel):
     tier: str
     executive_keywords: list[str] = []
     routed_priority: str | None = None  # what the rule (or the default route) sets, when the caller's priority won
+    incident: str | None = None  # the service whose open incident a new ticket joins (the client links it)
 
 
 
@@ -34,13 +35,14 @@ def matches(m: RoutingMatch, ticket: Ticket) -> bool:
 def route(ticket: Ticket, policy: Policy) -> RoutingDecision:
     """Default route, overridden by the first matching rule; an explicit ticket priority wins."""
     d = policy.routing.default
-    rule_name, department, priority, tier = None, d.department, d.priority, d.tier
+    rule_name, department, priority, tier, incident = None, d.department, d.priority, d.tier, None
     for rule in policy.routing.rules:
         if matches(rule.match, ticket):
             rule_name = rule.name
             department = rule.set.department or department
             priority = rule.set.priority or priority
             tier = rule.set.tier or tier
+            incident = rule.set.incident
             break
     return RoutingDecision(
         rule=rule_name,
@@ -49,4 +51,5 @@ def route(ticket: Ticket, policy: Policy) -> RoutingDecision:
         routed_priority=priority if ticket.priority else None,
         tier=tier,
         executive_keywords=[k for k in policy.executive.keywords if contains_keyword(ticket.text(), k)],
+        incident=incident,
     )
