@@ -16,6 +16,7 @@ from starter.client.incidents import IncidentClient
 from starter.runtime.policy_file import load_policy
 from tests.support.workflows import Recorder, on_time_skipping_server, start_ticket, ticket
 from workflows import ticket as core
+from workflows.common.vocabulary import ClockName
 from workflows.incident import LinkRequest, PostUpdate, ResolveIncident, incident_workflow_id
 from workflows.incident.workflow import IncidentWorkflow
 from workflows.ticket.workflow import TicketWorkflow
@@ -132,3 +133,30 @@ async def test_a_ticket_linked_later_gets_the_latest_update_and_unlinking_stops_
     await settled(env, "login")
     s = await env.client.get_workflow_handle(core.workflow_id(t.id)).query(TicketWorkflow.current_state)
     assert s.incident_id is None and "Fixed." not in [e.reason for e in s.timeline]
+
+
+@on_time_skipping_server(replace_activities=[SENT.deliver])
+async def test_an_open_incident_pauses_the_policys_clocks_until_unlink(env: WorkflowEnvironment, tq: str) -> None:
+    t = ticket(await env.get_current_time(), priority="P1", customer_contact="buyer@example.com")
+    handle = await start_ticket(env.client, tq, t)
+    await handle.execute_update(TicketWorkflow.acknowledge, core.Acknowledge(actor=AGENT))
+    client = incidents(env, tq)
+    await client.declare("cdn", "CDN errors", "SEV2", "agent:mia", "supervisor:sam")
+    await env.sleep(timedelta(minutes=10))
+    await client.link("cdn", LinkRequest(tickets=[t.id], by=AGENT))
+    await settled(env, "cdn")
+    s: core.TicketState = await handle.query(TicketWorkflow.current_state)
+    paused = {n.value: c for n, c in s.clocks.items() if c.phase == "paused"}
+    assert set(paused) == {"tier", "resolution"}, "the policy's incident clocks pause; the others run"
+    left = paused["resolution"].target - paused["resolution"].accrued
+
+    await env.sleep(timedelta(hours=6))  # far beyond the P1 tier limit: nothing breaches while paused
+    s = await handle.query(TicketWorkflow.current_state)
+    assert s.tier == "tier1" and not [b for b in s.breaches if b.clock in (ClockName.tier, ClockName.resolution)]
+    await client.unlink("cdn", LinkRequest(tickets=[t.id], by=AGENT))
+    await settled(env, "cdn")
+    s = await handle.query(TicketWorkflow.current_state)
+    resumed = s.clocks[ClockName.resolution]
+    unlinked_at = next(e.at for e in s.timeline if e.action == "incident_unlinked")
+    assert resumed.phase == "running" and resumed.due_at is not None
+    assert abs((resumed.due_at - (unlinked_at + left)).total_seconds()) < 2, "due = resume + remaining time"

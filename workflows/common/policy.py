@@ -187,6 +187,10 @@ class Incidents(_Strict):
         description="the commander is reminded when no update went out for this long (a severity not named: never)")
     resolve_linked: bool = Field(True, description="resolving the incident resolves every linked ticket still open "
                                                    "(false: only tell them)")
+    pause_clocks: list[ClockName] = Field(
+        default_factory=lambda: [ClockName.tier, ClockName.resolution],
+        description="the linked tickets' clocks that pause while the incident is open (each resumes with its "
+                    "remaining time on unlink or when the incident resolves)")
 
 
 class Policy(_Strict):

@@ -75,11 +75,14 @@ def tier_trigger(s: TicketState, t: Trigger, now: datetime, p: Policy) -> bool:
 
 
 def settle_pauses(s: TicketState, now: datetime, p: Policy) -> None:
+    """Pause the clocks whose pause condition holds (a status the policy names; an open incident for the policy's
+    incident clocks), resume the ones whose condition ended."""
     for name, rules in p.clocks.items():
         c = s.clocks[name]
-        if c.phase == "running" and s.status in rules.paused_while:
+        held = s.status in rules.paused_while or (s.incident_open and name in p.incidents.pause_clocks)
+        if c.phase == "running" and held:
             s.clocks[name] = clocks.pause(c, now, s.calendar)
-        elif c.phase == "paused" and s.status not in rules.paused_while:
+        elif c.phase == "paused" and not held:
             s.clocks[name] = clocks.resume(c, now, s.calendar)
 
 

@@ -442,18 +442,21 @@ def _remind(s: TicketState, name: ClockName, due: datetime, now: datetime, p: Po
 def _on_incident(s: TicketState, e: IncidentNotice, now: datetime, p: Policy) -> list[Effect]:
     """An incident's notice: linking, its status updates for the customer, unlinking, its resolution."""
     if e.kind == "linked":
-        if s.incident_id != e.incident_id:
-            s.incident_id, s.incident_update = e.incident_id, 0
-            record(s, now, e.actor, "incident_linked", f"part of incident {e.incident_id}: {e.title}".rstrip(": "))
+        if s.incident_id != e.incident_id or not s.incident_open:
+            s.incident_id, s.incident_update, s.incident_open = e.incident_id, 0, True
+            paused = ", ".join(c.value for c in p.incidents.pause_clocks) or "none"
+            record(s, now, e.actor, "incident_linked", f"part of incident {e.incident_id}: {e.title}".rstrip(": "),
+                   f"clocks paused while it is open: {paused}", rule="incidents.pause_clocks")
         return _incident_update(s, e, now, p) if e.number > s.incident_update and e.text else []
     if s.incident_id != e.incident_id:
         return []  # unlinked meanwhile, or another incident's: nothing to do
     if e.kind == "update":
         return _incident_update(s, e, now, p) if e.number > s.incident_update else []
     if e.kind == "unlinked":
-        s.incident_id, s.incident_update = None, 0
-        record(s, now, e.actor, "incident_unlinked", f"no longer part of incident {e.incident_id}")
+        s.incident_id, s.incident_update, s.incident_open = None, 0, False
+        record(s, now, e.actor, "incident_unlinked", f"no longer part of incident {e.incident_id}; its clocks resume")
         return []
+    s.incident_open = False  # its clocks resume (settled after this step)
     record(s, now, e.actor, "incident_resolved", f"incident {e.incident_id} resolved", e.text)
     if e.resolve and s.status in ACTIVE:
         return _on_resolve(s, Resolve(actor=e.actor, summary=e.text or f"incident {e.incident_id} resolved",

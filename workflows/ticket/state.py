@@ -121,6 +121,7 @@ class TicketState(BaseModel):
     customer_notices: bool = False
     incident_id: str | None = None  # the incident this ticket is part of (its updates reach the customer)
     incident_update: int = 0  # the number of the latest incident update applied (a repeat is not applied again)
+    incident_open: bool = False  # linked to an incident not yet resolved: the policy's incident clocks pause
     seq: int = 0
     as_of: datetime
 
