@@ -148,7 +148,9 @@ async def test_an_open_incident_pauses_the_policys_clocks_until_unlink(env: Work
     s: core.TicketState = await handle.query(TicketWorkflow.current_state)
     paused = {n.value: c for n, c in s.clocks.items() if c.phase == "paused"}
     assert set(paused) == {"tier", "resolution"}, "the policy's incident clocks pause; the others run"
-    left = paused["resolution"].target - paused["resolution"].accrued
+    target = paused["resolution"].target
+    assert target is not None
+    left = target - paused["resolution"].accrued
 
     await env.sleep(timedelta(hours=6))  # far beyond the P1 tier limit: nothing breaches while paused
     s = await handle.query(TicketWorkflow.current_state)
