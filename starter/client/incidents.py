@@ -29,6 +29,7 @@ from workflows.incident import (
     incident_workflow_id,
 )
 from workflows.incident.workflow import IncidentWorkflow
+from workflows.postmortem.subjects import incident_template
 
 
 class Declared(BaseModel):
@@ -56,7 +57,8 @@ class IncidentClient:
         self._handle(service)
         inp = IncidentInput(service=service, title=title, severity=severity, commander=commander,  # type: ignore[arg-type]
                             declared_by=by, update_every=self.policy.incidents.update_every.get(severity),  # type: ignore[call-overload]
-                            resolve_linked=self.policy.incidents.resolve_linked)
+                            resolve_linked=self.policy.incidents.resolve_linked,
+                            postmortem=incident_template(self.policy, severity))
         handle = await self.temporal.start_workflow(
             IncidentWorkflow.run, inp, id=incident_workflow_id(service), task_queue=self.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

@@ -16,7 +16,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from temporalio.client import (
     Client,
     WorkflowFailureError,
@@ -46,6 +46,7 @@ from starter.client.errors import (
 )
 from starter.client.incidents import Declared, IncidentClient, TicketIdsPage
 from starter.client.macros import MacroRenderer
+from starter.client.postmortems import PostmortemClient
 from starter.client.principal import Permission, Principal
 from starter.client.sponsorships import SponsorshipClient, SponsorshipPage
 from starter.client.surveys import SurveyClient
@@ -56,6 +57,7 @@ from workflows.common import search_attributes as sa
 from workflows.common.policy import Policy
 from workflows.common.vocabulary import ID_PATTERN, PRIORITIES, Status
 from workflows.incident import IncidentState, IncidentUpdate, LinkRequest, PostUpdate, ResolveIncident
+from workflows.postmortem import ActionItemIn, CompleteIn, PostmortemState, ReviewIn, RootCauseIn
 from workflows.sponsorship import CheckIn, ExitRequest, SponsorshipState
 from workflows.survey import SurveyAnswer, SurveyState
 from workflows.ticket import Ticket, workflow_id
@@ -195,6 +197,7 @@ class EscalationClient:
         self.surveys = SurveyClient(client, rpc_timeout, survey_secret or _environment_survey_secret)
         self.sponsorships = SponsorshipClient(client, policy, task_queue, rpc_timeout)
         self.incidents = IncidentClient(client, policy, task_queue, rpc_timeout)
+        self.postmortems = PostmortemClient(client, rpc_timeout)
         self.temporal = client
         self.policy = policy
         self.task_queue = task_queue
@@ -339,7 +342,46 @@ class EscalationClient:
         if state.closed:
             async with self._errors():
                 view.survey = await self.surveys.of_ticket(ticket_id)
-        return view
+        return view.model_copy(update={"postmortem_id": state.postmortem_id})
+
+    # ----- post-mortems ----------------------------------------------------------
+
+    async def postmortem(self, postmortem_id: str, *, principal: Principal) -> PostmortemState:
+        async with self._errors():
+            return await self.postmortems.show(postmortem_id)
+
+    async def postmortem_step(self, postmortem_id: str, step: str, *, principal: Principal, text: str = "",
+                              factors: Sequence[str] = (), owner: str | None = None, number: int | None = None,
+                              due_in_days: int | None = None) -> PostmortemState:
+        """One step of a post-mortem: review, root_cause, add_action_item, complete_action_item, complete (the
+        owner, supervisors and admins; the workflow refuses a step its state does not allow)."""
+        pm_owner = "" if principal.can(Permission.escalate_executive) else \
+            (await self.postmortem(postmortem_id, principal=principal)).owner.split(":", 1)[-1]
+        if pm_owner and pm_owner != principal.actor.split(":", 1)[-1]:
+            raise Forbidden(f"post-mortem steps need its owner, a supervisor or an admin ({principal.actor})")
+        by = principal.actor
+        args: dict[str, BaseModel | int] = {}
+        try:
+            if step == "review":
+                args[step] = ReviewIn(by=by, notes=text)
+            elif step == "root_cause":
+                args[step] = RootCauseIn(by=by, root_cause=text, contributing_factors=list(factors))
+            elif step == "add_action_item":
+                args[step] = ActionItemIn(by=by, text=text, owner=owner or by, due_in_days=due_in_days)
+            elif step == "complete_action_item":
+                if number is None:
+                    raise InvalidInput("which action item: its number", field="number")
+                args[step] = number
+            elif step == "complete":
+                args[step] = CompleteIn(by=by, summary=text)
+            else:
+                raise InvalidInput(f"no step {step!r}; the steps: review, root_cause, add_action_item, "
+                                   "complete_action_item, complete", field="step")
+        except ValidationError as exc:
+            raise InvalidInput(f"{step}: {exc.errors()[0]['msg']} ({'.'.join(map(str, exc.errors()[0]['loc']))})",
+                               field=str(exc.errors()[0]["loc"][0])) from None
+        async with self._errors():
+            return await self.postmortems.act(postmortem_id, step, args[step])
 
     # ----- incidents -------------------------------------------------------------
 

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
                                                                                     "its tickets in flight at once")
     escalation_incident_fanout_rate: float = Field(0.0, ge=0, description="an incident's Signals to its tickets per "
                                                                          "second, at most (0: unpaced)")
+    escalation_kb_dir: str = Field("var/kb", description="the knowledge base: completed post-mortems' articles "
+                                                         "(markdown files)")
     escalation_delivery_timeout_s: float = Field(15.0, description="one delivery attempt's time limit")
     # HTTP API (starter/http)
     escalation_api_host: str = Field("127.0.0.1", description="where the HTTP API listens (0.0.0.0 in a container)")

@@ -28,6 +28,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 import workflows
 from activities.delivery import ChatChannel, Deliverer, EmailChannel, WebhookChannel
 from activities.incidents import IncidentFanOut
+from activities.knowledge_base import KnowledgeBase
 from activities.notify import Notifier, Outbox
 from activities.prepare import Preparer
 from activities.rotation import EscalationManagers
@@ -37,6 +38,7 @@ from starter.runtime.sdk_private import activity_name
 from starter.runtime.settings import Settings, customer_channels, settings, survey_secret
 from workflows.common.directory import resolve
 from workflows.incident.workflow import IncidentWorkflow
+from workflows.postmortem.workflow import PostmortemWorkflow
 from workflows.rotation.workflow import RotationWorkflow
 from workflows.sponsorship.workflow import SponsorshipWorkflow
 from workflows.survey.workflow import SurveyWorkflow
@@ -46,7 +48,8 @@ from workflows.ticket.workflow import TicketWorkflow
 log = structlog.get_logger("escalation.runtime")
 
 # Every workflow type and activity the engine runs; a new one is registered here and nowhere else.
-WORKFLOWS: list[type] = [TicketWorkflow, RotationWorkflow, SurveyWorkflow, SponsorshipWorkflow, IncidentWorkflow]
+WORKFLOWS: list[type] = [TicketWorkflow, RotationWorkflow, SurveyWorkflow, SponsorshipWorkflow, IncidentWorkflow,
+                        PostmortemWorkflow]
 # The task queue every worker and client uses unless ESCALATION_TASK_QUEUE says otherwise (written once, in Settings).
 DEFAULT_TASK_QUEUE: str = Settings.model_fields["escalation_task_queue"].default
 
@@ -72,7 +75,8 @@ def activities(s: Settings) -> list[Any]:
 
     return [Notifier(outbox).notify, preparer.prepare, deliverer.deliver,
             EscalationManagers(managers_on_duty).assign, Sponsorships(sponsor_of).enrol,
-            IncidentFanOut(s.escalation_incident_fanout_concurrency, s.escalation_incident_fanout_rate).fan_out]
+            IncidentFanOut(s.escalation_incident_fanout_concurrency, s.escalation_incident_fanout_rate).fan_out,
+            KnowledgeBase(Path(s.escalation_kb_dir)).publish]
 
 
 def data_converter() -> DataConverter:

@@ -504,7 +504,7 @@ def test_resolve_stops_clocks_and_schedules_auto_close() -> None:
     fx = sim.do(Resolve(summary="replaced the fuse", resolution=ResolutionKind.workaround), resolved_at)
     s = sim.s
     assert s.status == Status.resolved and s.resolved_at == resolved_at and s.resolution == ResolutionKind.workaround
-    assert [f.kind for f in fx] == ["resolved"]
+    assert [f.kind for f in fx] == ["resolved", "start_postmortem"], "a P1 ends in a post-mortem (the policy's)"
     assert all(c.phase in ("stopped", "idle") for c in s.clocks.values())
     assert sim.clock(RES).accrued == 2 * H
     [deadline] = tc.deadlines(s, POLICY)

@@ -13,6 +13,7 @@ import pytest
 
 from starter.runtime.temporal import WORKFLOWS
 from workflows.incident.workflow import IncidentWorkflow
+from workflows.postmortem.workflow import PostmortemWorkflow
 from workflows.rotation.workflow import RotationWorkflow
 from workflows.sponsorship.workflow import SponsorshipWorkflow
 from workflows.survey.workflow import SurveyWorkflow
@@ -37,6 +38,8 @@ OTHER_WIRE_NAMES: dict[type, dict[str, set[str]]] = {
     SurveyWorkflow: {"update": {"answer"}, "signal": set(), "query": {"state"}},
     SponsorshipWorkflow: {"update": {"check_in", "exit"}, "signal": {"enrol"}, "query": {"state"}},
     IncidentWorkflow: {"update": {"link", "unlink", "post_update", "resolve"}, "signal": set(), "query": {"state"}},
+    PostmortemWorkflow: {"update": {"review", "root_cause", "add_action_item", "complete_action_item", "complete"},
+                         "signal": set(), "query": {"state"}},
 }
 
 

@@ -193,6 +193,21 @@ class Incidents(_Strict):
                     "remaining time on unlink or when the incident resolves)")
 
 
+class Postmortems(_Strict):
+    """Which resolutions end in a post-mortem, and its steps' due dates in business days (the priority's calendar)."""
+
+    priorities: list[Priority] = Field(default_factory=lambda: list[Priority](["P1"]))
+    tiers: list[str] = Field(default_factory=lambda: ["tier3", "executive"],
+                             description="a ticket resolved at (or above) one of these tiers")
+    severities: list[Severity] = Field(default_factory=lambda: list[Severity](["SEV1", "SEV2"]))
+    review_within_days: int = Field(2, ge=1)
+    root_cause_within_days: int = Field(5, ge=1)
+    complete_within_days: int = Field(10, ge=1)
+    action_item_days: int = Field(10, ge=1, description="an action item's default due date")
+    remind_every: Duration = timedelta(days=1)
+    calendar: str | None = Field(None, description="the business calendar of the due dates (default: P1's)")
+
+
 class Policy(_Strict):
     name: str = "default"
     tiers: list[Tier] = Field(min_length=1)
@@ -206,6 +221,7 @@ class Policy(_Strict):
     surveys: Surveys = Field(default_factory=Surveys)
     sponsorship: Sponsorship = Field(default_factory=Sponsorship)
     incidents: Incidents = Field(default_factory=Incidents)
+    postmortems: Postmortems = Field(default_factory=Postmortems)
     reopen_window: Duration = timedelta(days=3)
     escalation_notify: list[str] = Field(default_factory=lambda: ["escalation_manager"])
     breach_notify: list[str] = Field(default_factory=lambda: ["escalation_manager", "assignee"])
@@ -243,6 +259,10 @@ class Policy(_Strict):
                 _known(f"{where}.then.department", rule.set.department, depts)
             if rule.set.tier is not None:
                 _known(f"{where}.then.tier", rule.set.tier, tiers)
+        for i, tier_id in enumerate(self.postmortems.tiers):
+            _known(f"postmortems.tiers[{i}]", tier_id, tiers)
+        if self.postmortems.calendar is not None:
+            _known("postmortems.calendar", self.postmortems.calendar, list(self.calendars))
         for i, tier_id in enumerate(self.sponsorship.tiers):
             _known(f"sponsorship.tiers[{i}]", tier_id, tiers)
         _positive("sponsorship.check_in_every", self.sponsorship.check_in_every)

@@ -145,3 +145,10 @@ def remind(state: IncidentState, now: datetime, inp: IncidentInput) -> tuple[Inc
                                 f"`escalation incident update {s.id} --text ...`",
                            priority="P1", tier="", department="", status=s.status, ticket_subject=s.title,
                            customer_id="-", at=now)
+
+
+def postmortem_started(state: IncidentState, postmortem_id: str, now: datetime) -> IncidentState:
+    s = state.model_copy(deep=True)
+    s.postmortem_id = postmortem_id
+    _record(s, now, "system:postmortem", "postmortem_started", f"post-mortem {postmortem_id} started")
+    return s

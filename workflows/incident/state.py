@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from workflows.common.policy import Severity
 from workflows.common.vocabulary import ResolutionKind, Slug, TicketId
+from workflows.postmortem.state import PostmortemInput
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=5000)]
 Actor = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -81,6 +82,8 @@ class IncidentInput(BaseModel):
     resolve_linked: bool = True
     batch_size: int = Field(200, ge=1, le=1000, description="tickets per fan-out activity")
     events_per_run: int = Field(5000, ge=200, description="continue as new past this many events")
+    postmortem: PostmortemInput | None = Field(None, description="the post-mortem's settings when its severity "
+                                                               "calls for one (filled in at resolution)")
     state: IncidentState | None = None  # carried through continue-as-new
 
 
@@ -103,6 +106,7 @@ class IncidentState(BaseModel):
     resolved_at: datetime | None = None
     resolution_summary: str | None = None
     timeline: list[IncidentEntry] = []
+    postmortem_id: str | None = None
     notices: int = 0  # notifications to people (the commander's reminders) so far: their keys count up
 
 

@@ -14,9 +14,12 @@ import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
 
 from workflows.common import workflow as shell
+from workflows.postmortem.workflow import PostmortemWorkflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.incident import rules
@@ -30,6 +33,8 @@ with workflow.unsafe.imports_passed_through():
         PostUpdate,
         ResolveIncident,
     )
+    from workflows.postmortem import subjects
+    from workflows.postmortem.state import postmortem_workflow_id
     from workflows.ticket.events import Rejected
 
 
@@ -55,6 +60,7 @@ class IncidentWorkflow:
             if self.state.status == "resolved":
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if not self.queue:
+                    await self._start_postmortem()
                     return self.state
                 continue
             if rules.reminder_due(self.state, workflow.now()):
@@ -85,6 +91,18 @@ class IncidentWorkflow:
             result = FanOutResult()
             workflow.logger.warning("incident %s: %s not told: %s", self.state.id, batch.kind, shell.failure(exc))
         self.state = rules.fanned_out(self.state, batch, result, workflow.now())
+
+    async def _start_postmortem(self) -> None:
+        """A severe incident ends in a post-mortem (the policy's severities), which outlives it."""
+        if self.inp.postmortem is None or self.state.postmortem_id is not None:
+            return
+        inp = subjects.for_incident(self.state, self.inp.postmortem)
+        pm_id = postmortem_workflow_id("incident", inp.subject_id)
+        with contextlib.suppress(WorkflowAlreadyStartedError):
+            await workflow.start_child_workflow(
+                PostmortemWorkflow.run, inp, id=pm_id, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                parent_close_policy=ParentClosePolicy.ABANDON)
+        self.state = rules.postmortem_started(self.state, pm_id, workflow.now())
 
     async def _remind(self) -> None:
         self.state, notice = rules.remind(self.state, workflow.now(), self.inp)

@@ -6,7 +6,15 @@ sees). `workflow` is the durable shell and is deliberately not imported here: it
 """
 
 from workflows.ticket.clocks import Deadline, deadlines, next_due
-from workflows.ticket.effects import Effect, EnrolSponsorship, FindEscalationManager, Notify, NotifyResult, StepResult
+from workflows.ticket.effects import (
+    Effect,
+    EnrolSponsorship,
+    FindEscalationManager,
+    Notify,
+    NotifyResult,
+    StartPostmortem,
+    StepResult,
+)
 from workflows.ticket.events import (
     ACTIONS,
     SYSTEM_SLA,
@@ -41,6 +49,7 @@ from workflows.ticket.rules import (
     notification_failed,
     notification_prepared,
     open_ticket,
+    postmortem_started,
     prepare_input,
     sponsorship_enrolled,
     sponsorship_not_enrolled,
@@ -102,6 +111,7 @@ __all__ = [
     "Rejected",
     "Reopen",
     "Resolve",
+    "StartPostmortem",
     "StepResult",
     "Ticket",
     "TicketInput",
@@ -123,6 +133,7 @@ __all__ = [
     "notification_failed",
     "notification_prepared",
     "open_ticket",
+    "postmortem_started",
     "prepare_input",
     "reply_seen",
     "search_attributes",

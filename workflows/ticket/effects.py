@@ -61,7 +61,14 @@ class EnrolSponsorship(BaseModel):
     exit_after_quiet: timedelta
 
 
-Effect = Notify | FindEscalationManager | EnrolSponsorship
+class StartPostmortem(BaseModel):
+    """A severe ticket was resolved: its post-mortem starts (an abandoned child the shell starts from the state)."""
+
+    kind: Literal["start_postmortem"] = "start_postmortem"
+    ticket_id: str
+
+
+Effect = Notify | FindEscalationManager | EnrolSponsorship | StartPostmortem
 
 
 class NotifyResult(BaseModel):

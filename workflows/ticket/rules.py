@@ -17,7 +17,15 @@ from workflows.common.delivery import Message, Prepared, PrepareInput
 from workflows.common.policy import Policy
 from workflows.common.vocabulary import ClockName, Status, Trigger, contains_keyword, format_duration
 from workflows.ticket.clocks import apply_triggers, clock_target, deadlines, next_due, settle_pauses
-from workflows.ticket.effects import Effect, EnrolSponsorship, FindEscalationManager, Notify, StepResult, notify
+from workflows.ticket.effects import (
+    Effect,
+    EnrolSponsorship,
+    FindEscalationManager,
+    Notify,
+    StartPostmortem,
+    StepResult,
+    notify,
+)
 from workflows.ticket.events import (
     SYSTEM_SLA,
     Acknowledge,
@@ -316,8 +324,13 @@ def _on_resolve(s: TicketState, e: Resolve, now: datetime, p: Policy) -> list[Ef
     record(s, now, e.actor, "resolved", f"resolved with a {e.resolution.value}; closes after "
          f"{format_duration(p.reopen_window)} unless the customer replies", e.summary)
     apply_triggers(s, [Trigger.resolved], now, p)
-    return [notify(s, "resolved", ["customer", "assignee", *_manager(s)], f"Resolved: {s.ticket.subject}",
-                    f"{e.resolution.value}: {e.summary}")]
+    fx: list[Effect] = [notify(s, "resolved", ["customer", "assignee", *_manager(s)], f"Resolved: {s.ticket.subject}",
+                               f"{e.resolution.value}: {e.summary}")]
+    # A severe ticket ends in a post-mortem, once (a reopened and resolved again ticket starts no second one); one
+    # resolved by its incident is covered by the incident's.
+    if s.postmortem_id is None and not e.actor.startswith("incident:") and ticket_qualifies(s, p):
+        fx.append(StartPostmortem(ticket_id=s.ticket.id))
+    return fx
 
 
 def _on_reopen(s: TicketState, e: Reopen, now: datetime, p: Policy) -> list[Effect]:
@@ -646,4 +659,20 @@ def sponsorship_not_enrolled(state: TicketState, e: EnrolSponsorship, now: datet
     s = state.model_copy(deep=True)
     record(s, now.astimezone(UTC), "system:sponsorship", "sponsorship_enrolment_failed",
            f"account {e.account_id} could not be enrolled in the sponsorship program", why[:500])
+    return s
+
+
+def ticket_qualifies(s: TicketState, p: Policy) -> bool:
+    """The policy's post-mortem criteria: a priority it names, or resolved at (or above) a tier it names."""
+    if s.priority in p.postmortems.priorities:
+        return True
+    known = [t for t in p.postmortems.tiers if t in p.tier_ids()]
+    return s.tier in p.tier_ids() and any(p.tier_index(s.tier) >= p.tier_index(t) for t in known)
+
+
+def postmortem_started(state: TicketState, postmortem_id: str, now: datetime) -> TicketState:
+    s = state.model_copy(deep=True)
+    s.postmortem_id = postmortem_id
+    record(s, now.astimezone(UTC), "system:postmortem", "postmortem_started", f"post-mortem {postmortem_id} started",
+           rule="postmortems")
     return s

@@ -122,6 +122,7 @@ class TicketState(BaseModel):
     incident_id: str | None = None  # the incident this ticket is part of (its updates reach the customer)
     incident_update: int = 0  # the number of the latest incident update applied (a repeat is not applied again)
     incident_open: bool = False  # linked to an incident not yet resolved: the policy's incident clocks pause
+    postmortem_id: str | None = None  # the post-mortem this ticket's resolution started (one at most)
     seq: int = 0
     as_of: datetime
 

@@ -62,6 +62,8 @@ class TicketView(BaseModel):
     timeline: list[TimelineEntry]
     # False in the answer to an action: it carries only the entries that action added (read the ticket for all).
     timeline_complete: bool
+    postmortem_id: str | None = Field(None, description="the post-mortem its resolution started "
+                                                        "(GET /v1/postmortems/{id})")
     survey: SurveyState | None = Field(None, description="a closed ticket's satisfaction survey (the client joins it "
                                                          "by its id, derived from the ticket's)")
 
@@ -82,6 +84,7 @@ def ticket_view(state: TicketState, now: datetime) -> TicketView:
         id=t.id, subject=t.subject, status=state.status, tier=state.tier, department=state.department,
         priority=state.priority, channel=t.channel.value, customer_id=t.customer_id, assignee=state.assignee,
         escalation_manager=state.escalation_manager, incident_id=state.incident_id,
+        postmortem_id=state.postmortem_id,
         routing_rule=state.routing_rule, escalation_count=state.escalation_count, reopen_count=state.reopen_count,
         executive_attention=state.executive_attention, sla_breached=state.sla_breached, breaches=state.breaches,
         policy_version=state.policy_version, calendar=state.calendar.name, opened_at=t.opened_at,

@@ -19,6 +19,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlrea
 from temporalio.workflow import ParentClosePolicy
 
 from workflows.common import workflow as shell
+from workflows.postmortem.workflow import PostmortemWorkflow
 from workflows.survey.workflow import SurveyWorkflow
 
 with workflow.unsafe.imports_passed_through():
@@ -26,6 +27,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.common import search_attributes as sa
     from workflows.common.delivery import Message
     from workflows.common.policy import Policy, intern_policy
+    from workflows.postmortem import subjects as postmortem_subjects
+    from workflows.postmortem.state import postmortem_workflow_id
     from workflows.survey import rules as survey
     from workflows.ticket import TicketInput
     from workflows.ticket.views import DUPLICATE, ActionResult, TicketView, action_result, ticket_view
@@ -60,6 +63,9 @@ SURVEYS = "surveys"
 # An executive escalation (or a plan or tier the policy names) enrols the account in the executive sponsorship
 # program (an activity's signal-with-start of its SponsorshipWorkflow); before this patch nobody was enrolled.
 SPONSORSHIP = "sponsorship"
+# A severe ticket's resolution (the policy's criteria) starts its post-mortem (an abandoned child
+# PostmortemWorkflow); before this patch none was started.
+POSTMORTEMS = "postmortems"
 # Tickets opened "now" by a client whose clock runs slightly ahead are fine.
 CLOCK_SKEW = timedelta(minutes=5)
 # Also None: committed histories whose stand-in activity answered nothing must still replay.
@@ -168,6 +174,8 @@ class TicketWorkflow:
             await self._notify(effect)
         elif isinstance(effect, core.EnrolSponsorship):
             await self._enrol_sponsorship(effect)
+        elif isinstance(effect, core.StartPostmortem):
+            await self._start_postmortem()
         else:
             await self._find_manager(effect)
 
@@ -218,6 +226,20 @@ class TicketWorkflow:
         except ActivityError as exc:  # retried for a day: record it, never fail the ticket over it
             self.state = core.notification_failed(self.state, n, workflow.now(), str(exc.cause or exc))
             self.changed = True
+
+    async def _start_postmortem(self) -> None:
+        """A severe ticket's post-mortem: a workflow of its own that outlives the ticket (abandoned child), started
+        once (the id is the ticket's; a second start finds it)."""
+        if not workflow.patched(POSTMORTEMS) or self.state.postmortem_id is not None:
+            return
+        inp = postmortem_subjects.for_ticket(self.state, self.policy)
+        pm_id = postmortem_workflow_id("ticket", inp.subject_id)
+        with contextlib.suppress(WorkflowAlreadyStartedError):
+            await workflow.start_child_workflow(
+                PostmortemWorkflow.run, inp, id=pm_id, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                parent_close_policy=ParentClosePolicy.ABANDON)
+        self.state = core.postmortem_started(self.state, pm_id, workflow.now())
+        self.changed = True
 
     async def _start_survey(self) -> None:
         """The customer is asked how it went: a workflow of its own, which outlives the ticket (abandoned child)."""
