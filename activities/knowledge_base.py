@@ -26,4 +26,4 @@ class KnowledgeBase:
         tmp.write_text(markdown, encoding="utf-8")
         os.replace(tmp, path)
         log.info("kb article published", postmortem_id=postmortem_id, path=str(path))
-        return str(path)
+        return str(path.resolve())

@@ -20,12 +20,14 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from starter.client.incidents import IncidentClient
+from starter.client.postmortems import PostmortemClient
 from starter.client.sponsorships import SponsorshipClient
 from starter.runtime.policy_file import load_policy
 from tests.support.workflows import local_env, running_worker, start_ticket, ticket, time_skipping_env
 from workflows import ticket as core
 from workflows.common.policy import Policy
 from workflows.incident import LinkRequest, PostUpdate, ResolveIncident, incident_workflow_id
+from workflows.postmortem import ActionItemIn, CompleteIn, ReviewIn, RootCauseIn
 from workflows.rotation import RotationInput, rotation_workflow_id
 from workflows.rotation.workflow import RotationWorkflow
 from workflows.sponsorship import CheckIn, ExitRequest, sponsorship_workflow_id
@@ -257,6 +259,42 @@ async def incident_linked_ticket(env: WorkflowEnvironment, tq: str) -> str:
     return handle.id
 
 
+async def postmortem_life(env: WorkflowEnvironment, tq: str) -> str:
+    """A P1 resolved at Tier 3 starts its post-mortem (patch `postmortems`); the post-mortem's whole life: reminded,
+    reviewed, root cause, an action item done, completed, its knowledge-base article published."""
+    t = ticket(await env.get_current_time(), id="H-postmortem", customer_contact="buyer@example.com")
+    handle = await start_ticket(env.client, tq, t)
+    await handle.execute_update(TicketWorkflow.acknowledge, core.Acknowledge(actor=AGENT))
+    await handle.execute_update(TicketWorkflow.escalate, core.Escalate(actor=AGENT, to_tier="tier3", reason="eng"))
+    await handle.execute_update(TicketWorkflow.resolve, core.Resolve(actor=AGENT, summary="hotfix"))
+    pms = PostmortemClient(env.client, timedelta(seconds=10))
+    pm_id = "postmortem-ticket-H-postmortem"
+    await env.sleep(timedelta(days=1, minutes=5))
+    await pms.act(pm_id, "review", ReviewIn(by="agent:mia", notes="held"))
+    await pms.act(pm_id, "root_cause", RootCauseIn(by="agent:mia", root_cause="no canary"))
+    await pms.act(pm_id, "add_action_item", ActionItemIn(by="agent:mia", text="canary", owner="agent:leo"))
+    await pms.act(pm_id, "complete_action_item", 1)
+    await pms.act(pm_id, "complete", CompleteIn(by="agent:mia", summary="canaried"))
+    handle_pm = env.client.get_workflow_handle(pm_id)
+    await handle_pm.result()
+    return handle_pm.id
+
+
+async def severe_ticket_resolved(env: WorkflowEnvironment, tq: str) -> str:
+    """The ticket's side: resolved at Tier 3 (starts the post-mortem child), reopened and resolved again (no second),
+    closed."""
+    t = ticket(await env.get_current_time(), id="H-severe", customer_contact="buyer@example.com")
+    handle = await start_ticket(env.client, tq, t)
+    await handle.execute_update(TicketWorkflow.acknowledge, core.Acknowledge(actor=AGENT))
+    await handle.execute_update(TicketWorkflow.escalate, core.Escalate(actor=AGENT, to_tier="tier3", reason="eng"))
+    await handle.execute_update(TicketWorkflow.resolve, core.Resolve(actor=AGENT, summary="hotfix"))
+    await handle.execute_update(TicketWorkflow.customer_reply, core.CustomerReply(message="back again"))
+    await handle.execute_update(TicketWorkflow.resolve, core.Resolve(actor=AGENT, summary="real fix"))
+    await handle.execute_update(TicketWorkflow.close, core.Close(actor=AGENT))
+    await handle.result()
+    return handle.id
+
+
 Scenario = Callable[[WorkflowEnvironment, str], Awaitable[str | tuple[str, str]]]
 # Each scenario with the server it needs: time skipping, or the dev server where activities may be held open.
 SCENARIOS: list[tuple[Scenario, Callable[[], Awaitable[WorkflowEnvironment]]]] = [
@@ -265,7 +303,8 @@ SCENARIOS: list[tuple[Scenario, Callable[[], Awaitable[WorkflowEnvironment]]]] =
     (duplicate_replies, time_skipping_env), (people_told, time_skipping_env), (rotation_turns, local_env),
     (closed_with_survey, time_skipping_env), (survey_answered, time_skipping_env),
     (sponsorship_program, time_skipping_env), (incident_outage, time_skipping_env),
-    (incident_linked_ticket, time_skipping_env),
+    (incident_linked_ticket, time_skipping_env), (postmortem_life, time_skipping_env),
+    (severe_ticket_resolved, time_skipping_env),
 ]
 
 

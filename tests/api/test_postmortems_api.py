@@ -1,0 +1,63 @@
+"""Post-mortems through the API on the real server: a P1 resolved at Tier 3 names its post-mortem, whose steps are
+taken over HTTP until completion publishes the knowledge-base article; a SEV1 incident's resolution starts one too."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support.api import Tokens, error, open_ticket
+
+
+async def eventually(http: httpx.AsyncClient, path: str, headers: dict[str, str], check: Any) -> dict[str, Any]:
+    for _ in range(100):
+        r = await http.get(path, headers=headers)
+        if r.status_code == 200 and check(r.json()):
+            return dict(r.json())
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{path}: {r.status_code} {r.text[:300]}")
+
+
+async def test_a_p1_at_tier3_ends_in_a_postmortem_and_a_kb_article(http: httpx.AsyncClient, tokens: Tokens) -> None:
+    sup = tokens.header("supervisor")
+    view = await open_ticket(http, tokens, priority="P1")
+    tid = view["id"]
+    for action, body in (("acknowledge", {}), ("escalate", {"to_tier": "tier3", "reason": "engineering"}),
+                         ("resolve", {"summary": "hotfix"})):
+        r = await http.post(f"/v1/tickets/{tid}/{action}", json=body, headers=sup)
+        assert r.status_code == 200, r.text
+    ticket = await eventually(http, f"/v1/tickets/{tid}", sup, lambda v: v["postmortem_id"])
+    pm_id = ticket["postmortem_id"]
+    assert pm_id == f"postmortem-ticket-{tid}"
+    pm = await eventually(http, f"/v1/postmortems/{pm_id}", sup, lambda p: p["status"] == "open")
+    assert [s["name"] for s in pm["steps"]] == ["review", "root_cause", "complete"]
+
+    base = f"/v1/postmortems/{pm_id}"
+    error(await http.post(f"{base}/complete", json={"summary": "too soon"}, headers=sup), 409, "postmortem_incomplete")
+    for path, body in (("review", {"notes": "held"}), ("root-cause", {"root_cause": "no canary",
+                                                                      "contributing_factors": ["no alert"]}),
+                       ("action-items", {"text": "add a canary", "owner": "leo", "due_in_days": 5}),
+                       ("action-items/1/done", None), ("complete", {"summary": "canaries everywhere"})):
+        r = await http.post(f"{base}/{path}", json=body, headers=sup)
+        assert r.status_code == 200, (path, r.text)
+    done = await eventually(http, base, sup, lambda p: p["kb_article"])
+    text = Path(done["kb_article"]).read_text()
+    assert "no canary" in text and "add a canary" in text and "canaries everywhere" in text
+    error(await http.get("/v1/postmortems/postmortem-ticket-nope", headers=sup), 404, "not_found")
+    error(await http.get("/v1/postmortems/not-a-postmortem", headers=sup), 422, "invalid_request")
+
+
+async def test_a_sev1_incident_ends_in_a_postmortem(http: httpx.AsyncClient, tokens: Tokens) -> None:
+    sup, service = tokens.header("supervisor"), f"svc-{uuid.uuid4().hex[:6]}"
+    r = await http.post("/v1/incidents", json={"service": service, "title": "Outage", "severity": "SEV1",
+                                               "commander": "mia"}, headers=sup)
+    assert r.status_code == 201, r.text
+    r = await http.post(f"/v1/incidents/{service}/resolve", json={"summary": "restored"}, headers=sup)
+    assert r.status_code == 200, r.text
+    incident = await eventually(http, f"/v1/incidents/{service}", sup, lambda i: i["postmortem_id"])
+    pm = await eventually(http, f"/v1/postmortems/{incident['postmortem_id']}", sup, lambda p: True)
+    assert pm["kind"] == "incident" and pm["owner"] == "mia"
