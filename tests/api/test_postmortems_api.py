@@ -38,12 +38,15 @@ async def test_a_p1_at_tier3_ends_in_a_postmortem_and_a_kb_article(http: httpx.A
 
     base = f"/v1/postmortems/{pm_id}"
     error(await http.post(f"{base}/complete", json={"summary": "too soon"}, headers=sup), 409, "postmortem_incomplete")
-    for path, body in (("review", {"notes": "held"}), ("root-cause", {"root_cause": "no canary",
-                                                                      "contributing_factors": ["no alert"]}),
-                       ("action-items", {"text": "add a canary", "owner": "leo", "due_in_days": 5}),
-                       ("action-items/1/done", None), ("complete", {"summary": "canaries everywhere"})):
-        r = await http.post(f"{base}/{path}", json=body, headers=sup)
-        assert r.status_code == 200, (path, r.text)
+    steps: list[tuple[str, dict[str, Any] | None]] = [
+        ("review", {"notes": "held"}),
+        ("root-cause", {"root_cause": "no canary", "contributing_factors": ["no alert"]}),
+        ("action-items", {"text": "add a canary", "owner": "leo", "due_in_days": 5}),
+        ("action-items/1/done", None),
+        ("complete", {"summary": "canaries everywhere"})]
+    for step, payload in steps:
+        r = await http.post(f"{base}/{step}", json=payload, headers=sup)
+        assert r.status_code == 200, (step, r.text)
     done = await eventually(http, base, sup, lambda p: p["kb_article"])
     text = Path(done["kb_article"]).read_text()
     assert "no canary" in text and "add a canary" in text and "canaries everywhere" in text

@@ -25,6 +25,7 @@ from starter.client.principal import Principal
 from starter.client.tickets import TicketSummary
 from workflows import ticket as core
 from workflows.common.policy import Policy
+from workflows.postmortem import postmortem_workflow_id
 from workflows.ticket import Ticket
 from workflows.ticket.views import DUPLICATE, ActionResult, action_result
 
@@ -71,12 +72,16 @@ class FakeTicketClient(EscalationClient):
         if isinstance(event, core.CustomerReply) and core.reply_seen(state, event.message_id):
             return action_result(state, DUPLICATE, [], now)
         try:
-            after = core.step(state, event, now, self.policy).state
+            stepped = core.step(state, event, now, self.policy)
         except core.Rejected as exc:
             raise ActionRejected(exc.code, exc.message) from None
-        self.tickets[ticket_id] = after
+        after = stepped.state
         added = [e for e in after.timeline if e.seq > state.seq]
-        return action_result(after, event.type, added, now)
+        answer = action_result(after, event.type, added, now)
+        if any(isinstance(f, core.StartPostmortem) for f in stepped.effects):  # as the workflow's shell does, after
+            after = core.postmortem_started(after, postmortem_workflow_id("ticket", ticket_id), now)
+        self.tickets[ticket_id] = after
+        return answer
 
     async def signal_customer_reply(self, ticket_id: str, reply: core.CustomerReply, *,
                                     principal: Principal) -> ReplyAccepted:
