@@ -10,12 +10,11 @@ import re
 from datetime import timedelta
 
 from pydantic import BaseModel
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
 
-from starter.client.errors import ActionRejected, InvalidInput, TicketNotFound
+from starter.client.errors import ActionRejected, InvalidInput
+from starter.client.handles import latest_state, run_update
 from starter.runtime.sdk_private import started_new
 from workflows.common.policy import Policy
 from workflows.common.vocabulary import ID_PATTERN
@@ -66,16 +65,8 @@ class IncidentClient:
         return Declared(created=started_new(handle), incident=await self.show(service))
 
     async def show(self, service: str) -> IncidentState:
-        handle = self._handle(service)
-        try:
-            desc = await handle.describe(rpc_timeout=self.rpc_timeout)
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                raise TicketNotFound(f"no incident for service {service!r}") from None
-            raise
-        if desc.status == WorkflowExecutionStatus.COMPLETED:
-            return await handle.result(rpc_timeout=self.rpc_timeout)
-        return await handle.query(IncidentWorkflow.current_state, rpc_timeout=self.rpc_timeout)
+        return await latest_state(self._handle(service), IncidentWorkflow.current_state, self.rpc_timeout,
+                                  f"no incident for service {service!r}")
 
     async def tickets(self, service: str, *, page_size: int = 100, cursor: str | None = None) -> TicketIdsPage:
         """The linked tickets, in the order they were linked, a page at a time."""
@@ -89,18 +80,10 @@ class IncidentClient:
                              next_cursor=str(end) if end < len(state.tickets) else None)
 
     async def _update(self, service: str, name: str, arg: BaseModel, result_type: type) -> object:
-        handle = self._handle(service)
-        try:
-            return await handle.execute_update(name, arg, result_type=result_type, rpc_timeout=self.rpc_timeout)
-        except WorkflowUpdateFailedError as exc:
-            if isinstance(exc.cause, ApplicationError):
-                raise ActionRejected(exc.cause.type or "rejected", exc.cause.message) from None
-            raise
-        except RPCError as exc:
-            if exc.status != RPCStatusCode.NOT_FOUND:
-                raise
-        await self.show(service)  # TicketNotFound if there never was one
-        raise ActionRejected("incident_resolved", f"incident {service} is resolved; declare a new one")
+        return await run_update(self._handle(service), name, arg, result_type, self.rpc_timeout,
+                                missing=f"no incident for service {service!r}",
+                                ended=ActionRejected("incident_resolved",
+                                                     f"incident {service} is resolved; declare a new one"))
 
     async def link(self, service: str, r: LinkRequest) -> list[str]:
         return await self._update(service, "link", r, list[str])  # type: ignore[return-value]

@@ -7,11 +7,10 @@ import re
 from datetime import timedelta
 
 from pydantic import BaseModel
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client
 
-from starter.client.errors import ActionRejected, InvalidInput, TicketNotFound
+from starter.client.errors import ActionRejected, InvalidInput
+from starter.client.handles import latest_state, run_update
 from workflows.postmortem import PostmortemState
 from workflows.postmortem.workflow import PostmortemWorkflow
 
@@ -29,27 +28,12 @@ class PostmortemClient:
         return self.temporal.get_workflow_handle_for(PostmortemWorkflow.run, postmortem_id)  # type: ignore[arg-type]
 
     async def show(self, postmortem_id: str) -> PostmortemState:
-        handle = self._handle(postmortem_id)
-        try:
-            desc = await handle.describe(rpc_timeout=self.rpc_timeout)
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                raise TicketNotFound(f"no post-mortem {postmortem_id}") from None
-            raise
-        if desc.status == WorkflowExecutionStatus.COMPLETED:
-            return await handle.result(rpc_timeout=self.rpc_timeout)
-        return await handle.query(PostmortemWorkflow.current_state, rpc_timeout=self.rpc_timeout)
+        return await latest_state(self._handle(postmortem_id), PostmortemWorkflow.current_state, self.rpc_timeout,
+                                  f"no post-mortem {postmortem_id}")
 
     async def act(self, postmortem_id: str, update: str, arg: BaseModel | int) -> PostmortemState:
-        handle = self._handle(postmortem_id)
-        try:
-            return await handle.execute_update(update, arg, result_type=PostmortemState, rpc_timeout=self.rpc_timeout)
-        except WorkflowUpdateFailedError as exc:
-            if isinstance(exc.cause, ApplicationError):
-                raise ActionRejected(exc.cause.type or "rejected", exc.cause.message) from None
-            raise
-        except RPCError as exc:
-            if exc.status != RPCStatusCode.NOT_FOUND:
-                raise
-        await self.show(postmortem_id)  # TicketNotFound if there never was one
-        raise ActionRejected("postmortem_completed", f"post-mortem {postmortem_id} is completed")
+        state: PostmortemState = await run_update(
+            self._handle(postmortem_id), update, arg, PostmortemState, self.rpc_timeout,
+            missing=f"no post-mortem {postmortem_id}",
+            ended=ActionRejected("postmortem_completed", f"post-mortem {postmortem_id} is completed"))
+        return state

@@ -9,11 +9,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client, WorkflowExecutionStatus
 
-from starter.client.errors import ActionRejected, InvalidInput, TicketNotFound
+from starter.client.errors import ActionRejected, InvalidInput
+from starter.client.handles import latest_state, run_update
 from workflows.common.policy import Policy
 from workflows.common.vocabulary import ID_PATTERN
 from workflows.sponsorship import (
@@ -73,31 +72,16 @@ class SponsorshipClient:
 
     async def show(self, account_id: str) -> SponsorshipState:
         """The account's latest sponsorship, running or ended."""
-        handle = self._handle(account_id)
-        try:
-            desc = await handle.describe(rpc_timeout=self.rpc_timeout)
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                raise TicketNotFound(f"account {account_id} has no sponsorship") from None
-            raise
-        if desc.status == WorkflowExecutionStatus.COMPLETED:
-            return await handle.result(rpc_timeout=self.rpc_timeout)
-        return await handle.query(SponsorshipWorkflow.current_state, rpc_timeout=self.rpc_timeout)
+        return await latest_state(self._handle(account_id), SponsorshipWorkflow.current_state, self.rpc_timeout,
+                                  f"account {account_id} has no sponsorship")
 
     async def _update(self, account_id: str, name: str, arg: CheckIn | ExitRequest) -> SponsorshipState:
-        handle = self._handle(account_id)
-        try:
-            return await handle.execute_update(name, arg, result_type=SponsorshipState, rpc_timeout=self.rpc_timeout)
-        except WorkflowUpdateFailedError as exc:
-            if isinstance(exc.cause, ApplicationError):
-                raise ActionRejected(exc.cause.type or "rejected", exc.cause.message) from None
-            raise
-        except RPCError as exc:
-            if exc.status != RPCStatusCode.NOT_FOUND:
-                raise
-        await self.show(account_id)  # TicketNotFound if there never was one
-        raise ActionRejected("sponsorship_ended", f"the sponsorship of account {account_id} has ended; enrol it "
-                                                  "again to start a new one")
+        state: SponsorshipState = await run_update(
+            self._handle(account_id), name, arg, SponsorshipState, self.rpc_timeout,
+            missing=f"account {account_id} has no sponsorship",
+            ended=ActionRejected("sponsorship_ended", f"the sponsorship of account {account_id} has ended; enrol it "
+                                                      "again to start a new one"))
+        return state
 
     async def check_in(self, account_id: str, c: CheckIn) -> SponsorshipState:
         return await self._update(account_id, "check_in", c)

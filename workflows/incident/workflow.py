@@ -18,10 +18,8 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
-from workflows.common import workflow as shell
-from workflows.postmortem.workflow import PostmortemWorkflow
-
 with workflow.unsafe.imports_passed_through():
+    from workflows.common import sending as shell
     from workflows.incident import rules
     from workflows.incident.state import (
         FanOut,
@@ -100,7 +98,7 @@ class IncidentWorkflow:
         pm_id = postmortem_workflow_id("incident", inp.subject_id)
         with contextlib.suppress(WorkflowAlreadyStartedError):
             await workflow.start_child_workflow(
-                PostmortemWorkflow.run, inp, id=pm_id, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                "PostmortemWorkflow", inp, id=pm_id, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 parent_close_policy=ParentClosePolicy.ABANDON)
         self.state = rules.postmortem_started(self.state, pm_id, workflow.now())
 

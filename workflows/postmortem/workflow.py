@@ -14,9 +14,8 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from workflows.common import workflow as shell
-
 with workflow.unsafe.imports_passed_through():
+    from workflows.common import sending as shell
     from workflows.postmortem import rules
     from workflows.postmortem.state import (
         ActionItemIn,

@@ -16,9 +16,8 @@ from temporalio import workflow
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from workflows.common import workflow as shell
-
 with workflow.unsafe.imports_passed_through():
+    from workflows.common import sending as shell
     from workflows.sponsorship import rules
     from workflows.sponsorship.state import CheckIn, Enrolment, ExitRequest, SponsorshipInput, SponsorshipState
     from workflows.ticket.events import Rejected

@@ -12,10 +12,9 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from workflows.common import workflow as shell
-
 with workflow.unsafe.imports_passed_through():
     from workflows.common import search_attributes as sa
+    from workflows.common import sending as shell
     from workflows.common.delivery import DeliveryChannel, Prepared
     from workflows.survey import rules
     from workflows.survey.rules import SurveyInput

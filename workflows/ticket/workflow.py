@@ -18,13 +18,10 @@ from temporalio.common import TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
-from workflows.common import workflow as shell
-from workflows.postmortem.workflow import PostmortemWorkflow
-from workflows.survey.workflow import SurveyWorkflow
-
 with workflow.unsafe.imports_passed_through():
     from workflows import ticket as core
     from workflows.common import search_attributes as sa
+    from workflows.common import sending as shell
     from workflows.common.delivery import Message
     from workflows.common.policy import Policy, intern_policy
     from workflows.postmortem import subjects as postmortem_subjects
@@ -236,7 +233,7 @@ class TicketWorkflow:
         pm_id = postmortem_workflow_id("ticket", inp.subject_id)
         with contextlib.suppress(WorkflowAlreadyStartedError):
             await workflow.start_child_workflow(
-                PostmortemWorkflow.run, inp, id=pm_id, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                "PostmortemWorkflow", inp, id=pm_id, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 parent_close_policy=ParentClosePolicy.ABANDON)
         self.state = core.postmortem_started(self.state, pm_id, workflow.now())
         self.changed = True
@@ -248,7 +245,7 @@ class TicketWorkflow:
             return
         with contextlib.suppress(WorkflowAlreadyStartedError):
             await workflow.start_child_workflow(
-                SurveyWorkflow.run, inp, id=survey.survey_workflow_id(inp.ticket_id),
+                "SurveyWorkflow", inp, id=survey.survey_workflow_id(inp.ticket_id),
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE, parent_close_policy=ParentClosePolicy.ABANDON)
         self.state = survey.survey_started(self.state, inp, workflow.now())
 

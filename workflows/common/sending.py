@@ -1,6 +1,6 @@
-"""Shell helpers shared by the workflow shells: a notification prepared (one recorded step), then each message
-delivered on its own. Workflow code (it runs in the sandbox, like the shells: `pure_modules` leaves `workflow`
-modules out), not part of the pure core."""
+"""What the workflow shells share for telling people: a notification prepared (one recorded step), then each message
+delivered on its own. Deterministic and stateless, so the sandbox passes it through like the pure core (loaded once
+per worker, not once per workflow run); it only calls `temporalio.workflow`, which works from any module."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
-with workflow.unsafe.imports_passed_through():
-    from workflows.common.delivery import DeliveryResult, Message, Prepared, PrepareInput
+from workflows.common.delivery import DeliveryResult, Message, Prepared, PrepareInput
 
 NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 
