@@ -7,6 +7,9 @@ post-mortems): one rule each, written once.
 
 from __future__ import annotations
 
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -14,9 +17,44 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowU
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from starter.client.errors import ActionRejected, TicketNotFound
+from starter.client.errors import ActionRejected, Busy, TicketNotFound
 
 S = TypeVar("S", bound=BaseModel)
+T = TypeVar("T")
+
+CROWDED_PATIENCE_S = 30.0  # how long a burst of Updates to one workflow is sent again before Busy is answered
+
+
+def crowded(exc: RPCError) -> bool:
+    """Refused for now, to be sent again: the server admits a bounded number of Updates in flight per workflow
+    (history.maxInFlightUpdates, 10 by default), and aborts those in flight when the workflow's task times out (its
+    worker went away: "workflow update was aborted", UNAVAILABLE; only Updates not yet accepted are aborted so, the
+    accepted ones are in the history)."""
+    message = exc.message or ""
+    return ((exc.status == RPCStatusCode.RESOURCE_EXHAUSTED and "in-flight updates" in message)
+            or (exc.status == RPCStatusCode.UNAVAILABLE and "update was aborted" in message))
+
+
+def too_busy(exc: RPCError) -> Busy:
+    return Busy(f"too many actions at once on one workflow ({exc.message}); try again shortly")
+
+
+async def while_crowded(send: Callable[[], Awaitable[T]], patience: float = CROWDED_PATIENCE_S) -> T:
+    """`send()`, sent again with jittered backoff while the workflow has too many Updates in flight (an outage's
+    tickets joining one incident at once) or aborts them (its worker restarted); Busy once `patience` seconds have
+    gone by. Anything else is raised."""
+    loop = asyncio.get_running_loop()
+    deadline, delay = loop.time() + patience, 0.05
+    while True:
+        try:
+            return await send()
+        except RPCError as exc:
+            if not crowded(exc):
+                raise
+            if loop.time() + delay > deadline:
+                raise too_busy(exc) from None
+        await asyncio.sleep(random.uniform(delay / 2, delay))
+        delay = min(delay * 2, 2.0)
 
 
 async def latest_state(handle: WorkflowHandle[Any, S], query: Any, rpc_timeout: Any, missing: str) -> S:
@@ -37,7 +75,8 @@ async def run_update(handle: WorkflowHandle[Any, Any], name: str, arg: Any, resu
     """The Update's answer; ActionRejected (the validator's code), TicketNotFound (`missing`), or `ended` when the
     workflow has completed."""
     try:
-        return await handle.execute_update(name, arg, result_type=result_type, rpc_timeout=rpc_timeout)
+        return await while_crowded(lambda: handle.execute_update(name, arg, result_type=result_type,
+                                                                 rpc_timeout=rpc_timeout))
     except WorkflowUpdateFailedError as exc:
         if isinstance(exc.cause, ApplicationError):
             raise ActionRejected(exc.cause.type or "rejected", exc.cause.message) from None

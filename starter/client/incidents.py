@@ -6,6 +6,7 @@ supervisors and admins; agents may link and read."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import timedelta
 
@@ -13,7 +14,7 @@ from pydantic import BaseModel
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
-from starter.client.errors import ActionRejected, InvalidInput
+from starter.client.errors import ActionRejected, InvalidInput, TicketNotFound
 from starter.client.handles import latest_state, run_update
 from starter.runtime.sdk_private import started_new
 from workflows.common.policy import Policy
@@ -27,6 +28,7 @@ from workflows.incident import (
     ResolveIncident,
     incident_workflow_id,
 )
+from workflows.incident.state import LINKS_PER_REQUEST
 from workflows.incident.workflow import IncidentWorkflow
 from workflows.postmortem.subjects import incident_template
 
@@ -45,6 +47,41 @@ class TicketIdsPage(BaseModel):
 class IncidentClient:
     def __init__(self, temporal: Client, policy: Policy, task_queue: str, rpc_timeout: timedelta) -> None:
         self.temporal, self.policy, self.task_queue, self.rpc_timeout = temporal, policy, task_queue, rpc_timeout
+        self._joining: dict[str, list[tuple[str, asyncio.Future[bool]]]] = {}  # service -> tickets waiting to join
+        self._senders: dict[str, asyncio.Task[None]] = {}  # service -> the task sending its link Updates
+
+    async def join(self, service: str, ticket_id: str, by: str) -> bool:
+        """Link a ticket at intake; False when the service has no open incident. Tickets opened together join in
+        one Update: while a link Update for the service is in flight, those that arrive wait and go in the next, so
+        an outage's burst costs a few Updates, not one each (the server admits 10 in flight per workflow)."""
+        joined: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._joining.setdefault(service, []).append((ticket_id, joined))
+        if service not in self._senders:
+            self._senders[service] = asyncio.create_task(self._send_joins(service, by))
+        return await asyncio.shield(joined)  # a caller that gives up does not cancel the others' Update
+
+    async def _send_joins(self, service: str, by: str) -> None:
+        try:
+            while waiting := self._joining.pop(service, []):
+                for start in range(0, len(waiting), LINKS_PER_REQUEST):
+                    batch = waiting[start:start + LINKS_PER_REQUEST]
+                    outcome: bool | BaseException
+                    try:
+                        await self.link(service, LinkRequest(tickets=[t for t, _ in batch], by=by))
+                        outcome = True
+                    except (TicketNotFound, ActionRejected):
+                        outcome = False  # no incident for the service, or resolved meanwhile
+                    except Exception as exc:  # handed to each waiting caller
+                        outcome = exc
+                    for _, joined in batch:
+                        if joined.done():
+                            continue
+                        if isinstance(outcome, BaseException):
+                            joined.set_exception(outcome)
+                        else:
+                            joined.set_result(outcome)
+        finally:
+            del self._senders[service]
 
     def _handle(self, service: str):  # type: ignore[no-untyped-def]
         if not re.match(ID_PATTERN, service):

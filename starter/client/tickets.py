@@ -44,6 +44,7 @@ from starter.client.errors import (
     TicketNotFound,
     WorkflowTaskFailed,
 )
+from starter.client.handles import crowded, too_busy, while_crowded
 from starter.client.incidents import Declared, IncidentClient, TicketIdsPage
 from starter.client.macros import MacroRenderer
 from starter.client.postmortems import PostmortemClient
@@ -173,6 +174,8 @@ async def _temporal_errors(ticket_id: str | None = None, task_queue: str | None 
             raise no_answer(ticket_id, task_queue, timeout) from None
         if ticket_id is not None and (refused := not_ready(ticket_id, exc)) is not None:
             raise refused from None
+        if crowded(exc):
+            raise too_busy(exc) from None
         if exc.status == RPCStatusCode.INVALID_ARGUMENT and "search attribute" in exc.message:
             raise TemporalUnavailable(f"Temporal does not know our search attributes ({exc.message}); "
                                       "`make run` registers them, docker-compose's temporal-setup too") from None
@@ -260,7 +263,17 @@ class EscalationClient:
         state = await self._state(ticket.id)
         if not created and not same_request(state.ticket, ticket, compare_opened_at=not opened_at_defaulted):
             raise IdConflict(f"ticket {ticket.id} exists with a different request; use another id")
-        return OpenResult(created=created, view=ticket_view(state, now))
+        view = ticket_view(state, now)
+        if not created and self._may_rejoin(state):  # a retried open whose first try failed before joining
+            incident = await self._join_incident(ticket)
+            view = view.model_copy(update={"incident_id": incident or view.incident_id})
+        return OpenResult(created=created, view=view)
+
+    @staticmethod
+    def _may_rejoin(state: core.TicketState) -> bool:
+        """Not in an incident, open, and never taken out of one (an unlink is the commander's decision)."""
+        return (state.incident_id is None and not state.closed
+                and not any(e.action == "incident_unlinked" for e in state.timeline))
 
     async def _join_incident(self, ticket: Ticket) -> str | None:
         """A routing rule may name a service (`then: {incident: ...}`): a new matching ticket joins that service's
@@ -269,12 +282,9 @@ class EscalationClient:
         service = route(ticket, self.policy).incident
         if service is None:
             return None
-        try:
-            async with self._errors():
-                await self.incidents.link(service, LinkRequest(tickets=[ticket.id], by="system:routing"))
-        except (TicketNotFound, ActionRejected):
-            return None
-        return service
+        async with self._errors():
+            joined = await self.incidents.join(service, ticket.id, "system:routing")
+        return service if joined else None
 
     async def _start(self, ticket: Ticket, opened: core.TicketState, *, actor: str | None = None,
                      handoff: core.Handoff | None = None) -> bool:
@@ -595,8 +605,8 @@ class EscalationClient:
         async with self._errors(ticket_id):
             try:
                 # Decoded by shape, not by type: a worker of before answers with the state (rolling deploy).
-                answer = await handle.execute_update(update_names()[name], event, rpc_timeout=self.rpc_timeout,
-                                                     result_type=dict)
+                answer = await while_crowded(lambda: handle.execute_update(
+                    update_names()[name], event, rpc_timeout=self.rpc_timeout, result_type=dict))
             except WorkflowUpdateFailedError as exc:
                 cause = exc.cause
                 if isinstance(cause, ApplicationError):

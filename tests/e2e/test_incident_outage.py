@@ -11,7 +11,7 @@ import signal
 import time
 import uuid
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -82,6 +82,8 @@ async def test_an_outage_of_200_tickets_survives_a_killed_worker(temporal_stack:
         ids = list(await asyncio.gather(*(open_one(i) for i in range(TICKETS))))
         page = await client.incident_tickets(service, principal=SUPERVISOR, page_size=1000)
         assert page.total == TICKETS and set(page.tickets) == set(ids)
+        joins = await link_updates(temporal_stack, service)
+        assert joins <= TICKETS // 4, f"tickets opened together join in few Updates, not one each ({joins})"
         resolved_first = ids[:5]
         for i in resolved_first:
             await client.perform(i, core.Resolve(actor="agent:alice", summary="fixed on its own"), principal=SUPERVISOR)
@@ -124,6 +126,38 @@ async def test_an_outage_of_200_tickets_survives_a_killed_worker(temporal_stack:
                                                                  "fixed on its own": 5}
     finally:
         stack.stop_child(worker)
+
+
+async def link_updates(temporal_stack: TemporalStack, service: str) -> int:
+    handle = temporal_stack.client.get_workflow_handle(incident_workflow_id(service))
+    names = [e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+             async for e in handle.fetch_history_events()
+             if e.HasField("workflow_execution_update_accepted_event_attributes")]
+    return names.count("link")
+
+
+async def test_a_burst_of_links_beyond_the_servers_in_flight_limit_all_land(temporal_stack: TemporalStack) -> None:
+    """The server admits 10 Updates in flight per workflow; with no worker they stay in flight, so most of 25 links
+    sent at once are refused at first. They are sent again until the worker, started 12 s later, takes them."""
+    service = f"billing-{uuid.uuid4().hex[:6]}"
+    tq = f"crowd-{uuid.uuid4().hex[:8]}"
+    client = EscalationClient(temporal_stack.client, temporal_stack.policy, tq, rpc_timeout=timedelta(seconds=40))
+    worker = temporal_stack.stack.start_worker(task_queue=tq, name="crowd worker")
+    try:
+        await client.declare_incident(service, "Invoices fail", "SEV3", "mia", principal=SUPERVISOR)
+    finally:
+        temporal_stack.stack.stop_child(worker)
+    ids = [f"crowd-{uuid.uuid4().hex[:8]}" for _ in range(25)]
+    links = asyncio.gather(*(client.link_to_incident(service, [i], principal=SUPERVISOR) for i in ids))
+    await asyncio.sleep(12)  # longer than the SDK's own retries of a refused Update
+    worker = temporal_stack.stack.start_worker(task_queue=tq, name="crowd worker again")
+    try:
+        linked = await asyncio.wait_for(links, 60)
+        assert sorted(t for new in linked for t in new) == sorted(ids)
+        page = await client.incident_tickets(service, principal=SUPERVISOR, page_size=100)
+        assert sorted(page.tickets) == sorted(ids)
+    finally:
+        temporal_stack.stack.stop_child(worker)
 
 
 def _customers_told(outbox: Path) -> set[str]:
