@@ -17,11 +17,13 @@ with backoff; a 429 honours Retry-After. Logs name the recipient id and the key,
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import json
 import re
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
+from email.header import Header
 from email.utils import formatdate
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -98,14 +100,14 @@ class SmtpPool:
             await client.quit()
         client.close()
 
-    async def send(self, mail: EmailMessage) -> tuple[dict[str, Any], str]:
+    async def send(self, sender: str, recipient: str, mail: bytes) -> tuple[dict[str, Any], str]:
         async with self.slots:
             for reused in (True, False):
                 client = self.idle.pop() if reused and self.idle else None
                 if client is None:
                     reused, client = False, await self._connect()
                 try:
-                    refused, answer = await client.send_message(mail)
+                    refused, answer = await client.sendmail(sender, [recipient], mail)
                 except aiosmtplib.SMTPServerDisconnected:
                     client.close()
                     if reused:
@@ -119,28 +121,44 @@ class SmtpPool:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _header_value(value: str) -> str:
+    """One line (a CR or LF in a subject or an address can never start a header of its own); RFC 2047-encoded
+    when not ASCII."""
+    value = " ".join(value.split())
+    return value if value.isascii() else Header(value, "utf-8").encode()
+
+
+def _text_part(subtype: str, text: str) -> bytes:
+    body = base64.encodebytes(text.encode("utf-8")).replace(b"\n", b"\r\n")
+    return f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n'.encode() + body
+
+
 class EmailChannel:
     def __init__(self, url: str, sender: str, domain: str, timeout_s: float, connections: int = 4) -> None:
         self.server = SmtpUrl(url)
         self.pool = SmtpPool(self.server, timeout_s, connections)
         self.sender, self.domain, self.timeout_s = sender, domain, timeout_s
 
-    def compose(self, m: Message) -> EmailMessage:
-        mail = EmailMessage()
-        mail["From"], mail["To"], mail["Subject"] = self.sender, m.address, m.subject
-        mail["Message-ID"] = message_id(m.key, self.domain)
-        mail["Date"] = formatdate(localtime=False)
-        mail["X-Escalation-Key"] = m.key
+    def compose(self, m: Message) -> bytes:
+        """The mail as sent (RFC 5322, MIME, UTF-8 parts in base64). Written out directly: the `email` package's
+        EmailMessage and its generator cost about 2 ms a mail, most of a mail's cost to the worker."""
+        headers = [("From", self.sender), ("To", m.address), ("Subject", m.subject),
+                   ("Message-ID", message_id(m.key, self.domain)), ("Date", formatdate(localtime=False)),
+                   ("X-Escalation-Key", m.key)]
         if m.thread_id:
-            mail["In-Reply-To"], mail["References"] = m.thread_id, m.thread_id
-        mail.set_content(m.text)
-        if m.html:
-            mail.add_alternative(m.html, subtype="html")
-        return mail
+            headers += [("In-Reply-To", m.thread_id), ("References", m.thread_id)]
+        head = "".join(f"{name}: {_header_value(value)}\r\n" for name, value in headers) + "MIME-Version: 1.0\r\n"
+        if not m.html:
+            return head.encode("ascii") + _text_part("plain", m.text)
+        boundary = "=_" + hashlib.sha256(m.key.encode()).hexdigest()[:40]  # cannot occur in base64 parts
+        parts = b"".join(f"--{boundary}\r\n".encode() + part + b"\r\n"
+                         for part in (_text_part("plain", m.text), _text_part("html", m.html)))
+        return (head + f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n').encode("ascii") \
+            + parts + f"--{boundary}--\r\n".encode()
 
     async def send(self, m: Message) -> str:
         try:
-            _refused, answer = await self.pool.send(self.compose(m))
+            _refused, answer = await self.pool.send(self.sender, m.address, self.compose(m))
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             if all(500 <= c < 600 for c in codes):

@@ -34,10 +34,10 @@ class EscalationManagers:
         if not candidates:
             log.info("no escalation manager on duty", ticket_id=e.ticket_id, pool=e.pool)
             return None
+        queue = activity.info().task_queue  # the rotation runs where the ticket's worker runs
         start = WithStartWorkflowOperation(
-            RotationWorkflow.run, RotationInput(pool=e.pool), id=rotation_workflow_id(e.pool),
-            # the rotation runs where the ticket's worker runs (its task queue: the activity's own)
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, task_queue=activity.info().task_queue)
+            RotationWorkflow.run, RotationInput(pool=e.pool), id=rotation_workflow_id(e.pool, queue),
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, task_queue=queue)
         chosen: str = await activity.client().execute_update_with_start_workflow(
             RotationWorkflow.take, candidates, start_workflow_operation=start, id=e.key)
         log.info("escalation manager assigned", ticket_id=e.ticket_id, pool=e.pool, manager=chosen)

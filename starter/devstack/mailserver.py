@@ -9,6 +9,7 @@ import re
 import socket
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ class KeepMail:
         if self.refuse_with:
             return self.refuse_with
         content: bytes = envelope.original_content or envelope.content
-        mid = message_from_bytes(content, policy=policy.default).get("Message-ID", "no-id")
+        mid = BytesHeaderParser().parsebytes(content).get("Message-ID", "no-id")  # the headers only: cheap
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", str(mid).strip("<>"))[:150]
         self.kept += 1  # counted, not listed: a folder of thousands of mails must not slow each one down
         (self.folder / f"{self.kept:06d}-{safe}.eml").write_bytes(content)

@@ -29,12 +29,14 @@ async def settled(client: EscalationClient, ids: list[str], outbox: Path, timeou
     """The outbox once no ticket has an activity pending (a delivery lost with the killed worker is retried after
     its start_to_close timeout, 30 s)."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        pending = [len((await client.handle(i).describe()).raw_description.pending_activities) for i in ids]
-        if not any(pending):
+    while True:
+        pending = [a for i in ids for a in (await client.handle(i).describe()).raw_description.pending_activities]
+        if not pending:
             return [json.loads(x) for x in outbox.read_text().splitlines()]
+        if time.monotonic() > deadline:
+            raise AssertionError("deliveries did not settle: " + "; ".join(
+                f"{a.activity_type.name} attempt {a.attempt}: {a.last_failure.message[:200]}" for a in pending[:5]))
         await asyncio.sleep(1)
-    raise AssertionError("deliveries did not settle")
 
 
 async def test_a_worker_killed_mid_delivery_loses_no_key_and_sends_no_key_twice_differently(

@@ -165,7 +165,7 @@ async def rotation_turns(env: WorkflowEnvironment, tq: str) -> tuple[str, str]:
     (RotationWorkflow's first run: a whole history)."""
     first = await env.client.start_workflow(
         RotationWorkflow.run, RotationInput(pool="escalation-managers", turns_per_run=3),
-        id=rotation_workflow_id("escalation-managers"), task_queue=tq)
+        id=rotation_workflow_id("escalation-managers", tq), task_queue=tq)
     for i in range(3):
         handle = await start_ticket(env.client, tq, ticket(await env.get_current_time(), id=f"H-rotation-{i}"))
         for _ in range(50):

@@ -70,6 +70,18 @@ async def test_an_email_carries_its_key_as_message_id_and_the_tickets_thread(tmp
     assert parts == {"text/plain": "Due 10:00", "text/html": "<p>Due 10:00</p>"}
 
 
+async def test_non_ascii_text_and_a_line_break_in_a_subject_arrive_intact_in_one_header(tmp_path: Path,
+                                                                                        mail: MailServer) -> None:
+    d, _ = deliverer(tmp_path, mail)
+    text = "Grüße — the 10:00 deadline passed.\n\n" + "Ligne très longue " * 40
+    await d.deliver(msg(DeliveryChannel.email, "mia@example.com", subject="Überfällig: printer\r\nBcc: x@evil",
+                        text=text, html=None))
+    [got] = mail.handler.mails()
+    assert got["Subject"] == "Überfällig: printer Bcc: x@evil" and got["Bcc"] is None, "one header, no injected one"
+    assert not got.is_multipart() and got.get_content_type() == "text/plain"
+    assert got.get_content().rstrip("\n") == text
+
+
 async def test_mails_reuse_a_kept_connection_and_survive_one_the_server_dropped(tmp_path: Path,
                                                                                mail: MailServer) -> None:
     channel = EmailChannel(mail.url, "Escalations <esc@example.com>", "escalation.test", 5)

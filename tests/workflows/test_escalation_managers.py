@@ -16,6 +16,7 @@ from starter.runtime.temporal import build_worker
 from tests.conftest import TemporalStack
 from tests.support.workflows import start_ticket, ticket
 from workflows import ticket as core
+from workflows.rotation import rotation_workflow_id
 from workflows.rotation.workflow import RotationWorkflow
 from workflows.ticket import FindEscalationManager
 from workflows.ticket.workflow import TicketWorkflow
@@ -43,10 +44,10 @@ async def open_tickets(stack: TemporalStack, tmp_path: Path, priority: str, n: i
     tq = f"managers-{uuid.uuid4().hex[:8]}"
     activities = [Notifier(Outbox(tmp_path / "outbox.jsonl")).notify, EscalationManagers(on_duty).assign]  # type: ignore[arg-type]
     async with build_worker(stack.client, tq, workflows=[TicketWorkflow, RotationWorkflow], activities=activities):
-        before = await rotation_turns(stack)
+        before = await rotation_turns(stack, tq)
         handles = [await start_ticket(stack.client, tq, ticket(datetime.now(UTC), priority=priority)) for _ in range(n)]
         chosen = [await manager_of(stack, h.id) for h in handles]
-        return chosen, await rotation_turns(stack) - before
+        return chosen, await rotation_turns(stack, tq) - before
 
 
 async def test_2n_p1_openings_with_two_managers_on_duty_split_n_n(temporal_stack: TemporalStack, tmp_path: Path) -> None:
@@ -71,8 +72,8 @@ async def test_nobody_on_duty_is_recorded_on_the_ticket(temporal_stack: Temporal
     assert await open_tickets(temporal_stack, tmp_path, "P2", 1, lambda e: []) == ([None], 0)
 
 
-async def rotation_turns(stack: TemporalStack) -> int:
-    handle = stack.client.get_workflow_handle("rotation-escalation-managers")
+async def rotation_turns(stack: TemporalStack, tq: str) -> int:
+    handle = stack.client.get_workflow_handle(rotation_workflow_id("escalation-managers", tq))
     try:
         return (await handle.query(RotationWorkflow.current_state)).turns
     except RPCError:  # not started yet: no turn taken

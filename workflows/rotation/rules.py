@@ -19,8 +19,11 @@ class RotationInput(BaseModel):
     turns_per_run: int = Field(500, ge=1, description="turns before it continues as new (its history stays short)")
 
 
-def rotation_workflow_id(pool: str) -> str:
-    return f"rotation-{pool}"
+def rotation_workflow_id(pool: str, task_queue: str) -> str:
+    """One rotation per pool and task queue: a rotation runs on the queue of the worker that started it, so workers
+    of another queue (another deployment on the same namespace) keep their own rather than wait on one whose
+    workers may be gone."""
+    return f"rotation-{task_queue}-{pool}"
 
 
 def take_turn(state: RotationState, candidates: list[str]) -> tuple[str, RotationState]:

@@ -1,4 +1,4 @@
-"""RotationWorkflow: one per pool (id `rotation-<pool>`); each `take` Update answers whose turn it is.
+"""RotationWorkflow: one per pool and task queue (id `rotation-<task queue>-<pool>`); each `take` Update answers whose turn it is.
 
 Started on first use by update-with-start (an activity's, never workflow code's); it continues as new every
 `turns_per_run` turns so its history stays short however long it lives."""
