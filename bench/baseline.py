@@ -13,6 +13,7 @@ It mirrors `workflows.ticket.TicketWorkflow` command for command over one lifecy
 - three updates with validators (acknowledge: no effect; escalate: one activity;
   resolve: one activity, then closes at once);
 - `wait_condition(handlers finished and no notification in flight)` before completing.
+`SignalRoundTrip` is the incident fan-out's baseline (bench/incident_bench.py).
 The client side (`run_baseline_lifecycle`) mirrors `EscalationClient.open` (start with the
 same id policies and the search attributes, describe, query) and `act` (execute_update), then awaits the result.
 
@@ -139,6 +140,28 @@ class BaselineWorkflow:
         return self.status
 
 
+BASELINE_SIGNAL = "incident"
+
+
+@workflow.defn(name="BenchSignalRoundTrip")
+class SignalRoundTrip:
+    """The incident fan-out's baseline: wait for one Signal, run one no-op activity, complete (a linked ticket
+    told of an update: one Signal, then its preparing and delivering activities)."""
+
+    def __init__(self) -> None:
+        self.told = False
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.wait_condition(lambda: self.told)
+        await workflow.execute_activity("bench_noop", workflow.info().workflow_id,
+                                        start_to_close_timeout=timedelta(seconds=30), retry_policy=RETRY)
+
+    @workflow.signal(name=BASELINE_SIGNAL)
+    def incident(self, _notice: str) -> None:
+        self.told = True
+
+
 async def run_baseline_lifecycle(client: Client, task_queue: str, ticket_id: str) -> None:
     """One baseline lifecycle, with the same client calls as EscalationClient.open + 3 x act + result."""
     handle = await client.start_workflow(
@@ -164,7 +187,7 @@ async def _serve() -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with build_worker(await connect(), workflows=[BaselineWorkflow], activities=[noop]):
+    async with build_worker(await connect(), workflows=[BaselineWorkflow, SignalRoundTrip], activities=[noop]):
         await stop.wait()
 
 

@@ -50,8 +50,10 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from bench.baseline import run_baseline_lifecycle
+from bench.incident_bench import incident_targets, run_incident_bench
 from bench.policy import BREACH_PRIORITY, LIFECYCLE_PRIORITY, LONG_PRIORITY, bench_policy
 from bench.procfs import tree_cpu_s, tree_rss_mb
+from bench.stats import quantile
 from starter.client import EscalationClient, Principal, workflow_id
 from starter.devstack.stack import Child, Stack
 from starter.runtime.temporal import connect
@@ -75,14 +77,6 @@ def log(msg: str) -> None:
 
 
 # ----- small helpers ----------------------------------------------------------------
-
-
-def quantile(values: list[float], q: float) -> float:
-    """Nearest-rank quantile (the conservative one: p99 of 100 values is the 99th)."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
 def git_commit() -> dict[str, Any]:
@@ -110,6 +104,7 @@ class OutboxTail:
         self.opened: Counter[str] = Counter()  # by ticket id prefix (before the first '-')
         self.escalations: dict[str, dict[str, Any]] = {}  # ticket id -> {due_at, recorded_at, latency_s}
         self.breaches: dict[str, float] = {}
+        self.incident_updates: dict[str, datetime] = {}  # ticket id -> when its customer got the incident's update
         self.seen: set[str] = set()
 
     def poll(self) -> None:
@@ -137,6 +132,8 @@ class OutboxTail:
         if kind == "opened":
             self.opened[tid.split("-", 1)[0]] += 1
         due, at = _ts(rec.get("due_at")), _ts(rec["recorded_at"])
+        if kind == "incident_update" and at is not None:
+            self.incident_updates.setdefault(tid, at)
         if due is None or at is None:
             return
         if kind == "escalation":
@@ -201,6 +198,8 @@ async def history_shape(client: Client, wf_id: str) -> dict[str, int]:
     keep = ("ACTIVITY_TASK_SCHEDULED", "TIMER_STARTED", "TIMER_CANCELED", "WORKFLOW_EXECUTION_UPDATE_ACCEPTED",
             "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES", "WORKFLOW_TASK_COMPLETED")
     out = {k: shape.get(k, 0) for k in keep}
+    out["LOCAL_ACTIVITIES"] = sum(1 for e in history.events if e.HasField("marker_recorded_event_attributes")
+                                  and e.marker_recorded_event_attributes.marker_name == "core_local_activity")
     out["events"] = len(history.events)
     out["history_bytes"] = history.to_json().__len__()
     return out
@@ -483,6 +482,9 @@ async def bench(args: argparse.Namespace, stack: Stack, worker: Child, baseline_
         log(f"with {results['open_tickets']} open tickets: worker RSS {results['worker_rss_mb']} MB, "
             f"server RSS {results['server_rss_mb']} MB")
         results.update(await phase_breach(args, client, ec, tail, worker, srv))
+        if args.incident_tickets:
+            results.update(await run_incident_bench(ec, client, BASELINE_QUEUE, tail.incident_updates.get,
+                                                    args.incident_tickets, log))
         api = await phase_api(args, stack, {"server": srv, "worker": worker.pid})
         if api is not None:
             results["api"] = api
@@ -521,6 +523,7 @@ def targets(r: dict[str, Any]) -> dict[str, Any]:
                        "met": bool(p99 <= BREACH_P99_TARGET_S), "at_open_tickets": n,
                        "conclusive": n >= BREACH_TARGET_N},
         "lifecycle_ratio": {"target": f">= {RATIO_TARGET}", "met": bool(ratio >= RATIO_TARGET)},
+        **(incident_targets(r) if "incident_fanout_ratio" in r else {}),
     }
 
 
@@ -543,6 +546,12 @@ def print_table(res: dict[str, Any]) -> None:
         ("worker RSS MB (N open)", res.get("worker_rss_mb")),
         ("server RSS MB (N open)", res.get("server_rss_mb")),
         ("worker / server RSS peak MB", f"{res.get('worker_rss_peak_mb')} / {res.get('server_rss_peak_mb')}"),
+        ("bare signal round trips /s", res.get("signal_round_trips_per_s")),
+        ("incident fan-out /s (tickets)", f"{res.get('incident_fanout_per_s')} ({res.get('incident_tickets')})"),
+        ("  fan-out / bare round trips", res.get("incident_fanout_ratio")),
+        ("incident update p50/p99/max s", f"{res.get('incident_update_p50_s')} / {res.get('incident_update_p99_s')}"
+                                           f" / {res.get('incident_update_max_s')}"),
+        ("incident history events", res.get("incident_history_events")),
     ]
     if res.get("worker_gc_pauses"):
         rows.append(("worker GC pauses > 20 ms", res["worker_gc_pauses"]))
@@ -556,7 +565,9 @@ def print_table(res: dict[str, Any]) -> None:
     verdict = "MET" if b["met"] else "NOT MET"
     note = "" if b["conclusive"] else f" (measured at N={b['at_open_tickets']}; the target is defined at {BREACH_TARGET_N})"
     print(f"target breach_p99_s {b['target']}: {verdict}{note}")
-    print(f"target lifecycle_ratio {t['lifecycle_ratio']['target']}: {'MET' if t['lifecycle_ratio']['met'] else 'NOT MET'}")
+    for name in ("lifecycle_ratio", "incident_fanout_ratio", "incident_history_events"):
+        if name in t:
+            print(f"target {name} {t[name]['target']}: {'MET' if t[name]['met'] else 'NOT MET'}")
     api = res.get("api")
     if api:
         figures = {k: v for k, v in api.items() if not isinstance(v, dict | list)}
@@ -583,6 +594,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--worker-log-level", default="INFO")
     p.add_argument("--worker-cmd", default="worker.py",
                    help="the ticket worker, run with this Python from the repo root (bench/gc_worker.py logs GC pauses)")
+    p.add_argument("--incident-tickets", type=int, default=1000,
+                   help="tickets linked to the incident whose one update is fanned out (0: no incident phase)")
     p.add_argument("--no-api", action="store_true", help="skip the HTTP API bench even if bench/api_bench.py exists")
     p.add_argument("--api-rate", type=float, default=20.0)
     p.add_argument("--api-seconds", type=float, default=30.0)
@@ -615,7 +628,8 @@ def main(argv: list[str] | None = None) -> int:
     results["meta"] = {
         "open_tickets": args.open_tickets, "concurrency": args.concurrency, "batch": args.batch, "rounds": args.rounds,
         "breach_rate_per_s": args.breach_rate, "breach_seconds": args.breach_seconds, "breach_after_s": args.breach_after,
-        "warn_percent": args.warn_percent, "open_concurrency": args.open_concurrency, "open_window": args.open_window,
+        "warn_percent": args.warn_percent, "incident_tickets": args.incident_tickets,
+        "open_concurrency": args.open_concurrency, "open_window": args.open_window,
         "cpu_count": os.cpu_count(), "python": platform.python_version(), "temporalio": temporalio.__version__,
         "started_at": started.isoformat(), "finished_at": datetime.now(UTC).isoformat(),
         "duration_s": round(time.monotonic() - _T0, 1), "git": git, "server": "temporal server start-dev, SQLite WAL",

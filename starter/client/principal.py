@@ -18,6 +18,7 @@ class Role(StrEnum):
     auditor = "auditor"
     admin = "admin"
     operator = "operator"  # whoever runs the CLI next to Temporal: every permission (see README, "Roles")
+    monitoring = "monitoring"  # a monitoring system: declares incidents (for its services) and reads them, no more
 
 
 class Permission(StrEnum):
@@ -30,14 +31,18 @@ class Permission(StrEnum):
     customer_reply = "customer_reply"  # relay a customer's message
     assign = "assign"
     escalate_executive = "escalate_executive"  # escalate into a tier only a person may enter (executives)
+    declare_incident = "declare_incident"  # POST /v1/incidents
+    read_incident = "read_incident"  # GET an incident, its linked tickets
 
 
 P = Permission
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.intake: frozenset({P.open, P.intake, P.customer_reply}),
-    Role.agent: frozenset({P.read, P.list, P.act, P.customer_reply}),
-    Role.supervisor: frozenset({P.read, P.list, P.act, P.customer_reply, P.assign, P.escalate_executive}),
-    Role.auditor: frozenset({P.read, P.list, P.history}),
+    Role.agent: frozenset({P.read, P.list, P.act, P.customer_reply, P.read_incident}),
+    Role.supervisor: frozenset({P.read, P.list, P.act, P.customer_reply, P.assign, P.escalate_executive,
+                                P.declare_incident, P.read_incident}),
+    Role.auditor: frozenset({P.read, P.list, P.history, P.read_incident}),
+    Role.monitoring: frozenset({P.declare_incident, P.read_incident}),
     Role.admin: frozenset(Permission),
     Role.operator: frozenset(Permission),
 }
@@ -52,6 +57,7 @@ class Principal:
     role: Role
     tiers: frozenset[str] | None = None  # None: every tier
     departments: frozenset[str] | None = None  # None: every department
+    services: frozenset[str] | None = None  # a monitoring token's services (None: every service)
 
     @classmethod
     def operator(cls, actor: str) -> Principal:
@@ -69,6 +75,10 @@ class Principal:
 
     def can(self, permission: Permission) -> bool:
         return permission in ROLE_PERMISSIONS[self.role]
+
+    def watches(self, service: str) -> bool:
+        """A monitoring token declares and reads the incidents of its own services only."""
+        return self.services is None or service in self.services
 
     def in_scope(self, tier: str | None, department: str | None) -> bool:
         return (self.tiers is None or tier in self.tiers) and (self.departments is None or department in self.departments)

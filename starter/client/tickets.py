@@ -397,19 +397,29 @@ class EscalationClient:
 
     async def declare_incident(self, service: str, title: str, severity: str, commander: str, *,
                                principal: Principal) -> Declared:
-        """Declare an outage of `service` (supervisors, admins); a second declare answers with the open one."""
-        self._require(principal, Permission.escalate_executive, "declare an incident")
+        """Declare an outage of `service` (supervisors, admins, a monitoring token for its services); a second
+        declare answers with the open one."""
+        self._require(principal, Permission.declare_incident, "declare an incident")
+        self._watching(principal, service)
         async with self._errors():
             return await self.incidents.declare(service, title, severity, commander, principal.actor)
 
     async def incident(self, service: str, *, principal: Principal) -> IncidentState:
+        self._watching(principal, service)
         async with self._errors():
             return await self.incidents.show(service)
 
     async def incident_tickets(self, service: str, *, principal: Principal, page_size: int = 100,
                                cursor: str | None = None) -> TicketIdsPage:
+        self._watching(principal, service)
         async with self._errors():
             return await self.incidents.tickets(service, page_size=page_size, cursor=cursor)
+
+    @staticmethod
+    def _watching(principal: Principal, service: str) -> None:
+        if not principal.watches(service):
+            raise Forbidden(f"{principal.actor} watches {', '.join(sorted(principal.services or ()))}, "
+                            f"not service {service!r}")
 
     async def link_to_incident(self, service: str, tickets: Sequence[str], *, principal: Principal,
                                unlink: bool = False) -> list[str]:

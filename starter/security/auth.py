@@ -4,7 +4,7 @@ Tokens are configured in a file (ESCALATION_TOKENS_FILE) or inline
 (ESCALATION_TOKENS), as a YAML or JSON list of entries:
 
     - name: alice                 # the actor recorded in timelines is "<role>:<name>", e.g. agent:alice
-      role: agent                 # intake | agent | supervisor | auditor | admin
+      role: agent                 # intake | agent | supervisor | auditor | admin | monitoring
       token_sha256: 9f86d08...    # sha256 hex of the token; the token itself is never stored
       tiers: [tier1, tier2]       # agents only: the tiers it sees and acts on (omitted: every tier)
       departments: [billing]      # agents only: the departments (omitted: every department)
@@ -52,9 +52,12 @@ class TokenEntry(BaseModel):
     token_sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$")]
     tiers: Annotated[list[Slug], Field(min_length=1, max_length=50)] | None = None
     departments: Annotated[list[Slug], Field(min_length=1, max_length=200)] | None = None
+    services: Annotated[list[Slug], Field(min_length=1, max_length=200)] | None = None
 
     @model_validator(mode="after")
     def _scope(self) -> TokenEntry:
+        if self.services is not None and self.role is not Role.monitoring:
+            raise ValueError(f"only monitoring tokens take services; a {self.role} token acts on every incident")
         if self.role is Role.operator:
             raise ValueError(f"role operator is the CLI's, not a token's; allowed: {', '.join(TOKEN_ROLES)}")
         scoped = self.tiers is not None or self.departments is not None
@@ -78,7 +81,8 @@ class TokenStore:
         self._entries: list[tuple[bytes, Principal]] = []
         for e in entries:
             principal = Principal(e.name, e.role, frozenset(e.tiers) if e.tiers is not None else None,
-                                  frozenset(e.departments) if e.departments is not None else None)
+                                  frozenset(e.departments) if e.departments is not None else None,
+                                  frozenset(e.services) if e.services is not None else None)
             self._entries.append((bytes.fromhex(e.token_sha256), principal))
 
     def __len__(self) -> int:
@@ -197,6 +201,7 @@ def main(argv: list[str] | None = None) -> None:
     new.add_argument("role", choices=[r.value for r in TOKEN_ROLES])
     new.add_argument("--tiers", help="comma-separated (agents)")
     new.add_argument("--departments", help="comma-separated (agents)")
+    new.add_argument("--services", help="comma-separated (monitoring: the services whose incidents it declares)")
     args = parser.parse_args(argv)
     token = new_token()
     entry: dict[str, Any] = {"name": args.name, "role": args.role, "token_sha256": hash_token(token)}
@@ -204,6 +209,8 @@ def main(argv: list[str] | None = None) -> None:
         entry["tiers"] = args.tiers.split(",")
     if args.departments:
         entry["departments"] = args.departments.split(",")
+    if args.services:
+        entry["services"] = args.services.split(",")
     try:
         TokenEntry.model_validate(entry)
     except ValidationError as exc:

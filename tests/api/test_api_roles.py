@@ -76,6 +76,7 @@ ALLOWED: dict[str, set[str]] = {
     "supervisor": AGENT | {"assign", "escalate_executive"},
     "auditor": {"list", "read", "timeline", "history"},
     "admin": set(OPS),
+    "monitor": set(),  # a monitoring token: incidents only (test_a_monitoring_token_declares_for_its_services)
 }
 MATRIX = [(role, op, op in allowed) for role, allowed in ALLOWED.items() for op in OPS]
 
@@ -183,3 +184,24 @@ async def test_listing_returns_only_tickets_in_scope(http: httpx.AsyncClient, to
     r = await http.get("/v1/tickets", params={"customer": customer, "department": "networking"},
                        headers=tokens.header("agent"))
     assert r.json()["tickets"] == []
+
+
+async def test_a_monitoring_token_declares_for_its_services_only(http: httpx.AsyncClient, tokens: Tokens) -> None:
+    """The incident-scoped token a monitoring system holds: declare and read its services' incidents; nothing else."""
+    mon = tokens.header("monitor")
+    body = {"service": "checkout-eu", "title": "Checkout errors above 5%", "severity": "SEV2", "commander": "agent:mia"}
+    r = await http.post("/v1/incidents", json=body, headers=mon)
+    assert r.status_code in (200, 201), r.text
+    assert r.json()["declared_by"] == "monitoring:monitor"
+    assert (await http.post("/v1/incidents", json=body, headers=mon)).status_code == 200, "the open one answers"
+    assert (await http.get("/v1/incidents/checkout-eu", headers=mon)).status_code == 200
+    other = await http.post("/v1/incidents", json={**body, "service": unique("login").lower()}, headers=mon)
+    assert other.status_code == 403 and "checkout" in other.json()["error"]["message"], other.text
+    for method, path in (("POST", "/v1/incidents/checkout-eu/updates"), ("POST", "/v1/incidents/checkout-eu/resolve"),
+                         ("POST", "/v1/incidents/checkout-eu/link"), ("GET", "/v1/tickets")):
+        refused = await http.request(method, path, json={"text": "x", "summary": "x", "tickets": ["T-1"]}
+                                     if method == "POST" else None, headers=mon)
+        assert refused.status_code == 403, (path, refused.text)
+    r = await http.post("/v1/incidents/checkout-eu/resolve", json={"summary": "error rate normal"},
+                        headers=tokens.header("supervisor"))
+    assert r.status_code == 200, r.text

@@ -26,7 +26,7 @@ def test_bench_smoke(tmp_path: Path) -> None:
     out = tmp_path / "latest.json"
     cmd = [sys.executable, "-m", "bench.run", "--open-tickets", "20", "--concurrency", "5", "--batch", "10",
            "--rounds", "1", "--breach-rate", "5", "--breach-seconds", "3", "--breach-after", "5",
-           "--breach-grace", "20", "--quiet-seconds", "0.5", "--no-api", "--out", str(out)]
+           "--breach-grace", "20", "--quiet-seconds", "0.5", "--no-api", "--incident-tickets", "20", "--out", str(out)]
     t0 = time.monotonic()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
     elapsed = time.monotonic() - t0
@@ -46,9 +46,15 @@ def test_bench_smoke(tmp_path: Path) -> None:
     for key in META:
         assert key in res["meta"], key
     assert res["meta"]["cpu_count"] >= 1
-    assert set(res["targets"]) == {"breach_p99", "lifecycle_ratio"}
+    assert set(res["targets"]) == {"breach_p99", "lifecycle_ratio", "incident_fanout_ratio", "incident_history_events"}
+    assert res["incident_tickets"] == res["signal_round_trips"] == 20
+    assert res["incident_fanout_per_s"] > 0 and res["signal_round_trips_per_s"] > 0
+    assert res["incident_fanout_ratio"] == pytest.approx(
+        res["incident_fanout_per_s"] / res["signal_round_trips_per_s"], rel=0.01)
+    assert 0 <= res["incident_update_p50_s"] <= res["incident_update_p99_s"] <= res["incident_update_max_s"] < 30
+    assert 0 < res["incident_history_events"] < 10_240
     # the baseline mirrors the lifecycle's Temporal operations
     shape = res["history_shape"]
-    for key in ("ACTIVITY_TASK_SCHEDULED", "WORKFLOW_EXECUTION_UPDATE_ACCEPTED"):
+    for key in ("ACTIVITY_TASK_SCHEDULED", "LOCAL_ACTIVITIES", "WORKFLOW_EXECUTION_UPDATE_ACCEPTED"):
         assert shape["baseline"][key] == shape["lifecycle"][key], key
     assert "wrote" in proc.stdout and "lifecycle_ratio" in proc.stdout

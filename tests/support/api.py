@@ -35,7 +35,10 @@ PRINCIPALS: dict[str, tuple[str, list[str] | None, list[str] | None]] = {
     "agent": ("agent", ["tier1", "tier2", "tier3", "executive"], ["general", "billing"]),
     # scoped elsewhere: tier2 networking only
     "netagent": ("agent", ["tier2"], ["networking"]),
+    # a monitoring system's token: declares and reads the incidents of its services (MONITORED) only
+    "monitor": ("monitoring", None, None),
 }
+MONITORED = ["checkout", "checkout-eu"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,8 @@ class Tokens:
                 e["tiers"] = tiers
             if depts is not None:
                 e["departments"] = depts
+            if role == "monitoring":
+                e["services"] = MONITORED
             out.append(e)
         return out
 

@@ -16,6 +16,8 @@ from starter.security.auth import (
     Principal,
     Role,
     TokenConfigError,
+    TokenEntry,
+    TokenStore,
     dev_tokens,
     hash_token,
     load_tokens,
@@ -77,9 +79,24 @@ def test_missing_file_and_broken_yaml(tmp_path: Path) -> None:
 def test_role_permissions() -> None:
     assert ROLE_PERMISSIONS[Role.admin] == frozenset(Permission)
     assert Permission.history not in ROLE_PERMISSIONS[Role.agent] | ROLE_PERMISSIONS[Role.supervisor]
-    assert ROLE_PERMISSIONS[Role.auditor] == {Permission.read, Permission.list, Permission.history}
-    assert ROLE_PERMISSIONS[Role.supervisor] - ROLE_PERMISSIONS[Role.agent] == {Permission.assign,
-                                                                             Permission.escalate_executive}
+    assert ROLE_PERMISSIONS[Role.auditor] == {Permission.read, Permission.list, Permission.history,
+                                              Permission.read_incident}
+    assert ROLE_PERMISSIONS[Role.supervisor] - ROLE_PERMISSIONS[Role.agent] == {
+        Permission.assign, Permission.escalate_executive, Permission.declare_incident}
+    assert ROLE_PERMISSIONS[Role.monitoring] == {Permission.declare_incident, Permission.read_incident}, \
+        "a monitoring token sees no ticket"
+
+
+def test_a_monitoring_token_may_be_limited_to_its_services() -> None:
+    token = "mon-token-of-32-characters-at-least"
+    entry = {"name": "pagerbot", "role": "monitoring", "token_sha256": hash_token(token)}
+    store = TokenStore([TokenEntry.model_validate({**entry, "services": ["streaming", "billing-api"]})])
+    who = store.authenticate(token)
+    assert who is not None and who.actor == "monitoring:pagerbot"
+    assert who.watches("streaming") and not who.watches("login")
+    assert TokenEntry.model_validate(entry).services is None
+    with pytest.raises(ValueError, match="only monitoring tokens take services"):
+        TokenEntry.model_validate({**entry, "role": "supervisor", "services": ["streaming"]})
 
 
 def test_scope() -> None:

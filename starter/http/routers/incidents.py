@@ -57,7 +57,7 @@ class LinkedOut(BaseModel):
              responses={200: {"model": IncidentState, "description": "the service's open incident (declared before)"},
                         **errors(403, 409)})
 async def declare(request: Request, response: Response, body: DeclareIn,
-                  who: Annotated[Principal, Depends(requires(Permission.escalate_executive))]) -> Any:
+                  who: Annotated[Principal, Depends(requires(Permission.declare_incident))]) -> Any:
     """Declare an outage (201); a service has at most one open incident: declaring it again answers with it (200)."""
     declared = await temporal(request, lambda c: c.declare_incident(body.service, body.title, body.severity,
                                                                     body.commander, principal=who))
@@ -68,12 +68,13 @@ async def declare(request: Request, response: Response, body: DeclareIn,
 
 @router.get("/v1/incidents/{service}", response_model=IncidentState, responses=errors(403, 404))
 async def show(request: Request, service: ServicePath,
-               who: Annotated[Principal, Depends(requires(Permission.read))]) -> Any:
+               who: Annotated[Principal, Depends(requires(Permission.read_incident))]) -> Any:
     return await temporal(request, lambda c: c.incident(service, principal=who))
 
 
 @router.get("/v1/incidents/{service}/tickets", response_model=TicketIdsPage, responses=errors(403, 404))
-async def tickets(request: Request, service: ServicePath, who: Annotated[Principal, Depends(requires(Permission.read))],
+async def tickets(request: Request, service: ServicePath,
+                  who: Annotated[Principal, Depends(requires(Permission.read_incident))],
                   limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                   cursor: Annotated[str | None, Query(pattern="^[0-9]{1,9}$")] = None) -> Any:
     """The linked tickets in the order they were linked, a page at a time."""
