@@ -33,7 +33,7 @@ lint: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit/test_workflow_purity.py tests/unit/test_import_contracts.py
 
 bench: $(STAMP)
-	$(PY) -m bench.run --open-tickets $(N)
+	$(PY) -m bench.run --open-tickets $(N) $(if $(SMTP),--smtp)
 
 clean-var:
 	rm -rf var/

@@ -553,6 +553,9 @@ def print_table(res: dict[str, Any]) -> None:
                                            f" / {res.get('incident_update_max_s')}"),
         ("incident history events", res.get("incident_history_events")),
     ]
+    if res.get("smtp"):
+        rows.append(("delivery", f"SMTP: {res['smtp']['mails']} mails, receiver CPU "
+                                 f"{res['smtp']['receiver_cpu_ms_per_mail']} ms/mail"))
     if res.get("worker_gc_pauses"):
         rows.append(("worker GC pauses > 20 ms", res["worker_gc_pauses"]))
     width = max(len(k) for k, _ in rows)
@@ -576,6 +579,33 @@ def print_table(res: dict[str, Any]) -> None:
             print(f"  API limit: {api['api_limit'].get('component')}: {api['api_limit'].get('reason')}")
 
 
+class BenchMailServer:
+    """The embedded SMTP server (starter/devstack/mailserver.py) in a process of its own; its CPU per mail is
+    reported (on this machine it shares the cores with the worker and the server)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.proc = subprocess.Popen([sys.executable, "-m", "starter.devstack.mailserver", str(folder)], cwd=ROOT,
+                                     stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        self.url = self.proc.stdout.readline().strip()
+        if not self.url.startswith("smtp://"):
+            raise RuntimeError(f"the mail server did not start (it printed {self.url!r})")
+
+    def stop(self) -> dict[str, Any]:
+        cpu_s = tree_cpu_s(self.proc.pid, children=False)
+        self.proc.terminate()
+        self.proc.wait(10)
+        mails = sum(1 for _ in self.folder.glob("*.eml"))
+        return {"url": self.url, "mails": mails, "receiver_cpu_s": round(cpu_s, 2),
+                "receiver_cpu_ms_per_mail": round(cpu_s * 1000 / max(mails, 1), 2)}
+
+
+def start_mail_server(folder: Path) -> BenchMailServer:
+    log(f"delivering mail through the embedded SMTP server (its own process), kept in {folder}")
+    return BenchMailServer(folder)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("--open-tickets", type=int, default=2000, help="long-lived open tickets (N)")
@@ -596,6 +626,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="the ticket worker, run with this Python from the repo root (bench/gc_worker.py logs GC pauses)")
     p.add_argument("--incident-tickets", type=int, default=1000,
                    help="tickets linked to the incident whose one update is fanned out (0: no incident phase)")
+    p.add_argument("--smtp", action="store_true",
+                   help="deliver mail through the embedded SMTP server (its own process) instead of the outbox only")
     p.add_argument("--no-api", action="store_true", help="skip the HTTP API bench even if bench/api_bench.py exists")
     p.add_argument("--api-rate", type=float, default=20.0)
     p.add_argument("--api-seconds", type=float, default=30.0)
@@ -613,11 +645,18 @@ def main(argv: list[str] | None = None) -> int:
     log(f"starting the dev server (SQLite WAL in {tmp}) and the workers ...")
     try:
         with bench_stack(args, tmp).running(worker=False) as stack:
-            worker = stack.start_worker(args=shlex.split(args.worker_cmd), task_queue=TICKET_QUEUE, name="ticket worker",
-                                        log_name="worker.log")
-            baseline = stack.start_worker(args=["-m", "bench.baseline"], task_queue=BASELINE_QUEUE,
-                                          name="baseline worker")
-            results = asyncio.run(bench(args, stack, worker, baseline))
+            mail = start_mail_server(tmp / "mail") if args.smtp else None
+            try:
+                worker = stack.start_worker(args=shlex.split(args.worker_cmd), task_queue=TICKET_QUEUE,
+                                            name="ticket worker", log_name="worker.log",
+                                            env={"ESCALATION_SMTP_URL": mail.url} if mail else None)
+                baseline = stack.start_worker(args=["-m", "bench.baseline"], task_queue=BASELINE_QUEUE,
+                                              name="baseline worker")
+                results = asyncio.run(bench(args, stack, worker, baseline))
+            finally:
+                mail_figures = mail.stop() if mail else None
+            if mail_figures:
+                results["smtp"] = mail_figures
         pauses = gc_pauses(worker.log_file)  # written by the worker until it stopped
         if pauses:
             results["worker_gc_pauses"] = pauses
@@ -633,7 +672,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_count": os.cpu_count(), "python": platform.python_version(), "temporalio": temporalio.__version__,
         "started_at": started.isoformat(), "finished_at": datetime.now(UTC).isoformat(),
         "duration_s": round(time.monotonic() - _T0, 1), "git": git, "server": "temporal server start-dev, SQLite WAL",
-        "kept_dir": str(tmp) if args.keep else None,
+        "kept_dir": str(tmp) if args.keep else None, "delivery": "smtp" if args.smtp else "outbox",
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")

@@ -76,3 +76,27 @@ class MailServer:
     @property
     def url(self) -> str:
         return f"smtp://{self.controller.hostname}:{self.port}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m starter.devstack.mailserver FOLDER [--port N]`: the mail server in a process of its own (the bench
+    runs it so, so its CPU is not the bench client's); prints its URL, then serves until SIGTERM or SIGINT."""
+    import argparse
+    import signal
+    import threading
+
+    parser = argparse.ArgumentParser(prog="python -m starter.devstack.mailserver", description=main.__doc__)
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    server = MailServer(args.folder, port=args.port).start()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    print(server.url, flush=True)
+    stop.wait()
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -26,7 +26,7 @@ def test_bench_smoke(tmp_path: Path) -> None:
     out = tmp_path / "latest.json"
     cmd = [sys.executable, "-m", "bench.run", "--open-tickets", "20", "--concurrency", "5", "--batch", "10",
            "--rounds", "1", "--breach-rate", "5", "--breach-seconds", "3", "--breach-after", "5",
-           "--breach-grace", "20", "--quiet-seconds", "0.5", "--no-api", "--incident-tickets", "20", "--out", str(out)]
+           "--breach-grace", "20", "--quiet-seconds", "0.5", "--no-api", "--incident-tickets", "20", "--smtp", "--out", str(out)]
     t0 = time.monotonic()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
     elapsed = time.monotonic() - t0
@@ -53,6 +53,8 @@ def test_bench_smoke(tmp_path: Path) -> None:
         res["incident_fanout_per_s"] / res["signal_round_trips_per_s"], rel=0.01)
     assert 0 <= res["incident_update_p50_s"] <= res["incident_update_p99_s"] <= res["incident_update_max_s"] < 30
     assert 0 < res["incident_history_events"] < 10_240
+    assert res["meta"]["delivery"] == "smtp" and res["smtp"]["mails"] > 20, "mail went through the SMTP server"
+    assert res["smtp"]["receiver_cpu_ms_per_mail"] > 0
     # the baseline mirrors the lifecycle's Temporal operations
     shape = res["history_shape"]
     for key in ("ACTIVITY_TASK_SCHEDULED", "LOCAL_ACTIVITIES", "WORKFLOW_EXECUTION_UPDATE_ACCEPTED"):
