@@ -34,15 +34,20 @@ class IncidentFanOut:
         client = activity.client()
 
         async def tell(ticket_id: str) -> None:
+            handle = client.get_workflow_handle(workflow_id(ticket_id))
             try:
-                await client.get_workflow_handle(workflow_id(ticket_id)).signal("incident", notice)
+                if batch.kind == "resolved":  # by Update: the ticket answers whether the resolution resolved it
+                    resolved = await handle.execute_update("incident_resolution", notice, result_type=bool)
+                    result.resolved += int(resolved)
+                else:
+                    await handle.signal("incident", notice)
                 result.told += 1
             except RPCError as exc:
                 if exc.status != RPCStatusCode.NOT_FOUND:
                     raise
                 # completed (closed) or never existed: told apart by asking once
                 try:
-                    await client.get_workflow_handle(workflow_id(ticket_id)).describe()
+                    await handle.describe()
                     result.closed.append(ticket_id)
                 except RPCError:
                     result.missing.append(ticket_id)
@@ -56,5 +61,5 @@ class IncidentFanOut:
             if self.rate_per_s > 0:
                 await asyncio.sleep(max(0.0, len(chunk) / self.rate_per_s - (loop.time() - began)))
         log.info("incident fan-out", incident_id=batch.incident_id, kind=batch.kind, number=batch.number,
-                 told=result.told, closed=len(result.closed), missing=len(result.missing))
+                 told=result.told, resolved=result.resolved, closed=len(result.closed), missing=len(result.missing))
         return result

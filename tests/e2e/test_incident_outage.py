@@ -120,6 +120,8 @@ async def test_an_outage_of_200_tickets_survives_a_killed_worker(temporal_stack:
         await until(incident_done, 120, "the incident told every ticket of its resolution")
         assert (await handle.describe()).raw_description.workflow_execution_info.history_length < 10_240, \
             "the incident's history stays under Temporal's 10,240-event warning"
+        incident = await client.incident(service, principal=SUPERVISOR)
+        assert incident.resolved_tickets == TICKETS - 5, "the count of tickets it resolved, exactly"
         final = await states(client, ids)
         assert all(s.status.value == "resolved" for s in final)
         assert Counter(s.resolution_summary for s in final) == {"EU cluster restored": TICKETS - 5,

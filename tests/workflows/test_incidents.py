@@ -93,6 +93,14 @@ async def test_one_update_reaches_each_linked_customer_once_and_resolution_resol
         assert s.status.value == "resolved" and s.resolution_summary == "EU cluster restored"
     left = await done.query(TicketWorkflow.current_state)
     assert left.resolution_summary == "fixed on its own", "a ticket resolved already is left alone"
+    assert (await client.show("streaming-eu")).resolved_tickets == len(ids), "the count it resolved, exactly"
+    # Its resolution told again (a fan-out retried after a crash): nothing changes, the answer is the same.
+    again = await env.client.get_workflow_handle(core.workflow_id(ids[0])).execute_update(
+        "incident_resolution", core.IncidentNotice(actor="incident:streaming-eu", kind="resolved",
+                                                   incident_id="streaming-eu", text="EU cluster restored",
+                                                   resolve=True), result_type=bool)
+    assert again is True
+    assert len([e for e in await timeline(env, ids[0]) if e.action == "incident_resolved"]) == 1
     with pytest.raises(ActionRejected) as refused:
         await client.post_update("streaming-eu", PostUpdate(text="late", by="agent:mia"))
     assert refused.value.code == "incident_resolved"

@@ -116,11 +116,13 @@ def fanned_out(state: IncidentState, f: FanOut, result: FanOutResult, now: datet
     s = state.model_copy(deep=True)
     s.told += result.told
     s.skipped_closed += len(result.closed)
+    s.resolved_tickets += result.resolved
     if f.kind in ("update", "resolved") or result.closed or result.missing:
         about = f"update #{f.number}" if f.kind == "update" else f.kind
-        _record(s, now, "system:fan-out", "told", f"{about}: {result.told} ticket(s) told, {len(result.closed)} "
-                                                  f"closed skipped" + (f", {len(result.missing)} not found"
-                                                                       if result.missing else ""))
+        _record(s, now, "system:fan-out", "told", f"{about}: {result.told} ticket(s) told"
+                + (f", {result.resolved} resolved by it" if f.kind == "resolved" else "")
+                + f", {len(result.closed)} closed skipped"
+                + (f", {len(result.missing)} not found" if result.missing else ""))
     return s
 
 

@@ -70,6 +70,7 @@ class FanOutResult(BaseModel):
     told: int = 0
     closed: list[str] = Field(default_factory=list, description="tickets already closed (completed): skipped")
     missing: list[str] = Field(default_factory=list, description="no such ticket")
+    resolved: int = Field(0, description="tickets the incident's resolution resolved (open until then)")
 
 
 class IncidentInput(BaseModel):
@@ -103,6 +104,7 @@ class IncidentState(BaseModel):
     reminders_sent: int = 0
     told: int = 0  # ticket notices delivered (all kinds)
     skipped_closed: int = 0
+    resolved_tickets: int = 0  # linked tickets still open at its resolution, resolved by it
     resolved_at: datetime | None = None
     resolution_summary: str | None = None
     timeline: list[IncidentEntry] = []

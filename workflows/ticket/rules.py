@@ -469,6 +469,8 @@ def _on_incident(s: TicketState, e: IncidentNotice, now: datetime, p: Policy) ->
         s.incident_id, s.incident_update, s.incident_open = None, 0, False
         record(s, now, e.actor, "incident_unlinked", f"no longer part of incident {e.incident_id}; its clocks resume")
         return []
+    if not s.incident_open:
+        return []  # told before (a fan-out retried after a crash)
     s.incident_open = False  # its clocks resume (settled after this step)
     record(s, now, e.actor, "incident_resolved", f"incident {e.incident_id} resolved", e.text)
     if e.resolve and s.status in ACTIVE:
@@ -504,6 +506,11 @@ _HANDLERS: dict[type, Callable[[TicketState, object, datetime, Policy], list[Eff
     ChangePriority: _on_priority,  # type: ignore[dict-item]
     DeadlineReached: _on_deadline,  # type: ignore[dict-item]
 }
+
+
+def resolved_by(s: TicketState, actor: str) -> bool:
+    """Whether `actor` (an incident's `incident:<service>`) resolved this ticket: the incident counts them."""
+    return any(e.action == "resolved" and e.actor == actor for e in s.timeline)
 
 
 def notification_failed(state: TicketState, n: Notify, now: datetime, error: str) -> TicketState:

@@ -442,6 +442,13 @@ class TicketWorkflow:
         except ApplicationError as exc:  # a signal cannot be refused; record why it was ignored
             workflow.logger.warning("ticket %s: incident notice ignored: %s", self.state.ticket.id, exc)
 
+    @workflow.update(name="incident_resolution")
+    def incident_resolution(self, e: core.IncidentNotice) -> bool:
+        """The incident's resolution, told by Update (not Signal) so that the incident learns whether it resolved
+        this ticket and can count them; applied as the Signal is, once. True: resolved by that incident."""
+        self.incident(e)
+        return core.resolved_by(self.state, e.actor)
+
     @workflow.query(name="state")
     def current_state(self) -> core.TicketState:
         return self.state
