@@ -1,5 +1,6 @@
 """An outage on the dev server with 200 tickets: they join the service's incident at intake (a routing rule), one
-status update gives each exactly one timeline entry and one message, though the worker is SIGKILLed in the middle of
+status update gives each exactly one timeline entry and one message (one key at the mail server, the same text if
+sent again), though the worker is SIGKILLed in the middle of
 the fan-out and restarted; resolving the incident resolves the tickets still open and leaves resolved ones alone."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import os
 import signal
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 
 from starter.client import Busy, EscalationClient, Principal, TemporalUnavailable
+from starter.devstack.mailserver import MailServer
 from tests.conftest import TemporalStack
 from tests.support.workflows import ticket
 from workflows import ticket as core
@@ -63,7 +65,8 @@ async def test_an_outage_of_200_tickets_survives_a_killed_worker(temporal_stack:
     service = f"streaming-{uuid.uuid4().hex[:6]}"
     tq = f"outage-{uuid.uuid4().hex[:8]}"
     outbox = tmp_path / "outbox.jsonl"
-    env = {"ESCALATION_OUTBOX": str(outbox), "ESCALATION_INCIDENT_FANOUT_CONCURRENCY": "5",
+    mail = MailServer(tmp_path / "mail").start()  # the customers' channel: their contact is an email address
+    env = {"ESCALATION_OUTBOX": str(outbox), "ESCALATION_SMTP_URL": mail.url, "ESCALATION_INCIDENT_FANOUT_CONCURRENCY": "5",
            "ESCALATION_INCIDENT_FANOUT_RATE": "20"}  # paced, so the kill lands in the middle of the fan-out
     stack = temporal_stack.stack
     worker = stack.start_worker(task_queue=tq, name="outage worker", env=env)
@@ -110,6 +113,15 @@ async def test_an_outage_of_200_tickets_survives_a_killed_worker(temporal_stack:
         lines = [json.loads(x) for x in outbox.read_text().splitlines()]
         per_ticket = Counter(r["ticket_id"] for r in lines if r["kind"] == "incident_update")
         assert set(per_ticket) == set(ids) and set(per_ticket.values()) == {1}, "one message per ticket"
+        at_receiver: dict[str, set[str]] = defaultdict(set)  # customer's address -> keys of update mails
+        contents: dict[str, set[str]] = defaultdict(set)  # key -> the texts sent under it
+        for m in mail.handler.mails():
+            if ":incident_update" in str(m["X-Escalation-Key"]):
+                at_receiver[str(m["To"])].add(str(m["X-Escalation-Key"]))
+                contents[str(m["X-Escalation-Key"])].add(m.get_body(("plain",)).get_content())  # type: ignore[union-attr]
+        assert len(at_receiver) == TICKETS and all(len(k) == 1 for k in at_receiver.values()), \
+            "at the mail server: one message (one key) per customer"
+        assert all(len(c) == 1 for c in contents.values()), "a key sent again carries the same text"
         print(f"\nfan-out at {told_before_kill}/{TICKETS} when the worker was killed; every ticket told once")
 
         await client.resolve_incident(service, "EU cluster restored", principal=SUPERVISOR)
@@ -128,6 +140,7 @@ async def test_an_outage_of_200_tickets_survives_a_killed_worker(temporal_stack:
                                                                  "fixed on its own": 5}
     finally:
         stack.stop_child(worker)
+        mail.stop()
 
 
 async def link_updates(temporal_stack: TemporalStack, service: str) -> int:
