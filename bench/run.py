@@ -17,6 +17,10 @@ tickets, and `python -m bench.baseline` for the bare baseline workflow):
    acknowledge deadline is `--breach-after` (30 s); per ticket, latency = `recorded_at` of its
    escalation line in the outbox minus its `due_at`, read by tailing the outbox file.
 5. The HTTP API bench (bench/api_bench.py) against the stack's API, unless --no-api.
+6. The incident fan-out (bench/incident_bench.py): one update to `--incident-tickets` linked tickets against bare
+   signal-and-activity round trips, unless --incident-tickets 0.
+
+`--smtp` delivers mail through the embedded SMTP server (its own process; its CPU per mail is reported).
 
 `--worker-cmd bench/gc_worker.py` runs the same worker with its GC pauses logged and summarised.
 
