@@ -76,6 +76,11 @@ class Principal:
     def can(self, permission: Permission) -> bool:
         return permission in ROLE_PERMISSIONS[self.role]
 
+    def is_person(self, person: str) -> bool:
+        """Whether this caller is `person` (a directory id such as `mia`, or an actor such as `agent:mia`): an
+        incident's commander or a post-mortem's owner acting as themselves, whatever their role prefix."""
+        return bool(person) and self.actor.split(":", 1)[-1] == person.split(":", 1)[-1]
+
     def watches(self, service: str) -> bool:
         """A monitoring token declares and reads the incidents of its own services only."""
         return self.services is None or service in self.services

@@ -365,9 +365,8 @@ class EscalationClient:
                               due_in_days: int | None = None) -> PostmortemState:
         """One step of a post-mortem: review, root_cause, add_action_item, complete_action_item, complete (the
         owner, supervisors and admins; the workflow refuses a step its state does not allow)."""
-        pm_owner = "" if principal.can(Permission.escalate_executive) else \
-            (await self.postmortem(postmortem_id, principal=principal)).owner.split(":", 1)[-1]
-        if pm_owner and pm_owner != principal.actor.split(":", 1)[-1]:
+        if not principal.can(Permission.escalate_executive) and not principal.is_person(
+                (await self.postmortem(postmortem_id, principal=principal)).owner):
             raise Forbidden(f"post-mortem steps need its owner, a supervisor or an admin ({principal.actor})")
         by = principal.actor
         args: dict[str, BaseModel | int] = {}
@@ -437,7 +436,7 @@ class EscalationClient:
         """Updates and resolution: the commander, supervisors and admins."""
         if principal.can(Permission.escalate_executive):
             return
-        if (await self.incident(service, principal=principal)).commander != principal.actor:
+        if not principal.is_person((await self.incident(service, principal=principal)).commander):
             raise Forbidden(f"to {what} needs the incident's commander, a supervisor or an admin "
                             f"({principal.actor} is {principal.role.value})")
 

@@ -205,3 +205,18 @@ async def test_a_monitoring_token_declares_for_its_services_only(http: httpx.Asy
     r = await http.post("/v1/incidents/checkout-eu/resolve", json={"summary": "error rate normal"},
                         headers=tokens.header("supervisor"))
     assert r.status_code == 200, r.text
+
+
+async def test_the_commander_posts_updates_as_themselves(http: httpx.AsyncClient, tokens: Tokens) -> None:
+    """The commander is named by their directory id (`agent`); their token's actor is `agent:agent`."""
+    service = unique("svc").lower()
+    r = await http.post("/v1/incidents", json={"service": service, "title": "Search is slow", "severity": "SEV3",
+                                               "commander": "agent"}, headers=tokens.header("supervisor"))
+    assert r.status_code == 201, r.text
+    r = await http.post(f"/v1/incidents/{service}/updates", json={"text": "Reindexing."}, headers=tokens.header("agent"))
+    assert r.status_code == 200 and r.json()["by"] == "agent:agent", r.text
+    r = await http.post(f"/v1/incidents/{service}/updates", json={"text": "x"}, headers=tokens.header("netagent"))
+    assert r.status_code == 403 and "commander" in r.json()["error"]["message"], r.text
+    r = await http.post(f"/v1/incidents/{service}/resolve", json={"summary": "index rebuilt"},
+                        headers=tokens.header("agent"))
+    assert r.status_code == 200 and r.json()["status"] == "resolved", r.text

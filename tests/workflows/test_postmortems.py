@@ -60,6 +60,8 @@ async def test_a_severe_ticket_starts_one_postmortem_which_publishes_its_article
     assert pm.kind == "ticket" and pm.subject_id == ticket_id and [st.name for st in pm.steps] == \
         ["review", "root_cause", "complete"]
     assert "agent:eng" in pm.participants and "escalated from tier1 to tier3" in pm.draft
+    # The ticket's calendar is 24x7: its steps fall due whole days later (the policy's 2, 5 and 10).
+    assert [st.due_at - pm.started_at for st in pm.steps] == [timedelta(days=d) for d in (2, 5, 10)]
 
     await env.sleep(timedelta(days=1, minutes=1))
     assert kinds("postmortem_reminder", pm_id) >= 1, "the owner is reminded"

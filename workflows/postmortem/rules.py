@@ -3,7 +3,7 @@ what, and when it may complete. Pure: time comes in as an argument."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
@@ -30,8 +30,11 @@ class Notice(BaseModel):
     body: str
 
 
-def business_days_after(cal: BusinessCalendar, start: datetime, days: int) -> datetime:
-    """The close of business of the `days`-th business day after `start` (the calendar's hours and holidays)."""
+def business_days_after(cal: BusinessCalendar, start: datetime, days: int, whole_days_24x7: bool = True) -> datetime:
+    """The close of business of the `days`-th business day after `start` (the calendar's hours and holidays); on a
+    24x7 calendar, `days` whole days after `start`."""
+    if cal.always_open and whole_days_24x7:
+        return start + timedelta(days=days)
     seen: list[object] = []
     end = start
     for open_at, close_at in cal.open_intervals(start):
@@ -46,12 +49,13 @@ def business_days_after(cal: BusinessCalendar, start: datetime, days: int) -> da
     return end
 
 
-def begin(inp: PostmortemInput, now: datetime) -> PostmortemState:
-    cal = inp.calendar
-    steps = [Step(name="review", due_at=business_days_after(cal, now, inp.review_within_days)),
-             Step(name="root_cause", due_at=business_days_after(cal, now, inp.root_cause_within_days)),
-             Step(name="complete", due_at=business_days_after(cal, now, inp.complete_within_days))]
+def begin(inp: PostmortemInput, now: datetime, whole_days_24x7: bool = True) -> PostmortemState:
+    cal, whole = inp.calendar, whole_days_24x7
+    steps = [Step(name="review", due_at=business_days_after(cal, now, inp.review_within_days, whole)),
+             Step(name="root_cause", due_at=business_days_after(cal, now, inp.root_cause_within_days, whole)),
+             Step(name="complete", due_at=business_days_after(cal, now, inp.complete_within_days, whole))]
     return PostmortemState(id=postmortem_workflow_id(inp.kind, inp.subject_id), kind=inp.kind,
+                           whole_days_24x7=whole,
                            subject_id=inp.subject_id, title=inp.title, owner=inp.owner,
                            participants=inp.participants, draft=inp.draft, started_at=now, steps=steps,
                            next_reminder_at=now + inp.remind_every)
@@ -86,7 +90,7 @@ def record_root_cause(state: PostmortemState, r: RootCauseIn, now: datetime) -> 
 def add_action_item(state: PostmortemState, a: ActionItemIn, now: datetime, inp: PostmortemInput) -> PostmortemState:
     check_open(state)
     s = state.model_copy(deep=True)
-    due = business_days_after(inp.calendar, now, a.due_in_days or inp.action_item_days)
+    due = business_days_after(inp.calendar, now, a.due_in_days or inp.action_item_days, s.whole_days_24x7)
     s.action_items = [*s.action_items, ActionItem(number=len(s.action_items) + 1, text=a.text, owner=a.owner,
                                                   due_at=due)]
     return s

@@ -81,6 +81,9 @@ class CompleteIn(BaseModel):
 
 class PostmortemState(BaseModel):
     id: str
+    # Due dates on a 24x7 calendar (a P1's) count whole days; before the patch `whole-days-24x7` they fell on the
+    # start itself (no business day ends on such a calendar), and histories from before keep that.
+    whole_days_24x7: bool = False
     kind: str
     subject_id: str
     title: str

@@ -28,6 +28,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows.ticket.events import Rejected
 
 
+# Due dates on a 24x7 calendar count whole days (before: they fell on the start, so every step was overdue at once).
+WHOLE_DAYS_24X7 = "whole-days-24x7"
+
+
 def rejection(exc: Rejected) -> ApplicationError:
     return ApplicationError(exc.message, type=exc.code, non_retryable=True)
 
@@ -37,7 +41,7 @@ class PostmortemWorkflow:
     @workflow.init
     def __init__(self, inp: PostmortemInput) -> None:
         self.inp = inp
-        self.state = rules.begin(inp, workflow.now())
+        self.state = rules.begin(inp, workflow.now(), whole_days_24x7=workflow.patched(WHOLE_DAYS_24X7))
         self.changed = False
         self.sending: set[asyncio.Task[None]] = set()
 
