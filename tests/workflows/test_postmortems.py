@@ -9,7 +9,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -107,3 +109,22 @@ async def test_an_overdue_action_item_is_told_and_a_p3_starts_none(env: Workflow
         await env.client.get_workflow_handle(f"postmortem-ticket-{s.ticket.id}").describe()
     assert (await env.client.get_workflow_handle_for(PostmortemWorkflow.run, pm_id).describe()).status == \
         WorkflowExecutionStatus.RUNNING
+
+
+@activity.defn(name="publish_kb_article")
+async def refused_publish(postmortem_id: str, article: str) -> str:
+    raise ApplicationError("the knowledge base refused the article", type="kb_refused", non_retryable=True)
+
+
+@on_time_skipping_server(replace_activities=[SENT.deliver, refused_publish])
+async def test_a_refused_article_leaves_the_postmortem_complete_and_says_why(env: WorkflowEnvironment,
+                                                                            tq: str) -> None:
+    ticket_id, _ = await resolved_at_tier3(env, tq)
+    pm_id = f"postmortem-ticket-{ticket_id}"
+    pms = PostmortemClient(env.client, timedelta(seconds=10))
+    await pms.act(pm_id, "review", ReviewIn(by="agent:mia", notes="held"))
+    await pms.act(pm_id, "root_cause", RootCauseIn(by="agent:mia", root_cause="expired certificate"))
+    await pms.act(pm_id, "complete", CompleteIn(by="agent:mia", summary="renewal is automated now"))
+    final: PostmortemState = await env.client.get_workflow_handle_for(PostmortemWorkflow.run, pm_id).result()
+    assert final.status == "completed" and final.kb_article is None
+    assert final.kb_error is not None and "refused the article" in final.kb_error

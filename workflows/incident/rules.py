@@ -139,7 +139,8 @@ def remind(state: IncidentState, now: datetime, inp: IncidentInput) -> tuple[Inc
     since = s.last_update_at or s.declared_at
     _record(s, now, "system:incident", "reminder", f"commander {s.commander} reminded: no update since "
                                                     f"{since.isoformat()}")
-    key = f"{incident_workflow_id(s.id)}:{s.notices}:incident_reminder"
+    # the declaration's time in the key: a service's next incident (same workflow id) counts its notices from 1 again
+    key = f"{incident_workflow_id(s.id)}-{int(s.declared_at.timestamp())}:{s.notices}:incident_reminder"
     commander = s.commander.split(":", 1)[-1]
     return s, PrepareInput(key=key, kind="incident_reminder", ticket_id="-", roles=[f"person:{commander}"],
                            subject=f"Incident {s.id} ({s.severity}): an update is due",

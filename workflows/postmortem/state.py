@@ -101,4 +101,5 @@ class PostmortemState(BaseModel):
     reminders_sent: int = 0
     summary: str | None = None
     kb_article: str | None = Field(None, description="where the knowledge-base article was published")
+    kb_error: str | None = Field(None, description="why the article could not be published (after a day of retries)")
     notices: int = 0

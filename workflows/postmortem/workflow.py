@@ -59,11 +59,16 @@ class PostmortemWorkflow:
             with contextlib.suppress(asyncio.TimeoutError):
                 await workflow.wait_condition(lambda: self.changed, timeout=timeout)
             self.changed = False
-        path = await workflow.execute_activity(
-            "publish_kb_article", args=[self.state.id, rules.article(self.state)],
-            start_to_close_timeout=timedelta(seconds=30), schedule_to_close_timeout=timedelta(days=1),
-            retry_policy=shell.NOTIFY_RETRY, result_type=str)
-        self.state = self.state.model_copy(update={"kb_article": path})
+        try:
+            path = await workflow.execute_activity(
+                "publish_kb_article", args=[self.state.id, rules.article(self.state)],
+                start_to_close_timeout=timedelta(seconds=30), schedule_to_close_timeout=timedelta(days=1),
+                retry_policy=shell.NOTIFY_RETRY, result_type=str)
+        except ActivityError as exc:  # still failing after a day: the post-mortem is complete all the same
+            workflow.logger.warning("post-mortem %s: article not published: %s", self.state.id, shell.failure(exc))
+            self.state = self.state.model_copy(update={"kb_error": shell.failure(exc)[:500]})
+        else:
+            self.state = self.state.model_copy(update={"kb_article": path})
         await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self.sending)
         return self.state
 
