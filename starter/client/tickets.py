@@ -357,8 +357,13 @@ class EscalationClient:
     # ----- post-mortems ----------------------------------------------------------
 
     async def postmortem(self, postmortem_id: str, *, principal: Principal) -> PostmortemState:
+        """A scoped agent reads a ticket's post-mortem only while the ticket is in its scope (its draft and
+        timeline tell the ticket's story)."""
         async with self._errors():
-            return await self.postmortems.show(postmortem_id)
+            pm = await self.postmortems.show(postmortem_id)
+        if principal.scoped and pm.kind == "ticket":
+            await self.state(pm.subject_id, principal=principal)  # OutOfScope otherwise
+        return pm
 
     async def postmortem_step(self, postmortem_id: str, step: str, *, principal: Principal, text: str = "",
                               factors: Sequence[str] = (), owner: str | None = None, number: int | None = None,

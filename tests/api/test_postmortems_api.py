@@ -35,6 +35,9 @@ async def test_a_p1_at_tier3_ends_in_a_postmortem_and_a_kb_article(http: httpx.A
     assert pm_id == f"postmortem-ticket-{tid}"
     pm = await eventually(http, f"/v1/postmortems/{pm_id}", sup, lambda p: p["status"] == "open")
     assert [s["name"] for s in pm["steps"]] == ["review", "root_cause", "complete"]
+    # The ticket is at tier3 in general: in the agent's scope, not in netagent's (tier2 networking).
+    assert (await http.get(f"/v1/postmortems/{pm_id}", headers=tokens.header("agent"))).status_code == 200
+    error(await http.get(f"/v1/postmortems/{pm_id}", headers=tokens.header("netagent")), 403, "out_of_scope")
 
     base = f"/v1/postmortems/{pm_id}"
     error(await http.post(f"{base}/complete", json={"summary": "too soon"}, headers=sup), 409, "postmortem_incomplete")
