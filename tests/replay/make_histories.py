@@ -297,6 +297,38 @@ async def severe_ticket_resolved(env: WorkflowEnvironment, tq: str) -> str:
 
 Scenario = Callable[[WorkflowEnvironment, str], Awaitable[str | tuple[str, str]]]
 # Each scenario with the server it needs: time skipping, or the dev server where activities may be held open.
+async def _outage_with_reminder(env: WorkflowEnvironment, tq: str, service: str, prefix: str) -> list[str]:
+    incidents = IncidentClient(env.client, load_policy(), tq, timedelta(seconds=10))
+    ids = [f"{prefix}-{i}" for i in range(2)]
+    for tid in ids:
+        await start_ticket(env.client, tq, ticket(await env.get_current_time(), id=tid,
+                                                  customer_contact=f"{tid.lower()}@example.com"))
+    await incidents.declare(service, "Checkout fails", "SEV1", "agent:mia", "supervisor:history")
+    await incidents.link(service, LinkRequest(tickets=ids, by=AGENT))
+    await env.sleep(timedelta(minutes=31))  # the commander's reminder (in the background: patch)
+    await incidents.post_update(service, PostUpdate(text="Failing over to the second processor.", by="agent:mia"))
+    await env.sleep(timedelta(minutes=1))
+    await incidents.resolve(service, ResolveIncident(summary="Processor restored", by="supervisor:history"))
+    await env.client.get_workflow_handle(incident_workflow_id(service)).result()
+    return ids
+
+
+async def incident_reminded_in_background(env: WorkflowEnvironment, tq: str) -> str:
+    """The commander's reminder sent in the background (patch `reminders-in-background`), the resolution told by
+    Update and the resolved tickets counted."""
+    await _outage_with_reminder(env, tq, "checkout", "H-checkout")
+    return incident_workflow_id("checkout")
+
+
+async def ticket_resolved_by_incident_update(env: WorkflowEnvironment, tq: str) -> str:
+    """A ticket's side: the incident's resolution arrives as the `incident_resolution` Update."""
+    ids = await _outage_with_reminder(env, tq, "checkout", "H-resolved-by-update")
+    handle = env.client.get_workflow_handle_for(TicketWorkflow.run, core.workflow_id(ids[0]))  # type: ignore[arg-type]
+    await handle.execute_update(TicketWorkflow.close, core.Close(actor=AGENT))
+    await handle.result()
+    return handle.id
+
+
 SCENARIOS: list[tuple[Scenario, Callable[[], Awaitable[WorkflowEnvironment]]]] = [
     (seed_escalation, time_skipping_env), (full_lifecycle, time_skipping_env), (late_reply_follow_up, local_env),
     (small_action_answers, time_skipping_env), (bot_hand_off_in_the_past, time_skipping_env),
@@ -304,7 +336,8 @@ SCENARIOS: list[tuple[Scenario, Callable[[], Awaitable[WorkflowEnvironment]]]] =
     (closed_with_survey, time_skipping_env), (survey_answered, time_skipping_env),
     (sponsorship_program, time_skipping_env), (incident_outage, time_skipping_env),
     (incident_linked_ticket, time_skipping_env), (postmortem_life, time_skipping_env),
-    (severe_ticket_resolved, time_skipping_env),
+    (severe_ticket_resolved, time_skipping_env), (incident_reminded_in_background, time_skipping_env),
+    (ticket_resolved_by_incident_update, time_skipping_env),
 ]
 
 

@@ -8,7 +8,9 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from starter.client import ActionRejected
@@ -16,6 +18,7 @@ from starter.client.incidents import IncidentClient
 from starter.runtime.policy_file import load_policy
 from tests.support.workflows import Recorder, on_time_skipping_server, start_ticket, ticket
 from workflows import ticket as core
+from workflows.common.delivery import DeliveryResult, Message
 from workflows.common.vocabulary import ClockName
 from workflows.incident import LinkRequest, PostUpdate, ResolveIncident, incident_workflow_id
 from workflows.incident.workflow import IncidentWorkflow
@@ -170,3 +173,28 @@ async def test_an_open_incident_pauses_the_policys_clocks_until_unlink(env: Work
     unlinked_at = next(e.at for e in s.timeline if e.action == "incident_unlinked")
     assert resumed.phase == "running" and resumed.due_at is not None
     assert abs((resumed.due_at - (unlinked_at + left)).total_seconds()) < 2, "due = resume + remaining time"
+
+
+@activity.defn(name="deliver")
+async def commander_unreachable(m: Message) -> DeliveryResult:
+    """The commander's mail server is down (retried for up to a day); everyone else is reached."""
+    if m.kind == "incident_reminder":
+        raise ApplicationError("connection refused", type="delivery_failed")
+    return await SENT.deliver(m)
+
+
+@on_time_skipping_server(replace_activities=[commander_unreachable])
+async def test_a_reminder_still_retrying_does_not_hold_up_the_updates(env: WorkflowEnvironment, tq: str) -> None:
+    client = incidents(env, tq)
+    await client.declare("payments", "Card payments fail", "SEV1", "agent:mia", "supervisor:sam")
+    await env.sleep(timedelta(minutes=31))  # SEV1: the commander's reminder is due after 30 minutes, and fails
+    t = ticket(await env.get_current_time(), priority="P2", customer_contact="shop@example.com")
+    await start_ticket(env.client, tq, t)
+    await client.link("payments", LinkRequest(tickets=[t.id], by=AGENT))
+    await client.post_update("payments", PostUpdate(text="The card processor is failing over.", by="agent:mia"))
+    for _ in range(50):
+        if [e for e in await timeline(env, t.id) if e.action == "incident_update"]:
+            break
+        await asyncio.sleep(0.2)
+    assert [e.reason for e in await timeline(env, t.id) if e.action == "incident_update"] == \
+        ["The card processor is failing over."], "the update reached the ticket while the reminder retries"

@@ -20,6 +20,7 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from workflows.common import sending as shell
+    from workflows.common.delivery import PrepareInput
     from workflows.incident import rules
     from workflows.incident.state import (
         FanOut,
@@ -36,6 +37,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.ticket.events import Rejected
 
 
+# The commander's reminder is sent in the background: a reminder still retrying (the commander's mail server down)
+# no longer holds up the fan-out of the updates queued behind it. Before this patch it was awaited in the loop.
+REMINDERS_IN_BACKGROUND = "reminders-in-background"
+
+
 def rejection(exc: Rejected) -> ApplicationError:
     return ApplicationError(exc.message, type=exc.code, non_retryable=True)
 
@@ -47,6 +53,7 @@ class IncidentWorkflow:
         self.inp = inp
         self.state = rules.declare(inp, workflow.now())
         self.queue: list[FanOut] = []  # batches to tell, in order
+        self.reminding: set[asyncio.Task[None]] = set()  # reminders being sent (retrying)
         self.changed = False
 
     @workflow.run
@@ -56,15 +63,21 @@ class IncidentWorkflow:
                 await self._tell(self.queue.pop(0))
                 continue
             if self.state.status == "resolved":
-                await workflow.wait_condition(workflow.all_handlers_finished)
+                await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self.reminding)
                 if not self.queue:
                     await self._start_postmortem()
                     return self.state
                 continue
             if rules.reminder_due(self.state, workflow.now()):
-                await self._remind()
+                self.state, notice = rules.remind(self.state, workflow.now(), self.inp)  # the next one is set now
+                if workflow.patched(REMINDERS_IN_BACKGROUND):
+                    task = asyncio.create_task(self._remind(notice))
+                    self.reminding.add(task)
+                    task.add_done_callback(self.reminding.discard)
+                else:
+                    await self._remind(notice)
                 continue
-            if self._long() and workflow.all_handlers_finished():
+            if self._long() and workflow.all_handlers_finished() and not self.reminding:
                 workflow.continue_as_new(inp.model_copy(update={"state": self.state}))
             await self._wait()
 
@@ -102,8 +115,7 @@ class IncidentWorkflow:
                 parent_close_policy=ParentClosePolicy.ABANDON)
         self.state = rules.postmortem_started(self.state, pm_id, workflow.now())
 
-    async def _remind(self) -> None:
-        self.state, notice = rules.remind(self.state, workflow.now(), self.inp)
+    async def _remind(self, notice: PrepareInput) -> None:
         try:
             prepared = await shell.prepare(notice)
         except ActivityError as exc:
