@@ -329,6 +329,22 @@ async def ticket_resolved_by_incident_update(env: WorkflowEnvironment, tq: str) 
     return handle.id
 
 
+async def ticket_unlinked_from_incident(env: WorkflowEnvironment, tq: str) -> str:
+    """Linked, then unlinked: its TicketIncident search attribute cleared (patch `clear-incident`); then closed."""
+    incidents = IncidentClient(env.client, load_policy(), tq, timedelta(seconds=10))
+    handle = await start_ticket(env.client, tq, ticket(await env.get_current_time(), id="H-unlinked",
+                                                       customer_contact="buyer@example.com"))
+    await incidents.declare("login", "Login fails", "SEV3", "agent:mia", "supervisor:history")
+    await incidents.link("login", LinkRequest(tickets=["H-unlinked"], by=AGENT))
+    await env.sleep(timedelta(minutes=1))
+    await incidents.unlink("login", LinkRequest(tickets=["H-unlinked"], by=AGENT))
+    await env.sleep(timedelta(minutes=1))
+    await handle.execute_update(TicketWorkflow.resolve, core.Resolve(actor=AGENT, summary="was not the outage"))
+    await handle.execute_update(TicketWorkflow.close, core.Close(actor=AGENT))
+    await handle.result()
+    return handle.id
+
+
 SCENARIOS: list[tuple[Scenario, Callable[[], Awaitable[WorkflowEnvironment]]]] = [
     (seed_escalation, time_skipping_env), (full_lifecycle, time_skipping_env), (late_reply_follow_up, local_env),
     (small_action_answers, time_skipping_env), (bot_hand_off_in_the_past, time_skipping_env),
@@ -337,7 +353,7 @@ SCENARIOS: list[tuple[Scenario, Callable[[], Awaitable[WorkflowEnvironment]]]] =
     (sponsorship_program, time_skipping_env), (incident_outage, time_skipping_env),
     (incident_linked_ticket, time_skipping_env), (postmortem_life, time_skipping_env),
     (severe_ticket_resolved, time_skipping_env), (incident_reminded_in_background, time_skipping_env),
-    (ticket_resolved_by_incident_update, time_skipping_env),
+    (ticket_resolved_by_incident_update, time_skipping_env), (ticket_unlinked_from_incident, time_skipping_env),
 ]
 
 

@@ -18,6 +18,7 @@ from starter.client.incidents import IncidentClient
 from starter.runtime.policy_file import load_policy
 from tests.support.workflows import Recorder, on_time_skipping_server, start_ticket, ticket
 from workflows import ticket as core
+from workflows.common import search_attributes as sa
 from workflows.common.delivery import DeliveryResult, Message
 from workflows.common.vocabulary import ClockName
 from workflows.incident import LinkRequest, PostUpdate, ResolveIncident, incident_workflow_id
@@ -144,6 +145,8 @@ async def test_a_ticket_linked_later_gets_the_latest_update_and_unlinking_stops_
     await settled(env, "login")
     s = await env.client.get_workflow_handle(core.workflow_id(t.id)).query(TicketWorkflow.current_state)
     assert s.incident_id is None and "Fixed." not in [e.reason for e in s.timeline]
+    listed = (await env.client.get_workflow_handle(core.workflow_id(t.id)).describe()).typed_search_attributes
+    assert listed.get(sa.INCIDENT) in (None, ""), "no longer listed under the incident"
 
 
 @on_time_skipping_server(replace_activities=[SENT.deliver])

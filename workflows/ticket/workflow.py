@@ -63,6 +63,8 @@ SPONSORSHIP = "sponsorship"
 # A severe ticket's resolution (the policy's criteria) starts its post-mortem (an abandoned child
 # PostmortemWorkflow); before this patch none was started.
 POSTMORTEMS = "postmortems"
+# An unlinked ticket's TicketIncident search attribute is cleared (before this patch it kept the incident's service).
+CLEAR_INCIDENT = "clear-incident"
 # Tickets opened "now" by a client whose clock runs slightly ahead are fine.
 CLOCK_SKEW = timedelta(minutes=5)
 # Also None: committed histories whose stand-in activity answered nothing must still replay.
@@ -266,6 +268,9 @@ class TicketWorkflow:
 
     def _publish_search_attributes(self) -> None:
         values = core.search_attributes(self.state)
+        if self.published.get(sa.INCIDENT.name) and sa.INCIDENT.name not in values and workflow.patched(
+                CLEAR_INCIDENT):
+            values[sa.INCIDENT.name] = ""  # unlinked: listed under no incident any more
         changed = sa.updates(values, self.published)
         if changed:
             workflow.upsert_search_attributes(changed)
