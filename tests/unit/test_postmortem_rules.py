@@ -28,3 +28,15 @@ def test_on_a_24x7_calendar_every_day_counts_whole() -> None:
     assert business_days_after(AROUND_THE_CLOCK, start, 2) == start + timedelta(days=2)
     assert business_days_after(AROUND_THE_CLOCK, start, 2, whole_days_24x7=False) == start, \
         "histories from before the patch keep their due dates"
+
+
+def test_a_postmortem_without_a_person_as_owner_reminds_the_escalation_managers() -> None:
+    from workflows.postmortem.rules import begin, on_time
+    from workflows.postmortem.state import PostmortemInput
+
+    start = datetime(2026, 12, 4, 14, 0, tzinfo=UTC)
+    inp = PostmortemInput(kind="ticket", subject_id="T-1", title="Post-mortem: login", owner="escalation_manager",
+                          draft="", calendar=AROUND_THE_CLOCK)
+    state, notices = on_time(begin(inp, start), start + timedelta(days=3), inp)
+    assert [(n.kind, n.roles) for n in notices] == [("postmortem_overdue", ["escalation_manager"]),
+                                                    ("postmortem_reminder", ["escalation_manager"])]

@@ -158,12 +158,13 @@ def on_time(state: PostmortemState, now: datetime, inp: PostmortemInput) -> tupl
         return state, []
     s = state.model_copy(deep=True)
     out: list[Notice] = []
-    owner = f"person:{s.owner.split(':', 1)[-1]}"
     managers = ["escalation_manager"]
+    # a ticket with neither an escalation manager nor an assignee: its post-mortem is the managers' (a role)
+    owner = s.owner if s.owner in managers else f"person:{s.owner.split(':', 1)[-1]}"
     for i, st in enumerate(s.steps):
         if st.done_at is None and not st.overdue_told and now >= st.due_at:
             s.steps[i] = st.model_copy(update={"overdue_told": True})
-            out.append(Notice(kind="postmortem_overdue", roles=[*managers, owner],
+            out.append(Notice(kind="postmortem_overdue", roles=list(dict.fromkeys([*managers, owner])),
                               subject=f"Post-mortem overdue: {s.title}",
                               body=f"Step {st.name} of post-mortem {s.id} was due {st.due_at.isoformat()}."))
     for i, a in enumerate(s.action_items):
