@@ -37,6 +37,6 @@ def test_a_postmortem_without_a_person_as_owner_reminds_the_escalation_managers(
     start = datetime(2026, 12, 4, 14, 0, tzinfo=UTC)
     inp = PostmortemInput(kind="ticket", subject_id="T-1", title="Post-mortem: login", owner="escalation_manager",
                           draft="", calendar=AROUND_THE_CLOCK)
-    state, notices = on_time(begin(inp, start), start + timedelta(days=3), inp)
+    _state, notices = on_time(begin(inp, start), start + timedelta(days=3), inp)
     assert [(n.kind, n.roles) for n in notices] == [("postmortem_overdue", ["escalation_manager"]),
                                                     ("postmortem_reminder", ["escalation_manager"])]
