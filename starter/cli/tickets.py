@@ -54,6 +54,8 @@ def render_view(v: TicketView) -> str:
         f"  customer {v.customer_id}   channel {v.channel}   assignee {v.assignee or '-'}   escalations {v.escalation_count}"
         f"   SLA breached {'yes' if v.sla_breached else 'no'}{'   EXECUTIVE ATTENTION' if v.executive_attention else ''}",
         f"  policy {v.policy_version}   calendar {v.calendar}   as of {time_text(v.as_of)}",
+        *([f"  part of incident {v.incident_id}: " + (v.incident_latest_update or "no update yet")]
+          if v.incident_id else []),
         "",
     ]
     clock_rows = [[c.name.value, c.phase, duration_text(c.target), duration_text(c.accrued), duration_text(c.remaining),

@@ -23,6 +23,7 @@ from workflows.common.delivery import DeliveryResult, Message
 from workflows.common.vocabulary import ClockName
 from workflows.incident import LinkRequest, PostUpdate, ResolveIncident, incident_workflow_id
 from workflows.incident.workflow import IncidentWorkflow
+from workflows.ticket.views import ticket_view
 from workflows.ticket.workflow import TicketWorkflow
 
 pytestmark = pytest.mark.timeout(150)
@@ -140,6 +141,8 @@ async def test_a_ticket_linked_later_gets_the_latest_update_and_unlinking_stops_
     s: core.TicketState = await env.client.get_workflow_handle(core.workflow_id(t.id)).query(
         TicketWorkflow.current_state)
     assert s.incident_id == "login"
+    view = ticket_view(s, await env.get_current_time())
+    assert (view.incident_id, view.incident_latest_update) == ("login", "Cause found."), "part of it, and what was said"
     await client.unlink("login", LinkRequest(tickets=[t.id], by=AGENT))
     await client.post_update("login", PostUpdate(text="Fixed.", by="agent:mia"))
     await settled(env, "login")

@@ -44,6 +44,8 @@ class TicketView(BaseModel):
     escalation_manager: str | None = None
     incident_id: str | None = Field(None, description="the incident this ticket is part of (its updates reach the "
                                                       "customer; the timeline has the latest)")
+    incident_latest_update: str | None = Field(None, description="the latest update of that incident the customer "
+                                                                 "was told (None: none yet)")
     routing_rule: str | None
     escalation_count: int
     reopen_count: int
@@ -84,6 +86,7 @@ def ticket_view(state: TicketState, now: datetime) -> TicketView:
         id=t.id, subject=t.subject, status=state.status, tier=state.tier, department=state.department,
         priority=state.priority, channel=t.channel.value, customer_id=t.customer_id, assignee=state.assignee,
         escalation_manager=state.escalation_manager, incident_id=state.incident_id,
+        incident_latest_update=_latest_incident_update(state),
         postmortem_id=state.postmortem_id,
         routing_rule=state.routing_rule, escalation_count=state.escalation_count, reopen_count=state.reopen_count,
         executive_attention=state.executive_attention, sla_breached=state.sla_breached, breaches=state.breaches,
@@ -141,3 +144,10 @@ def as_action_result(answer: Any, action: str, now: datetime, state: TicketState
         return ActionResult.model_validate(answer)
     old = answer if isinstance(answer, TicketState) else TicketState.model_validate(answer)
     return action_result(old, action, old.timeline, now)
+
+
+def _latest_incident_update(state: TicketState) -> str | None:
+    """What the customer was last told of the incident the ticket is part of (the timeline entry's text)."""
+    if state.incident_id is None or state.incident_update == 0:
+        return None
+    return next((e.reason for e in reversed(state.timeline) if e.action == "incident_update"), None)
