@@ -14,7 +14,8 @@ from workflows.incident import IncidentState
 def render(s: IncidentState) -> str:
     head = [f"Incident {s.id} ({s.severity}): {s.title}   {s.status}",
             f"  commander {s.commander}   declared {time_text(s.declared_at)} by {s.declared_by}   "
-            f"tickets {len(s.tickets)}   updates {s.update_count}   told {s.told}   closed skipped {s.skipped_closed}"
+            f"tickets {len(s.tickets)}   updates {s.update_count}   notices to tickets {s.told} (links, updates, "
+            f"resolution)   closed skipped {s.skipped_closed}"
             f"   resolved by it {s.resolved_tickets}"]
     if s.next_reminder_at:
         head.append(f"  next update due {time_text(s.next_reminder_at)}")

@@ -427,15 +427,39 @@ class EscalationClient:
 
     async def link_to_incident(self, service: str, tickets: Sequence[str], *, principal: Principal,
                                unlink: bool = False) -> list[str]:
-        """Link (or unlink) tickets; a scoped agent only tickets within their scope (each is read first)."""
+        """Link (or unlink) tickets; a scoped agent only tickets within their scope (each is read first). Linking a
+        ticket that does not exist is refused (TicketNotFound naming them) before the incident is asked: it would
+        be listed, never told, and a later link of the same id would change nothing."""
         if principal.scoped:
             for ticket_id in tickets:
                 await self.state(ticket_id, principal=principal)
+        elif not unlink:
+            missing = await self._missing(tickets)
+            if missing:
+                raise TicketNotFound(f"no ticket with id {', '.join(repr(t) for t in missing[:10])}"
+                                     + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+                                     + "; nothing was linked")
         request = LinkRequest(tickets=list(tickets), by=principal.actor)
         async with self._errors():
             if unlink:
                 return await self.incidents.unlink(service, request)
             return await self.incidents.link(service, request)
+
+    async def _missing(self, tickets: Sequence[str]) -> list[str]:
+        """The ids among `tickets` of no ticket (running or closed), asked 20 at a time."""
+        sem = asyncio.Semaphore(20)
+
+        async def gone(ticket_id: str) -> bool:
+            async with sem, self._errors():
+                try:
+                    await self.handle(ticket_id).describe(rpc_timeout=self.rpc_timeout)
+                except RPCError as exc:
+                    if exc.status == RPCStatusCode.NOT_FOUND:
+                        return True
+                    raise
+            return False
+        found = await asyncio.gather(*(gone(t) for t in tickets))
+        return [t for t, g in zip(tickets, found, strict=True) if g]
 
     async def _check_commands(self, service: str, principal: Principal, what: str) -> None:
         """Updates and resolution: the commander, supervisors and admins."""

@@ -220,3 +220,20 @@ async def test_the_commander_posts_updates_as_themselves(http: httpx.AsyncClient
     r = await http.post(f"/v1/incidents/{service}/resolve", json={"summary": "index rebuilt"},
                         headers=tokens.header("agent"))
     assert r.status_code == 200 and r.json()["status"] == "resolved", r.text
+
+
+async def test_linking_a_ticket_that_does_not_exist_is_refused_and_links_nothing(http: httpx.AsyncClient,
+                                                                                 tokens: Tokens) -> None:
+    sup = tokens.header("supervisor")
+    service = unique("svc").lower()
+    r = await http.post("/v1/incidents", json={"service": service, "title": "Exports fail", "severity": "SEV3",
+                                               "commander": "agent"}, headers=sup)
+    assert r.status_code == 201, r.text
+    real = await fresh(http, tokens)
+    r = await http.post(f"/v1/incidents/{service}/link", json={"tickets": [real, "NOPE-404"]}, headers=sup)
+    assert r.status_code == 404 and "'NOPE-404'" in r.json()["error"]["message"], r.text
+    listed = (await http.get(f"/v1/incidents/{service}/tickets", headers=sup)).json()
+    assert listed["total"] == 0, "nothing was linked"
+    r = await http.post(f"/v1/incidents/{service}/link", json={"tickets": [real]}, headers=sup)
+    assert r.status_code == 200 and r.json()["changed"] == [real], r.text
+    await http.post(f"/v1/incidents/{service}/resolve", json={"summary": "done"}, headers=sup)
