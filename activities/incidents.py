@@ -8,13 +8,17 @@ de-duplicates by incident and update number). A ticket that has completed (close
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import structlog
 from temporalio import activity
+from temporalio.client import WorkflowHandle, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from workflows.incident import FanOut, FanOutResult
-from workflows.ticket import IncidentNotice, workflow_id
+from workflows.incident.state import BREACHES_KEPT
+from workflows.postmortem.subjects import breach_line
+from workflows.ticket import Breach, IncidentNotice, workflow_id
 
 log = structlog.get_logger("escalation.incidents")
 
@@ -39,6 +43,7 @@ class IncidentFanOut:
                 if batch.kind == "resolved":  # by Update: the ticket answers whether the resolution resolved it
                     resolved = await handle.execute_update("incident_resolution", notice, result_type=bool)
                     result.resolved += int(resolved)
+                    await gather_breaches(ticket_id, handle)
                 else:
                     await handle.signal("incident", notice)
                 result.told += 1
@@ -51,6 +56,17 @@ class IncidentFanOut:
                     result.closed.append(ticket_id)
                 except RPCError:
                     result.missing.append(ticket_id)
+
+        async def gather_breaches(ticket_id: str, handle: WorkflowHandle[Any, Any]) -> None:
+            """The ticket's SLA breaches, for the incident's post-mortem (a worker of before has no such query)."""
+            try:
+                breaches = await handle.query("breaches", result_type=list[Breach])
+            except (WorkflowQueryFailedError, RPCError) as exc:
+                log.warning("breaches not read", ticket_id=ticket_id, error=str(exc)[:200])
+                return
+            result.breach_count += len(breaches)
+            room = BREACHES_KEPT - len(result.breaches)
+            result.breaches += [breach_line(b, ticket_id) for b in breaches[:max(room, 0)]]
 
         loop = asyncio.get_running_loop()
         for i in range(start, len(batch.tickets), self.concurrency):

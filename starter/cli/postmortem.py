@@ -1,5 +1,5 @@
 """`escalation postmortem show|review|root-cause|action-item|done|complete`: post-mortems by id (a ticket's view names
-its own, `postmortem-ticket-<id>`)."""
+its own, `postmortem-ticket-<id>`) or by what they follow (`ticket:<id>`, `incident:<service>`)."""
 
 from __future__ import annotations
 
@@ -47,7 +47,8 @@ def add_parser(sub: SubParsers) -> None:
 
     def cmd(name: str, help_: str, run: object) -> argparse.ArgumentParser:
         c = pm.add_parser(name, help=help_)
-        c.add_argument("id", help="postmortem-ticket-<ticket id> (or an incident's)")
+        c.add_argument("id", help="a post-mortem id (postmortem-ticket-<ticket id>, ...) or what it follows: "
+                                  "ticket:<ticket id>, incident:<service> (that service's latest incident)")
         c.add_argument("--json", action="store_true", help="print JSON for scripts")
         c.add_argument("--actor", help="who acts (default $ESCALATION_ACTOR or cli:$USER)")
         c.set_defaults(run=run_ticket_command(run))  # type: ignore[arg-type]

@@ -1,30 +1,63 @@
 """Post-mortems as the client reads and advances them: by their id (`postmortem-ticket-<id>`, or an incident's), or
-through the ticket they follow (the id derives from the ticket's: a closed ticket's workflow accepts nothing)."""
+by what they follow: `ticket:<id>` (the id derives from the ticket's: a closed ticket's workflow accepts nothing) or
+`incident:<service>` (the post-mortem of the service's latest incident, named in the incident's state)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from pydantic import BaseModel
 from temporalio.client import Client
 
-from starter.client.errors import ActionRejected, InvalidInput
+from starter.client.errors import ActionRejected, InvalidInput, TicketNotFound
 from starter.client.handles import latest_state, run_update
-from workflows.postmortem import PostmortemState
+from workflows.incident import IncidentState
+from workflows.postmortem import PostmortemState, postmortem_workflow_id
 from workflows.postmortem.workflow import PostmortemWorkflow
 
 POSTMORTEM_ID = re.compile(r"^postmortem-(ticket|incident)-[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
+REFERENCE = re.compile(r"^(ticket|incident):([A-Za-z0-9][A-Za-z0-9._-]{0,99})$")
+# A resolved incident starts its post-mortem once every linked ticket has been told: a moment after `resolve`.
+STARTING_WAIT_S = 20.0
 
 
 class PostmortemClient:
-    def __init__(self, temporal: Client, rpc_timeout: timedelta) -> None:
+    def __init__(self, temporal: Client, rpc_timeout: timedelta,
+                 incident: Callable[[str], Awaitable[IncidentState]] | None = None,
+                 severities: frozenset[str] = frozenset()) -> None:
         self.temporal, self.rpc_timeout = temporal, rpc_timeout
+        self.incident = incident  # reads a service's latest incident
+        self.severities = severities  # the policy's: incidents of these severities end in a post-mortem
+
+    async def resolve(self, ref: str) -> str:
+        """The post-mortem id `ref` means: an id as it is, `ticket:<id>`, or `incident:<service>`."""
+        m = REFERENCE.match(ref)
+        if m is None:
+            self._handle(ref)  # InvalidInput naming the accepted forms
+            return ref
+        kind, subject = m.groups()
+        if kind == "ticket" or self.incident is None:
+            return postmortem_workflow_id("ticket", subject)
+        deadline = asyncio.get_running_loop().time() + STARTING_WAIT_S
+        while True:
+            incident = await self.incident(subject)
+            if incident.postmortem_id is not None:
+                return incident.postmortem_id
+            if incident.status == "open":
+                raise TicketNotFound(f"incident {subject} is open: its post-mortem starts when it is resolved")
+            if incident.severity not in self.severities or asyncio.get_running_loop().time() > deadline:
+                raise TicketNotFound(f"incident {subject} ({incident.severity}) has no post-mortem (the policy's "
+                                     "`postmortems.severities` name the severities that have one)")
+            await asyncio.sleep(0.3)
 
     def _handle(self, postmortem_id: str):  # type: ignore[no-untyped-def]
         if not POSTMORTEM_ID.match(postmortem_id):
-            raise InvalidInput(f"{postmortem_id!r} is not a post-mortem id (postmortem-ticket-<id> or "
-                               "postmortem-incident-<service>-<declared>)", field="postmortem_id")
+            raise InvalidInput(f"{postmortem_id!r} is not a post-mortem id (postmortem-ticket-<id>, "
+                               "postmortem-incident-<service>-<declared>) nor a reference (ticket:<id>, "
+                               "incident:<service>)", field="postmortem_id")
         return self.temporal.get_workflow_handle_for(PostmortemWorkflow.run, postmortem_id)  # type: ignore[arg-type]
 
     async def show(self, postmortem_id: str) -> PostmortemState:

@@ -55,6 +55,7 @@ from starter.runtime.sdk_private import started_new
 from starter.runtime.settings import Settings, survey_secret
 from workflows import ticket as core
 from workflows.common import search_attributes as sa
+from workflows.common.directory import Directory
 from workflows.common.policy import Policy
 from workflows.common.vocabulary import ID_PATTERN, PRIORITIES, Status
 from workflows.incident import IncidentState, IncidentUpdate, LinkRequest, PostUpdate, ResolveIncident
@@ -195,12 +196,15 @@ class EscalationClient:
 
     def __init__(self, client: Client, policy: Policy, task_queue: str,
                  max_backdate: timedelta = DEFAULT_MAX_BACKDATE, rpc_timeout: timedelta = DEFAULT_RPC_TIMEOUT,
-                 survey_secret: Callable[[], str] | None = None, macros: MacroRenderer | None = None) -> None:
+                 survey_secret: Callable[[], str] | None = None, macros: MacroRenderer | None = None,
+                 directory: Callable[[], Directory] | None = None) -> None:
         self.macros = macros
+        self.directory = directory  # the people a commander or escalation manager must be one of (None: unchecked)
         self.surveys = SurveyClient(client, rpc_timeout, survey_secret or _environment_survey_secret)
         self.sponsorships = SponsorshipClient(client, policy, task_queue, rpc_timeout)
         self.incidents = IncidentClient(client, policy, task_queue, rpc_timeout)
-        self.postmortems = PostmortemClient(client, rpc_timeout)
+        self.postmortems = PostmortemClient(client, rpc_timeout, self.incidents.show,
+                                            frozenset(policy.postmortems.severities))
         self.temporal = client
         self.policy = policy
         self.task_queue = task_queue
@@ -213,6 +217,7 @@ class EscalationClient:
                       timeout: float | None = None, settings: Settings | None = None) -> EscalationClient:
         """Connect to Temporal; address, namespace and the per-call timeout (seconds) default to `settings` (default:
         the environment's), as do the policy, the task queue and the backdating limit."""
+        from starter.runtime.directory_file import directory_reader
         from starter.runtime.directory_file import macros as load_macros
         from starter.runtime.policy_file import load_policy
         from starter.runtime.settings import settings as environment_settings
@@ -230,7 +235,7 @@ class EscalationClient:
                                       "`make run` starts one, or set TEMPORAL_ADDRESS") from None
         return cls(client, policy or load_policy(s.escalation_policy), s.escalation_task_queue,
                    timedelta(days=s.escalation_max_backdate_days), timedelta(seconds=seconds),
-                   lambda: survey_secret(s), load_macros(s))
+                   lambda: survey_secret(s), load_macros(s), directory_reader(s))
 
     def handle(self, ticket_id: str) -> WorkflowHandle[Any, core.TicketState]:
         if not re.match(ID_PATTERN, ticket_id):
@@ -360,7 +365,7 @@ class EscalationClient:
         """A scoped agent reads a ticket's post-mortem only while the ticket is in its scope (its draft and
         timeline tell the ticket's story)."""
         async with self._errors():
-            pm = await self.postmortems.show(postmortem_id)
+            pm = await self.postmortems.show(await self.postmortems.resolve(postmortem_id))
         if principal.scoped and pm.kind == "ticket":
             await self.state(pm.subject_id, principal=principal)  # OutOfScope otherwise
         return pm
@@ -370,6 +375,8 @@ class EscalationClient:
                               due_in_days: int | None = None) -> PostmortemState:
         """One step of a post-mortem: review, root_cause, add_action_item, complete_action_item, complete (the
         owner, supervisors and admins; the workflow refuses a step its state does not allow)."""
+        async with self._errors():
+            postmortem_id = await self.postmortems.resolve(postmortem_id)
         if not principal.can(Permission.escalate_executive) and not principal.is_person(
                 (await self.postmortem(postmortem_id, principal=principal)).owner):
             raise Forbidden(f"post-mortem steps need its owner, a supervisor or an admin ({principal.actor})")
@@ -405,6 +412,7 @@ class EscalationClient:
         declare answers with the open one."""
         self._require(principal, Permission.declare_incident, "declare an incident")
         self._watching(principal, service)
+        self.check_person(commander, "commander")
         async with self._errors():
             return await self.incidents.declare(service, title, severity, commander, principal.actor)
 
@@ -583,9 +591,20 @@ class EscalationClient:
         if isinstance(event, core.Escalate):
             self.check_may_escalate(state, event, principal)
 
+    def check_person(self, who: str, field: str) -> None:
+        """`who` (`mia` or `agent:mia`) must be a person of the directory, when there is one: someone to remind."""
+        people = self.directory().people if self.directory is not None else []
+        pid = who.split(":", 1)[-1]
+        if people and not any(p.id == pid for p in people):
+            known = sorted(p.id for p in people)
+            raise InvalidInput(f"{field} {who!r} is not a person of the directory; its people: "
+                               f"{', '.join(known[:30])}{' ...' if len(known) > 30 else ''}", field=field)
+
     async def perform(self, ticket_id: str, event: core.Event, *, principal: Principal) -> TicketView:
         """Send an agent action as an Update, if the principal may; return the ticket as the Update answered it
         (with only the timeline entries it added)."""
+        if isinstance(event, core.AssignManager):
+            self.check_person(event.manager, "manager")
         await self._check_rules(ticket_id, event, principal)
         return (await self._update(ticket_id, self._as_permitted(event, principal))).ticket
 

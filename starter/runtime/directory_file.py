@@ -4,6 +4,7 @@ error style: file, field path, value, allowed values."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from starter.client.macros import MacroRenderer
@@ -57,10 +58,23 @@ def template_problems(folder: Path, policy: Policy) -> list[str]:
     return render_all(Templates(folder)) + Macros(folder, Directory, "http://localhost:8000").problems(state)
 
 
+def directory_reader(s: Settings) -> Callable[[], Directory]:
+    """The directory as it is on disk now (read again when the file changes; none: an empty directory)."""
+    path = directory_path(s.escalation_directory)
+    seen: list[tuple[float, Directory]] = []
+
+    def read() -> Directory:
+        if not path.exists():
+            return Directory()
+        mtime = path.stat().st_mtime
+        if not seen or seen[0][0] != mtime:
+            seen[:] = [(mtime, load_directory(path))]
+        return seen[0][1]
+    return read
+
+
 def macros(s: Settings) -> MacroRenderer:
     """The macros the client renders agents' replies with (the templates folder's `macros/`)."""
     from activities.macros import Macros
 
-    path = directory_path(s.escalation_directory)
-    return Macros(Path(s.escalation_templates or DEFAULT_TEMPLATES),
-                  lambda: load_directory(path) if path.exists() else Directory(), s.escalation_public_url)
+    return Macros(Path(s.escalation_templates or DEFAULT_TEMPLATES), directory_reader(s), s.escalation_public_url)

@@ -67,3 +67,40 @@ async def test_a_sev1_incident_ends_in_a_postmortem(http: httpx.AsyncClient, tok
     incident = await eventually(http, f"/v1/incidents/{service}", sup, lambda i: i["postmortem_id"])
     pm = await eventually(http, f"/v1/postmortems/{incident['postmortem_id']}", sup, lambda p: True)
     assert pm["kind"] == "incident" and pm["owner"] == "mia"
+    by_ticket_ref = await eventually(http, f"/v1/postmortems/incident:{service}", sup, lambda p: True)
+    assert by_ticket_ref["id"] == incident["postmortem_id"], "incident:<service> names its latest post-mortem"
+
+
+async def test_postmortems_by_what_they_follow(http: httpx.AsyncClient, tokens: Tokens) -> None:
+    sup, service = tokens.header("supervisor"), f"svc-{uuid.uuid4().hex[:6]}"
+    view = await open_ticket(http, tokens, priority="P1")
+    r = await http.post(f"/v1/tickets/{view['id']}/resolve", json={"summary": "fixed"}, headers=sup)
+    assert r.status_code == 200, r.text
+    pm = await eventually(http, f"/v1/postmortems/ticket:{view['id']}", sup, lambda p: True)
+    assert pm["id"] == f"postmortem-ticket-{view['id']}"
+    r = await http.post(f"/v1/postmortems/ticket:{view['id']}/review", json={"notes": "held"}, headers=sup)
+    assert r.status_code == 200 and r.json()["steps"][0]["done_at"], r.text
+
+    r = await http.post("/v1/incidents", json={"service": service, "title": "Slow", "severity": "SEV3",
+                                               "commander": "mia"}, headers=sup)
+    assert r.status_code == 201, r.text
+    err = error(await http.get(f"/v1/postmortems/incident:{service}", headers=sup), 404, "not_found")
+    assert "open" in err["message"], err
+    r = await http.post(f"/v1/incidents/{service}/resolve", json={"summary": "fast again"}, headers=sup)
+    assert r.status_code == 200, r.text
+    err = error(await http.get(f"/v1/postmortems/incident:{service}", headers=sup), 404, "not_found")
+    assert "SEV3" in err["message"] and "severities" in err["message"], err
+    error(await http.get("/v1/postmortems/incident:bad%20name", headers=sup), 422, "invalid_request")
+
+
+async def test_a_commander_is_a_person_of_the_directory(http: httpx.AsyncClient, tokens: Tokens) -> None:
+    sup, service = tokens.header("supervisor"), f"svc-{uuid.uuid4().hex[:6]}"
+    r = await http.post("/v1/incidents", json={"service": service, "title": "Outage", "severity": "SEV2",
+                                               "commander": "nobody-here"}, headers=sup)
+    err = error(r, 422, "invalid_request")
+    assert "nobody-here" in err["message"] and "mia" in err["message"], err
+    error(await http.get(f"/v1/incidents/{service}", headers=sup), 404, "not_found")  # nothing was declared
+    view = await open_ticket(http, tokens, priority="P2")
+    err = error(await http.post(f"/v1/tickets/{view['id']}/assign-manager", json={"manager": "ghost"}, headers=sup),
+                422, "invalid_request")
+    assert "ghost" in err["message"], err

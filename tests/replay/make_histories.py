@@ -295,6 +295,40 @@ async def severe_ticket_resolved(env: WorkflowEnvironment, tq: str) -> str:
     return handle.id
 
 
+async def postmortem_action_item_reminded(env: WorkflowEnvironment, tq: str) -> str:
+    """An action item's own reminder (patch `action-item-reminders`): its owner told a day before it is due."""
+    t = ticket(await env.get_current_time(), id="H-pm-reminded", customer_contact="buyer@example.com")
+    handle = await start_ticket(env.client, tq, t)
+    await handle.execute_update(TicketWorkflow.resolve, core.Resolve(actor=AGENT, summary="hotfix"))
+    pms = PostmortemClient(env.client, timedelta(seconds=10))
+    pm_id = "postmortem-ticket-H-pm-reminded"
+    await env.sleep(timedelta(minutes=5))
+    await pms.act(pm_id, "add_action_item", ActionItemIn(by="agent:mia", text="drill", owner="agent:leo",
+                                                         due_in_days=2))
+    await env.sleep(timedelta(days=1, hours=1))
+    await pms.act(pm_id, "complete_action_item", 1)
+    await pms.act(pm_id, "review", ReviewIn(by="agent:mia", notes="held"))
+    await pms.act(pm_id, "root_cause", RootCauseIn(by="agent:mia", root_cause="no drill"))
+    await pms.act(pm_id, "complete", CompleteIn(by="agent:mia", summary="drilled"))
+    await env.client.get_workflow_handle(pm_id).result()
+    return pm_id
+
+
+async def incident_postmortem_with_breaches(env: WorkflowEnvironment, tq: str) -> str:
+    """A SEV1 whose linked P1 breached its acknowledgement: the resolution gathers the tickets' breaches (the
+    `breaches` query) for the post-mortem, whose id names the declaration to the second (patch
+    `postmortem-id-seconds`)."""
+    incidents = IncidentClient(env.client, load_policy(), tq, timedelta(seconds=10))
+    await start_ticket(env.client, tq, ticket(await env.get_current_time(), id="H-breached",
+                                              customer_contact="buyer@example.com"))
+    await incidents.declare("payments", "Payments fail", "SEV1", "agent:mia", "supervisor:history")
+    await incidents.link("payments", LinkRequest(tickets=["H-breached"], by=AGENT))
+    await env.sleep(timedelta(minutes=31))
+    await incidents.resolve("payments", ResolveIncident(summary="Processor restored", by="supervisor:history"))
+    await env.client.get_workflow_handle(incident_workflow_id("payments")).result()
+    return incident_workflow_id("payments")
+
+
 Scenario = Callable[[WorkflowEnvironment, str], Awaitable[str | tuple[str, str]]]
 # Each scenario with the server it needs: time skipping, or the dev server where activities may be held open.
 async def _outage_with_reminder(env: WorkflowEnvironment, tq: str, service: str, prefix: str) -> list[str]:
@@ -354,6 +388,7 @@ SCENARIOS: list[tuple[Scenario, Callable[[], Awaitable[WorkflowEnvironment]]]] =
     (incident_linked_ticket, time_skipping_env), (postmortem_life, time_skipping_env),
     (severe_ticket_resolved, time_skipping_env), (incident_reminded_in_background, time_skipping_env),
     (ticket_resolved_by_incident_update, time_skipping_env), (ticket_unlinked_from_incident, time_skipping_env),
+    (postmortem_action_item_reminded, time_skipping_env), (incident_postmortem_with_breaches, time_skipping_env),
 ]
 
 

@@ -17,7 +17,7 @@ import yaml
 
 from starter.client import EscalationClient
 from starter.http.app import create_app
-from starter.runtime.directory_file import macros
+from starter.runtime.directory_file import directory_reader, macros
 from starter.runtime.policy_file import load_policy
 from starter.runtime.settings import Settings
 from starter.security.auth import TokenStore, hash_token, parse_entries
@@ -106,7 +106,8 @@ def now_iso() -> str:
 def in_process_app(stack: Any, tokens: Tokens, **settings: Any) -> Any:
     s = Settings(temporal_address=stack.address, escalation_task_queue=stack.task_queue, **settings)
     client = EscalationClient(stack.client, stack.policy, stack.task_queue,
-                              rpc_timeout=timedelta(seconds=s.escalation_api_timeout_s), macros=macros(s))
+                              rpc_timeout=timedelta(seconds=s.escalation_api_timeout_s), macros=macros(s),
+                              directory=directory_reader(s))
     return create_app(s, client=client, tokens=tokens.store(), policy=stack.policy)
 
 

@@ -30,7 +30,7 @@ WIRE_NAMES: dict[str, set[str]] = {
                "note", "change_priority", "customer_reply", "escalate_to_executive",
                "assign_manager", *SYSTEM_UPDATES},
     "signal": {"customer_replied", "incident"},
-    "query": {"state", "view", "policy_snapshot"},
+    "query": {"state", "view", "policy_snapshot", "breaches"},
 }
 
 

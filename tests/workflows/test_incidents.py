@@ -5,6 +5,7 @@ alone, the commander is reminded when no update went out for the policy's cadenc
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import timedelta
 
 import pytest
@@ -15,6 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from starter.client import ActionRejected
 from starter.client.incidents import IncidentClient
+from starter.client.postmortems import PostmortemClient
 from starter.runtime.policy_file import load_policy
 from tests.support.workflows import Recorder, on_time_skipping_server, start_ticket, ticket
 from workflows import ticket as core
@@ -123,6 +125,25 @@ async def test_the_commander_is_reminded_when_no_update_went_out(env: WorkflowEn
     await client.post_update("billing-api", PostUpdate(text="Fix deploying.", by="agent:mia"))
     await env.sleep(timedelta(minutes=29))
     assert len([m for m in SENT.sent if m.kind == "incident_reminder" and "billing-api" in m.key]) == 1
+
+
+@on_time_skipping_server(replace_activities=[SENT.deliver])
+async def test_the_incidents_postmortem_lists_the_linked_tickets_breaches(env: WorkflowEnvironment, tq: str) -> None:
+    t = ticket(await env.get_current_time(), priority="P1", customer_contact="waiting@example.com")
+    await start_ticket(env.client, tq, t)
+    client = incidents(env, tq)
+    await client.declare("search", "Search is down", "SEV2", "agent:mia", "supervisor:sam")
+    await client.link("search", LinkRequest(tickets=[t.id], by=AGENT))
+    await env.sleep(timedelta(hours=2))  # nobody acknowledges (the incident pauses the tier and resolution clocks)
+    await client.resolve("search", ResolveIncident(summary="Search is back", by="supervisor:sam"))
+    state = await env.client.get_workflow_handle_for(IncidentWorkflow.run, incident_workflow_id("search")).result()
+    assert state.ticket_breach_count >= 1
+    assert any(b.startswith(f"- {t.id}: acknowledge at ") for b in state.ticket_breaches), state.ticket_breaches
+    assert state.postmortem_id is not None
+    assert re.fullmatch(r"postmortem-incident-search-\d{14}", state.postmortem_id), "declared, to the second"
+    pm = await PostmortemClient(env.client, timedelta(seconds=10)).show(state.postmortem_id)
+    assert f"### SLA breaches of the linked tickets ({state.ticket_breach_count})" in pm.draft
+    assert f"- {t.id}: acknowledge at " in pm.draft
 
 
 @on_time_skipping_server(replace_activities=[SENT.deliver])

@@ -4,6 +4,7 @@ completion needs every step and action item and publishes the knowledge-base art
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from datetime import timedelta
 from pathlib import Path
@@ -97,9 +98,16 @@ async def test_an_overdue_action_item_is_told_and_a_p3_starts_none(env: Workflow
     await pms.act(pm_id, "add_action_item", ActionItemIn(by="agent:mia", text="runbook", owner="agent:leo",
                                                         due_in_days=1))
     before = kinds("postmortem_overdue", pm_id)
+    for _ in range(100):  # the reminder is sent in the background
+        if kinds("postmortem_action_item", pm_id):
+            break
+        await asyncio.sleep(0.05)
+    assert kinds("postmortem_action_item", pm_id) == 1, "due within a day: its owner is reminded at once"
     await env.sleep(timedelta(days=1, hours=1))
     notices = [m for m in SENT.sent if m.kind == "postmortem_overdue" and m.notification_key.startswith(pm_id)]
     assert len(notices) > before and any("Action item overdue" in m.subject for m in notices)
+    reminded = [m for m in SENT.sent if m.kind == "postmortem_action_item" and m.notification_key.startswith(pm_id)]
+    assert len(reminded) == 2 and {m.recipient_id for m in reminded} == {"leo"}, "and a day later, until done"
 
     small = await start_ticket(env.client, tq, ticket(await env.get_current_time(), priority="P3"))
     await small.execute_update(TicketWorkflow.resolve, core.Resolve(actor=AGENT, summary="fixed"))

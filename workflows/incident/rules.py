@@ -6,6 +6,7 @@ from datetime import datetime
 
 from workflows.common.delivery import PrepareInput
 from workflows.incident.state import (
+    BREACHES_KEPT,
     TIMELINE_KEPT,
     UPDATES_KEPT,
     FanOut,
@@ -117,6 +118,8 @@ def fanned_out(state: IncidentState, f: FanOut, result: FanOutResult, now: datet
     s.told += result.told
     s.skipped_closed += len(result.closed)
     s.resolved_tickets += result.resolved
+    s.ticket_breach_count += result.breach_count
+    s.ticket_breaches = [*s.ticket_breaches, *result.breaches][:BREACHES_KEPT]
     if f.kind in ("update", "resolved") or result.closed or result.missing:
         about = f"update #{f.number}" if f.kind == "update" else f.kind
         _record(s, now, "system:fan-out", "told", f"{about}: {result.told} ticket(s) told"

@@ -14,6 +14,7 @@ from workflows.postmortem.state import PostmortemInput
 Text = Annotated[str, StringConstraints(min_length=1, max_length=5000)]
 Actor = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 UPDATES_KEPT = 20  # the latest updates carried in the state (the history has them all)
+BREACHES_KEPT = 100  # the linked tickets' SLA breaches listed in the post-mortem's draft (all are counted)
 TIMELINE_KEPT = 200
 LINKS_PER_REQUEST = 500
 
@@ -71,6 +72,9 @@ class FanOutResult(BaseModel):
     closed: list[str] = Field(default_factory=list, description="tickets already closed (completed): skipped")
     missing: list[str] = Field(default_factory=list, description="no such ticket")
     resolved: int = Field(0, description="tickets the incident's resolution resolved (open until then)")
+    breaches: list[str] = Field(default_factory=list, description="the told tickets' SLA breaches, one line each "
+                                                                  "(at resolution; the first BREACHES_KEPT)")
+    breach_count: int = 0
 
 
 class IncidentInput(BaseModel):
@@ -105,6 +109,8 @@ class IncidentState(BaseModel):
     told: int = 0  # ticket notices delivered (all kinds)
     skipped_closed: int = 0
     resolved_tickets: int = 0  # linked tickets still open at its resolution, resolved by it
+    ticket_breaches: list[str] = []  # the linked tickets' SLA breaches, gathered at resolution (the first kept)
+    ticket_breach_count: int = 0
     resolved_at: datetime | None = None
     resolution_summary: str | None = None
     timeline: list[IncidentEntry] = []

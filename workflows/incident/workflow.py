@@ -40,6 +40,9 @@ with workflow.unsafe.imports_passed_through():
 # The commander's reminder is sent in the background: a reminder still retrying (the commander's mail server down)
 # no longer holds up the fan-out of the updates queued behind it. Before this patch it was awaited in the loop.
 REMINDERS_IN_BACKGROUND = "reminders-in-background"
+# The incident's post-mortem id names its declaration to the second (before: to the minute, shared by a service's
+# incidents declared within one minute).
+POSTMORTEM_ID_SECONDS = "postmortem-id-seconds"
 
 
 def rejection(exc: Rejected) -> ApplicationError:
@@ -107,7 +110,7 @@ class IncidentWorkflow:
         """A severe incident ends in a post-mortem (the policy's severities), which outlives it."""
         if self.inp.postmortem is None or self.state.postmortem_id is not None:
             return
-        inp = subjects.for_incident(self.state, self.inp.postmortem)
+        inp = subjects.for_incident(self.state, self.inp.postmortem, seconds=workflow.patched(POSTMORTEM_ID_SECONDS))
         pm_id = postmortem_workflow_id("incident", inp.subject_id)
         with contextlib.suppress(WorkflowAlreadyStartedError):
             await workflow.start_child_workflow(

@@ -87,12 +87,16 @@ def record_root_cause(state: PostmortemState, r: RootCauseIn, now: datetime) -> 
     return s
 
 
-def add_action_item(state: PostmortemState, a: ActionItemIn, now: datetime, inp: PostmortemInput) -> PostmortemState:
+def add_action_item(state: PostmortemState, a: ActionItemIn, now: datetime, inp: PostmortemInput,
+                    reminders: bool = True) -> PostmortemState:
+    """A new action item, due in business days; with `reminders`, its owner is reminded a `remind_every` before it
+    is due (at once when that is past) and at that cadence until it is done."""
     check_open(state)
     s = state.model_copy(deep=True)
     due = business_days_after(inp.calendar, now, a.due_in_days or inp.action_item_days, s.whole_days_24x7)
+    remind_at = max(now, due - inp.remind_every) if reminders else None
     s.action_items = [*s.action_items, ActionItem(number=len(s.action_items) + 1, text=a.text, owner=a.owner,
-                                                  due_at=due)]
+                                                  due_at=due, remind_at=remind_at)]
     return s
 
 
@@ -148,6 +152,7 @@ def next_deadline(s: PostmortemState) -> datetime | None:
     times = [s.next_reminder_at]
     times += [st.due_at for st in s.steps if st.done_at is None and not st.overdue_told]
     times += [a.due_at for a in s.action_items if a.done_at is None and not a.overdue_told]
+    times += [a.remind_at for a in s.action_items if a.done_at is None and a.remind_at is not None]
     return min(times)
 
 
@@ -173,6 +178,14 @@ def on_time(state: PostmortemState, now: datetime, inp: PostmortemInput) -> tupl
             out.append(Notice(kind="postmortem_overdue", roles=[*managers, f"person:{a.owner.split(':', 1)[-1]}"],
                               subject=f"Action item overdue: {a.text[:80]}",
                               body=f"Action item {a.number} of post-mortem {s.id} was due {a.due_at.isoformat()}."))
+    for i, a in enumerate(s.action_items):
+        if a.done_at is None and a.remind_at is not None and now >= a.remind_at:
+            s.action_items[i] = a.model_copy(update={"remind_at": now + inp.remind_every,
+                                                     "reminders_sent": a.reminders_sent + 1})
+            out.append(Notice(kind="postmortem_action_item", roles=[f"person:{a.owner.split(':', 1)[-1]}"],
+                              subject=f"Action item due {a.due_at.date().isoformat()}: {a.text[:80]}",
+                              body=f"Action item {a.number} of post-mortem {s.id} ({s.title}) is yours, due "
+                                   f"{a.due_at.isoformat()}: {a.text}"))
     if now >= s.next_reminder_at:
         s.next_reminder_at = now + inp.remind_every
         s.reminders_sent += 1

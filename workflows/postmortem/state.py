@@ -34,6 +34,10 @@ class ActionItem(BaseModel):
     done_at: datetime | None = None
     reminded: bool = False
     overdue_told: bool = False
+    # The item's own reminder timer: its owner hears of it one `remind_every` before it is due and at that cadence
+    # until done (None: an item added before the patch `action-item-reminders`, reminded never).
+    remind_at: datetime | None = None
+    reminders_sent: int = 0
 
 
 class PostmortemInput(BaseModel):

@@ -6,9 +6,16 @@ from workflows.common.policy import Policy
 from workflows.incident.state import IncidentState
 from workflows.postmortem.state import PostmortemInput
 from workflows.ticket.rules import ticket_qualifies
-from workflows.ticket.state import TicketState
+from workflows.ticket.state import Breach, TicketState
 
-__all__ = ["for_incident", "for_ticket", "incident_template", "ticket_qualifies"]
+__all__ = ["breach_line", "for_incident", "for_ticket", "incident_template", "ticket_qualifies"]
+
+
+def breach_line(b: Breach, ticket_id: str | None = None) -> str:
+    """One SLA breach in a draft: which clock, where, due when, by how much."""
+    return (f"- {ticket_id + ': ' if ticket_id else ''}{b.clock.value} at {b.tier}: due "
+            f"{b.due_at.isoformat(timespec='minutes')}, breached {b.at.isoformat(timespec='minutes')} "
+            f"({int((b.at - b.due_at).total_seconds() // 60)} min late)")
 
 
 def _settings(p: Policy) -> dict[str, object]:
@@ -27,9 +34,7 @@ def for_ticket(s: TicketState, p: Policy) -> PostmortemInput:
     t = s.ticket
     lines = [f"- {e.at.isoformat(timespec='minutes')} {e.actor}: {e.summary}" + (f" ({e.reason})" if e.reason else "")
              for e in s.timeline]
-    breaches = [f"- {b.clock.value} at {b.tier}: due {b.due_at.isoformat(timespec='minutes')}, breached "
-                f"{b.at.isoformat(timespec='minutes')} ({int((b.at - b.due_at).total_seconds() // 60)} min late)"
-                for b in s.breaches]
+    breaches = [breach_line(b) for b in s.breaches]
     told = [e.summary for e in s.timeline if e.action == "notified"]
     draft = "\n".join([f"Ticket {t.id} ({s.priority}, {s.tier}, {s.department}): {t.subject}", "", "### Timeline",
                        *lines, "", "### SLA breaches", *(breaches or ["- none"]), "", "### Who was told",
@@ -41,8 +46,10 @@ def for_ticket(s: TicketState, p: Policy) -> PostmortemInput:
                            escalation_manager=s.escalation_manager, **_settings(p))  # type: ignore[arg-type]
 
 
-def incident_subject_id(s: IncidentState) -> str:
-    return f"{s.id}-{s.declared_at.strftime('%Y%m%d%H%M')}"
+def incident_subject_id(s: IncidentState, seconds: bool = True) -> str:
+    """The service and when its incident was declared (to the second: a service's incidents declared within one
+    minute had one id before the patch `postmortem-id-seconds`, and the second's post-mortem was never started)."""
+    return f"{s.id}-{s.declared_at.strftime('%Y%m%d%H%M%S' if seconds else '%Y%m%d%H%M')}"
 
 
 def incident_template(p: Policy, severity: str) -> PostmortemInput | None:
@@ -53,10 +60,13 @@ def incident_template(p: Policy, severity: str) -> PostmortemInput | None:
     return PostmortemInput(kind="incident", subject_id="", title="", owner="", draft="", **_settings(p))  # type: ignore[arg-type]
 
 
-def for_incident(s: IncidentState, template: PostmortemInput) -> PostmortemInput:
+def for_incident(s: IncidentState, template: PostmortemInput, seconds: bool = True) -> PostmortemInput:
     lines = [f"- {e.at.isoformat(timespec='minutes')} {e.actor}: {e.summary}" for e in s.timeline]
+    more = s.ticket_breach_count - len(s.ticket_breaches)
+    breaches = [*s.ticket_breaches, *([f"- and {more} more"] if more > 0 else [])] or ["- none"]
     draft = "\n".join([f"Incident {s.id} ({s.severity}): {s.title}; {len(s.tickets)} linked ticket(s), "
-                       f"{s.update_count} update(s)", "", "### Timeline", *lines])
+                       f"{s.update_count} update(s)", "", "### Timeline", *lines, "",
+                       f"### SLA breaches of the linked tickets ({s.ticket_breach_count})", *breaches])
     return template.model_copy(update={
-        "subject_id": incident_subject_id(s), "title": f"Post-mortem: {s.title}", "owner": s.commander,
+        "subject_id": incident_subject_id(s, seconds), "title": f"Post-mortem: {s.title}", "owner": s.commander,
         "participants": _participants([e.actor for e in s.timeline]), "draft": draft})

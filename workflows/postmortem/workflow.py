@@ -30,6 +30,9 @@ with workflow.unsafe.imports_passed_through():
 
 # Due dates on a 24x7 calendar count whole days (before: they fell on the start, so every step was overdue at once).
 WHOLE_DAYS_24X7 = "whole-days-24x7"
+# Each action item has its own reminder timer (its owner is reminded before it is due, until done); items added
+# before this patch have none.
+ACTION_ITEM_REMINDERS = "action-item-reminders"
 
 
 def rejection(exc: Rejected) -> ApplicationError:
@@ -107,7 +110,8 @@ class PostmortemWorkflow:
 
     @workflow.update(name="add_action_item")
     def add_action_item(self, a: ActionItemIn) -> PostmortemState:
-        self.state, self.changed = rules.add_action_item(self.state, a, workflow.now(), self.inp), True
+        self.state, self.changed = rules.add_action_item(self.state, a, workflow.now(), self.inp,
+                                                         reminders=workflow.patched(ACTION_ITEM_REMINDERS)), True
         return self.state
 
     @add_action_item.validator

@@ -458,6 +458,11 @@ class TicketWorkflow:
     def current_state(self) -> core.TicketState:
         return self.state
 
+    @workflow.query(name="breaches")
+    def current_breaches(self) -> list[core.Breach]:
+        """The SLA breaches so far (an incident's post-mortem gathers its tickets')."""
+        return self.state.breaches
+
     @workflow.query(name="view")
     def current_view(self) -> TicketView:
         """The view as of the workflow's last activation (workflow time does not move in a query)."""

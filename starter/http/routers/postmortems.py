@@ -14,8 +14,10 @@ from starter.http.errors import errors
 from workflows.postmortem import PostmortemState
 
 router = APIRouter(tags=["postmortems"])
-PostmortemPath = Annotated[str, Path(pattern=r"^postmortem-(ticket|incident)-[A-Za-z0-9][A-Za-z0-9._-]{0,120}$",
-                                     description="postmortem-ticket-<ticket id> or postmortem-incident-<service>-<when>")]
+PostmortemPath = Annotated[str, Path(
+    pattern=r"^(postmortem-(ticket|incident)-[A-Za-z0-9][A-Za-z0-9._-]{0,120}|(ticket|incident):[A-Za-z0-9][A-Za-z0-9._-]{0,99})$",
+    description="postmortem-ticket-<ticket id>, postmortem-incident-<service>-<when>, or what it follows: "
+                "ticket:<ticket id>, incident:<service> (that service's latest incident)")]
 Text = Annotated[str, Field(min_length=1, max_length=20_000)]
 Reader = Annotated[Principal, Depends(requires(Permission.read))]
 Actor = Annotated[Principal, Depends(requires(Permission.act))]
