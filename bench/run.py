@@ -60,6 +60,7 @@ from bench.procfs import tree_cpu_s, tree_rss_mb
 from bench.stats import quantile
 from starter.client import EscalationClient, Principal, workflow_id
 from starter.devstack.stack import Child, Stack
+from starter.runtime.settings import Settings
 from starter.runtime.temporal import connect
 from workflows import ticket as core
 from workflows.common.policy import Policy
@@ -458,7 +459,10 @@ def bench_stack(args: argparse.Namespace, home: Path) -> Stack:
 
 
 def max_cached(args: argparse.Namespace) -> int:
-    return args.max_cached or (args.open_tickets + round(args.breach_rate * args.breach_seconds) + 1000)
+    """The worker's cache: the one it ships with (ESCALATION_MAX_CACHED_WORKFLOWS' default) unless --max-cached.
+    A cache sized to N holds every open ticket in memory, and the collector's full passes over that heap pause the
+    worker for seconds (measured with --worker-cmd bench/gc_worker.py)."""
+    return args.max_cached or int(Settings.model_fields["escalation_max_cached_workflows"].default)
 
 
 async def bench(args: argparse.Namespace, stack: Stack, worker: Child, baseline_worker: Child) -> dict[str, Any]:
@@ -547,6 +551,7 @@ def print_table(res: dict[str, Any]) -> None:
         ("breach latency p99 s", res.get("breach_p99_s")),
         ("breach latency max s", res.get("breach_max_s")),
         ("  median breakdown (sample)", res.get("breach_breakdown_median")),
+        ("worker cache (max_cached_workflows)", res.get("max_cached_workflows")),
         ("worker RSS MB (N open)", res.get("worker_rss_mb")),
         ("server RSS MB (N open)", res.get("server_rss_mb")),
         ("worker / server RSS peak MB", f"{res.get('worker_rss_peak_mb')} / {res.get('server_rss_peak_mb')}"),
@@ -624,7 +629,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--open-concurrency", type=int, default=32, help="concurrent starts while opening the N tickets")
     p.add_argument("--open-window", type=int, default=200, help="max started-but-not-yet-opened tickets")
     p.add_argument("--quiet-seconds", type=float, default=3.0, help="pause after the N tickets are idle")
-    p.add_argument("--max-cached", type=int, default=0, help="worker max_cached_workflows (0: N + stream + 1000)")
+    p.add_argument("--max-cached", type=int, default=0, help="worker max_cached_workflows (0: the shipped default, 1000)")
     p.add_argument("--worker-log-level", default="INFO")
     p.add_argument("--worker-cmd", default="worker.py",
                    help="the ticket worker, run with this Python from the repo root (bench/gc_worker.py logs GC pauses)")
