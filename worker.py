@@ -16,7 +16,7 @@ import structlog
 
 from starter.runtime.logs import configure_logging
 from starter.runtime.settings import settings_or_exit
-from starter.runtime.temporal import build_worker, connect
+from starter.runtime.temporal import build_worker, connect, tune_gc
 
 log = structlog.get_logger("escalation.worker")
 
@@ -30,6 +30,7 @@ async def run(stop: asyncio.Event | None = None) -> None:
         loop.add_signal_handler(sig, stop.set)
     client = await connect()
     worker = build_worker(client)
+    tune_gc(s.escalation_gc_young_objects)
     log.info("worker_started", address=s.temporal_address, namespace=s.temporal_namespace,
              task_queue=s.escalation_task_queue)
     async with worker:

@@ -181,13 +181,16 @@ async def _serve() -> None:
     running only the baseline workflow and its no-op activity."""
     import signal
 
-    from starter.runtime.temporal import build_worker, connect
+    from starter.runtime.settings import settings
+    from starter.runtime.temporal import build_worker, connect, tune_gc
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with build_worker(await connect(), workflows=[BaselineWorkflow, SignalRoundTrip], activities=[noop]):
+    worker = build_worker(await connect(), workflows=[BaselineWorkflow, SignalRoundTrip], activities=[noop])
+    tune_gc(settings().escalation_gc_young_objects)  # as worker.py does
+    async with worker:
         await stop.wait()
 
 

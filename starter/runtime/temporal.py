@@ -7,6 +7,7 @@ change here (a payload codec, a new workflow type, a new activity) is made once.
 from __future__ import annotations
 
 import compileall
+import gc
 import inspect
 import logging
 import pkgutil
@@ -133,6 +134,19 @@ def cache_bytecode(workflow_types: Sequence[type]) -> None:
         source = inspect.getsourcefile(wf)
         if source and not compileall.compile_file(source, quiet=2):
             log.debug("bytecode_not_cached", file=source, hint="the sandbox compiles this module for every new run")
+
+
+def tune_gc(young_objects: int) -> None:
+    """Shorter and rarer collector pauses in a worker process (measured: `make bench` with
+    `--worker-cmd bench/gc_worker.py`). A worker allocates fast and keeps what it caches for long: with Python's
+    default young threshold (700) objects that live a few milliseconds (an activation's copies of the state) are
+    promoted, the oldest generation grows by a quarter every few seconds, and each full collection pauses every
+    workflow for up to a second. A larger young generation lets them die young; the objects of startup (modules,
+    classes, the SDK) are frozen out of every collection, as they live as long as the process."""
+    if young_objects > 0:
+        gc.set_threshold(young_objects, 10, 10)
+    gc.collect()
+    gc.freeze()
 
 
 def build_worker(client: Client, task_queue: str | None = None, *, workflows: Sequence[type] = (),
