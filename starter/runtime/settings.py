@@ -27,8 +27,8 @@ class Settings(BaseSettings):
     escalation_max_cached_workflows: int = Field(1000, description="worker cache (about 260 KB of worker memory per "
                                                                    "cached ticket)")
     escalation_gc_young_objects: int = Field(
-        20_000, ge=0, description="the worker's collector: objects allocated between young collections (0: "
-                                  "Python's default, 700; see worker.py)")
+        0, ge=0, description="the worker's collector: objects allocated between young collections (0: Python's "
+                             "default, 700; see starter/runtime/temporal.py: tune_gc)")
     # Delivery (activities/delivery.py, activities/prepare.py)
     escalation_directory: str | None = Field(None, description="the directory: people, teams, accounts "
                                                                "(none: config/directory.yaml)")
