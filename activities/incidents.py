@@ -63,6 +63,7 @@ class IncidentFanOut:
                 breaches = await handle.query("breaches", result_type=list[Breach])
             except (WorkflowQueryFailedError, RPCError) as exc:
                 log.warning("breaches not read", ticket_id=ticket_id, error=str(exc)[:200])
+                result.breaches_unread += 1
                 return
             result.breach_count += len(breaches)
             room = BREACHES_KEPT - len(result.breaches)

@@ -12,7 +12,7 @@ from datetime import timedelta
 from pydantic import BaseModel
 from temporalio.client import Client
 
-from starter.client.errors import ActionRejected, InvalidInput, TicketNotFound
+from starter.client.errors import ActionRejected, Busy, InvalidInput, TicketNotFound
 from starter.client.handles import latest_state, run_update
 from workflows.incident import IncidentState
 from workflows.postmortem import PostmortemState, postmortem_workflow_id
@@ -39,8 +39,10 @@ class PostmortemClient:
             self._handle(ref)  # InvalidInput naming the accepted forms
             return ref
         kind, subject = m.groups()
-        if kind == "ticket" or self.incident is None:
+        if kind == "ticket":
             return postmortem_workflow_id("ticket", subject)
+        if self.incident is None:
+            raise InvalidInput("this client cannot read incidents: name the post-mortem by its id", field="postmortem_id")
         deadline = asyncio.get_running_loop().time() + STARTING_WAIT_S
         while True:
             incident = await self.incident(subject)
@@ -48,9 +50,12 @@ class PostmortemClient:
                 return incident.postmortem_id
             if incident.status == "open":
                 raise TicketNotFound(f"incident {subject} is open: its post-mortem starts when it is resolved")
-            if incident.severity not in self.severities or asyncio.get_running_loop().time() > deadline:
+            if incident.severity not in self.severities:
                 raise TicketNotFound(f"incident {subject} ({incident.severity}) has no post-mortem (the policy's "
                                      "`postmortems.severities` name the severities that have one)")
+            if asyncio.get_running_loop().time() > deadline:
+                raise Busy(f"incident {subject}'s post-mortem starts once its {len(incident.tickets)} linked "
+                           "ticket(s) have been told of the resolution; retry shortly", retry_after=10)
             await asyncio.sleep(0.3)
 
     def _handle(self, postmortem_id: str):  # type: ignore[no-untyped-def]
@@ -63,6 +68,18 @@ class PostmortemClient:
     async def show(self, postmortem_id: str) -> PostmortemState:
         return await latest_state(self._handle(postmortem_id), PostmortemWorkflow.current_state, self.rpc_timeout,
                                   f"no post-mortem {postmortem_id}")
+
+    async def published(self, completed: PostmortemState, wait_s: float = 15.0) -> PostmortemState:
+        """A completed post-mortem once its article is published (or refused): the completion's answer names it.
+        Publishing is an activity after the Update: if it takes longer than `wait_s`, the completion as it was."""
+        deadline = asyncio.get_running_loop().time() + wait_s
+        state = completed
+        while state.kb_article is None and state.kb_error is None:
+            if asyncio.get_running_loop().time() > deadline:
+                return state
+            await asyncio.sleep(0.2)
+            state = await self.show(completed.id)
+        return state
 
     async def act(self, postmortem_id: str, update: str, arg: BaseModel | int) -> PostmortemState:
         state: PostmortemState = await run_update(

@@ -190,6 +190,9 @@ def _environment_survey_secret() -> str:
     return survey_secret()
 
 
+PERSON_PREFIXES = ("agent", "supervisor", "admin", "person")
+
+
 class EscalationClient:
     """Every rule that runs outside a workflow and depends on who acts (scope, the executive tier) is checked here,
     against the `principal` each reading or acting method takes: the API passes its token's, the CLI an operator."""
@@ -388,6 +391,7 @@ class EscalationClient:
             elif step == "root_cause":
                 args[step] = RootCauseIn(by=by, root_cause=text, contributing_factors=list(factors))
             elif step == "add_action_item":
+                self.check_person(owner or by, "owner")  # reminded until done: someone the directory can reach
                 args[step] = ActionItemIn(by=by, text=text, owner=owner or by, due_in_days=due_in_days)
             elif step == "complete_action_item":
                 if number is None:
@@ -402,7 +406,8 @@ class EscalationClient:
             raise InvalidInput(f"{step}: {exc.errors()[0]['msg']} ({'.'.join(map(str, exc.errors()[0]['loc']))})",
                                field=str(exc.errors()[0]["loc"][0])) from None
         async with self._errors():
-            return await self.postmortems.act(postmortem_id, step, args[step])
+            state = await self.postmortems.act(postmortem_id, step, args[step])
+            return await self.postmortems.published(state) if step == "complete" else state
 
     # ----- incidents -------------------------------------------------------------
 
@@ -593,8 +598,11 @@ class EscalationClient:
 
     def check_person(self, who: str, field: str) -> None:
         """`who` (`mia` or `agent:mia`) must be a person of the directory, when there is one: someone to remind."""
+        prefix, _, pid = who.rpartition(":")
+        if prefix and prefix not in PERSON_PREFIXES:
+            raise InvalidInput(f"{field} {who!r} is not a person: a directory id (`mia`) or an actor "
+                               f"({', '.join(p + ':mia' for p in PERSON_PREFIXES)})", field=field)
         people = self.directory().people if self.directory is not None else []
-        pid = who.split(":", 1)[-1]
         if people and not any(p.id == pid for p in people):
             known = sorted(p.id for p in people)
             raise InvalidInput(f"{field} {who!r} is not a person of the directory; its people: "
@@ -603,9 +611,9 @@ class EscalationClient:
     async def perform(self, ticket_id: str, event: core.Event, *, principal: Principal) -> TicketView:
         """Send an agent action as an Update, if the principal may; return the ticket as the Update answered it
         (with only the timeline entries it added)."""
-        if isinstance(event, core.AssignManager):
-            self.check_person(event.manager, "manager")
         await self._check_rules(ticket_id, event, principal)
+        if isinstance(event, core.AssignManager):  # after the caller's rights: its answer lists the directory
+            self.check_person(event.manager, "manager")
         return (await self._update(ticket_id, self._as_permitted(event, principal))).ticket
 
     # ----- replies with macros -----------------------------------------------------

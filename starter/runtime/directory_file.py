@@ -7,8 +7,10 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import structlog
+
 from starter.client.macros import MacroRenderer
-from starter.runtime.policy_file import load_model
+from starter.runtime.policy_file import PolicyError, load_model
 from starter.runtime.settings import Settings
 from workflows.common.directory import Directory
 from workflows.common.policy import Policy
@@ -16,6 +18,7 @@ from workflows.common.policy import Policy
 DEFAULT_DIRECTORY = Path(__file__).resolve().parents[2] / "config" / "directory.yaml"
 DEFAULT_TEMPLATES = Path(__file__).resolve().parents[2] / "config" / "templates"
 DIRECTORY_ENV = "ESCALATION_DIRECTORY"
+log = structlog.get_logger("escalation.directory")
 
 
 def directory_path(path: str | os.PathLike[str] | None = None) -> Path:
@@ -68,7 +71,12 @@ def directory_reader(s: Settings) -> Callable[[], Directory]:
             return Directory()
         mtime = path.stat().st_mtime
         if not seen or seen[0][0] != mtime:
-            seen[:] = [(mtime, load_directory(path))]
+            try:
+                seen[:] = [(mtime, load_directory(path))]
+            except PolicyError as exc:  # an edit being made: the last good one holds (`directory check` says why)
+                if not seen:
+                    raise
+                log.warning("directory_not_reloaded", path=str(path), error=str(exc)[:500])
         return seen[0][1]
     return read
 

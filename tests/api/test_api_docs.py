@@ -47,7 +47,7 @@ EXPECT: dict[str, Callable[[list[dict[str, Any]]], bool]] = {
     and [d["ticket"]["incident_id"] for d in o[1:4]] == ["streaming-eu"] * 3
     and len({d["ticket"]["channel"] for d in o[1:4]}) == 3 and o[4]["total"] == 3 and o[5]["number"] == 1
     and o[7]["kind"] == "incident" and o[8]["resolved_tickets"] == 3 and o[8]["postmortem_id"] == o[7]["id"]
-    and o[-1]["status"] == "completed",
+    and o[-1]["status"] == "completed" and Path(o[-1]["kb_article"]).is_file(),
     "-X POST $API/v1/incidents -H": lambda o: o[0]["id"] == "billing-api" and o[1]["changed"] == ["HD-1001"]
     and o[2]["number"] == 1 and o[3]["tickets"] == ["HD-1001"],
     "/HD-2002/survey": lambda o: o[1]["status"] == "closed" and (o[-1] is None or o[-1]["survey_id"] == "survey-HD-2002"),

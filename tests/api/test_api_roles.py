@@ -208,17 +208,22 @@ async def test_a_monitoring_token_declares_for_its_services_only(http: httpx.Asy
 
 
 async def test_the_commander_posts_updates_as_themselves(http: httpx.AsyncClient, tokens: Tokens) -> None:
-    """The commander is named by their directory id (`agent`); their token's actor is `agent:agent`."""
+    """The commander is named by their directory id (`mia`); their token's actor is `agent:mia`. A name outside the
+    directory is refused, naming its people."""
     service = unique("svc").lower()
-    r = await http.post("/v1/incidents", json={"service": service, "title": "Search is slow", "severity": "SEV3",
-                                               "commander": "agent"}, headers=tokens.header("supervisor"))
+    body = {"service": service, "title": "Search is slow", "severity": "SEV3", "commander": "agent"}
+    r = await http.post("/v1/incidents", json=body, headers=tokens.header("supervisor"))
+    assert r.status_code == 422 and "not a person of the directory" in r.json()["error"]["message"], r.text
+    assert "mia" in r.json()["error"]["message"], "the answer lists the directory's people"
+    r = await http.post("/v1/incidents", json={**body, "commander": "mia"}, headers=tokens.header("supervisor"))
     assert r.status_code == 201, r.text
-    r = await http.post(f"/v1/incidents/{service}/updates", json={"text": "Reindexing."}, headers=tokens.header("agent"))
-    assert r.status_code == 200 and r.json()["by"] == "agent:agent", r.text
-    r = await http.post(f"/v1/incidents/{service}/updates", json={"text": "x"}, headers=tokens.header("netagent"))
-    assert r.status_code == 403 and "commander" in r.json()["error"]["message"], r.text
+    r = await http.post(f"/v1/incidents/{service}/updates", json={"text": "Reindexing."}, headers=tokens.header("mia"))
+    assert r.status_code == 200 and r.json()["by"] == "agent:mia", r.text
+    for other in ("agent", "netagent"):
+        r = await http.post(f"/v1/incidents/{service}/updates", json={"text": "x"}, headers=tokens.header(other))
+        assert r.status_code == 403 and "commander" in r.json()["error"]["message"], r.text
     r = await http.post(f"/v1/incidents/{service}/resolve", json={"summary": "index rebuilt"},
-                        headers=tokens.header("agent"))
+                        headers=tokens.header("mia"))
     assert r.status_code == 200 and r.json()["status"] == "resolved", r.text
 
 
@@ -227,7 +232,7 @@ async def test_linking_a_ticket_that_does_not_exist_is_refused_and_links_nothing
     sup = tokens.header("supervisor")
     service = unique("svc").lower()
     r = await http.post("/v1/incidents", json={"service": service, "title": "Exports fail", "severity": "SEV3",
-                                               "commander": "agent"}, headers=sup)
+                                               "commander": "mia"}, headers=sup)
     assert r.status_code == 201, r.text
     real = await fresh(http, tokens)
     r = await http.post(f"/v1/incidents/{service}/link", json={"tickets": [real, "NOPE-404"]}, headers=sup)

@@ -35,6 +35,8 @@ PRINCIPALS: dict[str, tuple[str, list[str] | None, list[str] | None]] = {
     "agent": ("agent", ["tier1", "tier2", "tier3", "executive"], ["general", "billing"]),
     # scoped elsewhere: tier2 networking only
     "netagent": ("agent", ["tier2"], ["networking"]),
+    # a person of the directory (config/directory.yaml): an incident's commander must be one
+    "mia": ("agent", ["tier1", "tier2", "tier3"], ["general"]),
     # a monitoring system's token: declares and reads the incidents of its services (MONITORED) only
     "monitor": ("monitoring", None, None),
 }

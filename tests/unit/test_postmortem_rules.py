@@ -85,7 +85,7 @@ def test_an_incident_postmortem_lists_its_tickets_breaches_and_names_its_second(
     s = declare(IncidentInput(service="video-eu", title="Video down", severity="SEV1", commander="mia",
                               declared_by="supervisor:sam"), at)
     batch = FanOut(incident_id="video-eu", kind="resolved", title="Video down", by="sam", tickets=["A", "B"])
-    s = fanned_out(s, batch, FanOutResult(told=2, resolved=2, breach_count=3,
+    s = fanned_out(s, batch, FanOutResult(told=2, resolved=2, breach_count=3, breaches_unread=1,
                                           breaches=["- A: tier at tier1: due ..., 12 min late"]), at)
     template = incident_template(POLICY, "SEV1")
     assert template is not None
@@ -94,3 +94,4 @@ def test_an_incident_postmortem_lists_its_tickets_breaches_and_names_its_second(
     assert for_incident(s, template, seconds=False).subject_id == "video-eu-202612041400"
     assert "### SLA breaches of the linked tickets (3)" in pm.draft
     assert "- A: tier at tier1" in pm.draft and "- and 2 more" in pm.draft
+    assert "not read: the breaches of 1 ticket(s)" in pm.draft, "what could not be gathered is said, not hidden"

@@ -22,6 +22,7 @@ from tests.support.workflows import Recorder, on_time_skipping_server, start_tic
 from workflows import ticket as core
 from workflows.common import search_attributes as sa
 from workflows.common.delivery import DeliveryResult, Message
+from workflows.common.policy import Policy
 from workflows.common.vocabulary import ClockName
 from workflows.incident import LinkRequest, PostUpdate, ResolveIncident, incident_workflow_id
 from workflows.incident.workflow import IncidentWorkflow
@@ -200,6 +201,36 @@ async def test_an_open_incident_pauses_the_policys_clocks_until_unlink(env: Work
     unlinked_at = next(e.at for e in s.timeline if e.action == "incident_unlinked")
     assert resumed.phase == "running" and resumed.due_at is not None
     assert abs((resumed.due_at - (unlinked_at + left)).total_seconds()) < 2, "due = resume + remaining time"
+
+
+@on_time_skipping_server(replace_activities=[SENT.deliver])
+async def test_only_telling_at_resolution_resumes_the_clocks_and_leaves_the_ticket_open(env: WorkflowEnvironment,
+                                                                                       tq: str) -> None:
+    """`incidents.resolve_linked: false`: the resolution is told, the paused clocks resume with their remaining
+    time, and the ticket stays open for its agent."""
+    t = ticket(await env.get_current_time(), priority="P1", customer_contact="buyer@example.com")
+    handle = await start_ticket(env.client, tq, t)
+    await handle.execute_update(TicketWorkflow.acknowledge, core.Acknowledge(actor=AGENT))
+    data = load_policy().model_dump(mode="json", by_alias=True)
+    data["incidents"]["resolve_linked"] = False
+    client = IncidentClient(env.client, Policy.model_validate(data), tq, timedelta(seconds=10))
+    await client.declare("dns", "DNS errors", "SEV3", "agent:mia", "supervisor:sam")
+    await client.link("dns", LinkRequest(tickets=[t.id], by=AGENT))
+    await settled(env, "dns")
+    s: core.TicketState = await handle.query(TicketWorkflow.current_state)
+    paused = s.clocks[ClockName.resolution]
+    assert paused.phase == "paused" and paused.target is not None
+    left = paused.target - paused.accrued
+    await env.sleep(timedelta(hours=3))
+    await client.resolve("dns", ResolveIncident(summary="DNS answers again", by="supervisor:sam"))
+    await settled(env, "dns")
+    s = await handle.query(TicketWorkflow.current_state)
+    assert s.status.value == "open", "only told: its agent resolves it"
+    assert (await client.show("dns")).resolved_tickets == 0
+    resumed = s.clocks[ClockName.resolution]
+    told_at = next(e.at for e in s.timeline if e.action == "incident_resolved")
+    assert resumed.phase == "running" and resumed.due_at is not None
+    assert abs((resumed.due_at - (told_at + left)).total_seconds()) < 2, "due = resume + remaining time"
 
 
 @activity.defn(name="deliver")

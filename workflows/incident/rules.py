@@ -119,6 +119,7 @@ def fanned_out(state: IncidentState, f: FanOut, result: FanOutResult, now: datet
     s.skipped_closed += len(result.closed)
     s.resolved_tickets += result.resolved
     s.ticket_breach_count += result.breach_count
+    s.ticket_breaches_unread += result.breaches_unread
     s.ticket_breaches = [*s.ticket_breaches, *result.breaches][:BREACHES_KEPT]
     if f.kind in ("update", "resolved") or result.closed or result.missing:
         about = f"update #{f.number}" if f.kind == "update" else f.kind

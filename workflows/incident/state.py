@@ -75,6 +75,7 @@ class FanOutResult(BaseModel):
     breaches: list[str] = Field(default_factory=list, description="the told tickets' SLA breaches, one line each "
                                                                   "(at resolution; the first BREACHES_KEPT)")
     breach_count: int = 0
+    breaches_unread: int = Field(0, description="told tickets whose breaches could not be read")
 
 
 class IncidentInput(BaseModel):
@@ -111,6 +112,7 @@ class IncidentState(BaseModel):
     resolved_tickets: int = 0  # linked tickets still open at its resolution, resolved by it
     ticket_breaches: list[str] = []  # the linked tickets' SLA breaches, gathered at resolution (the first kept)
     ticket_breach_count: int = 0
+    ticket_breaches_unread: int = 0  # linked tickets whose breaches could not be read (the draft says so)
     resolved_at: datetime | None = None
     resolution_summary: str | None = None
     timeline: list[IncidentEntry] = []

@@ -35,7 +35,7 @@ class ActionItem(BaseModel):
     reminded: bool = False
     overdue_told: bool = False
     # The item's own reminder timer: its owner hears of it one `remind_every` before it is due and at that cadence
-    # until done (None: an item added before the patch `action-item-reminders`, reminded never).
+    # until done (None: a post-mortem whose first item came before the patch `action-item-reminders` reminds never).
     remind_at: datetime | None = None
     reminders_sent: int = 0
 

@@ -64,6 +64,8 @@ def for_incident(s: IncidentState, template: PostmortemInput, seconds: bool = Tr
     lines = [f"- {e.at.isoformat(timespec='minutes')} {e.actor}: {e.summary}" for e in s.timeline]
     more = s.ticket_breach_count - len(s.ticket_breaches)
     breaches = [*s.ticket_breaches, *([f"- and {more} more"] if more > 0 else [])] or ["- none"]
+    if s.ticket_breaches_unread:
+        breaches.append(f"- not read: the breaches of {s.ticket_breaches_unread} ticket(s) (see their timelines)")
     draft = "\n".join([f"Incident {s.id} ({s.severity}): {s.title}; {len(s.tickets)} linked ticket(s), "
                        f"{s.update_count} update(s)", "", "### Timeline", *lines, "",
                        f"### SLA breaches of the linked tickets ({s.ticket_breach_count})", *breaches])

@@ -30,8 +30,8 @@ with workflow.unsafe.imports_passed_through():
 
 # Due dates on a 24x7 calendar count whole days (before: they fell on the start, so every step was overdue at once).
 WHOLE_DAYS_24X7 = "whole-days-24x7"
-# Each action item has its own reminder timer (its owner is reminded before it is due, until done); items added
-# before this patch have none.
+# Each action item has its own reminder timer (its owner is reminded before it is due, until done). The patch's answer
+# holds for the rest of a run: a post-mortem that had an item added before it reminds for none of its items.
 ACTION_ITEM_REMINDERS = "action-item-reminders"
 
 
