@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from starter.cli import audit
 from starter.cli.common import CliError, SubParsers, actor, duration_text, emit, parse_time, table, time_text
-from starter.client import EscalationClient, Principal, workflow_id
+from starter.client import EscalationClient, Principal
 from starter.runtime.validation import problem
 from workflows import ticket as core
 from workflows.common.vocabulary import PRIORITIES, Channel, Status
@@ -133,11 +133,6 @@ async def cmd_list(c: Context) -> None:
 
 async def cmd_history(c: Context) -> None:
     audit.write_history(await c.client.history_json(c.args.id, principal=c.principal), c.args.output)
-
-
-async def cmd_replay(c: Context) -> None:
-    history = await c.client.history_json(c.args.id, principal=c.principal)
-    await audit.replay_history(history, workflow_id(c.args.id), c.args.json)
 
 
 def action_event(a: argparse.Namespace) -> core.Event:
@@ -275,7 +270,10 @@ def add_parser(sub: SubParsers) -> None:
     ls.add_argument("--limit", type=int, default=50)
     h = cmd("history", "export the ticket's event history (JSON) for audit and replay", cmd_history)
     h.add_argument("--output", "-o", help="file to write (default stdout)")
-    cmd("replay", "replay the ticket's recorded history against this code (auditor)", cmd_replay)
+    rp = cmd("replay", "replay every run of the ticket's recorded history against this code (auditor; "
+                       "`audit replay` for many)", None)
+    rp.set_defaults(run=lambda a: audit.cmd_replay(argparse.Namespace(sources=[a.id], query=None, limit=1,
+                                                                        workflow_id=None, json=a.json)))
 
     for name, (help_, aliases, add_options) in ACTION_COMMANDS.items():
         c = cmd(name.replace("_", "-"), help_, None, aliases=aliases)

@@ -21,6 +21,7 @@ from temporalio.client import (
     Client,
     WorkflowFailureError,
     WorkflowHandle,
+    WorkflowHistory,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -45,6 +46,7 @@ from starter.client.errors import (
     WorkflowTaskFailed,
 )
 from starter.client.handles import crowded, too_busy, while_crowded
+from starter.client.histories import every_run, export_runs, matching_workflow_ids, runs_of_each
 from starter.client.incidents import Declared, IncidentClient, TicketIdsPage
 from starter.client.macros import MacroRenderer
 from starter.client.postmortems import PostmortemClient
@@ -561,10 +563,17 @@ class EscalationClient:
         """The full event history (every run), the auditor's export."""
         if principal.scoped:
             await self.state(ticket_id, principal=principal)
-        handle = self.handle(ticket_id)
         async with self._errors(ticket_id):
-            history = await handle.fetch_history(rpc_timeout=self.rpc_timeout)
-        return history.to_json_dict()
+            runs = await every_run(self.temporal, workflow_id(ticket_id), self.rpc_timeout)
+        return export_runs(workflow_id(ticket_id), runs)
+
+    async def workflow_ids(self, query: str, limit: int) -> list[str]:
+        """The workflows (any type) a visibility query matches, for the auditor's replay."""
+        return await matching_workflow_ids(self.temporal, query, limit, self.rpc_timeout)
+
+    def runs_of_each(self, workflow_ids: list[str]) -> AsyncIterator[tuple[str, list[WorkflowHistory] | TicketNotFound]]:
+        """Every run of each workflow, fetched as the caller goes."""
+        return runs_of_each(self.temporal, workflow_ids, self.rpc_timeout)
 
     def _known_value(self, attr: str, value: str) -> str:
         """A filter on a closed vocabulary must use one of its words: a typo is an error, not an empty list."""

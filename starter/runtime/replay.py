@@ -10,15 +10,18 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, computed_field
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 
 from starter.client.errors import HistoryDiverged
+from starter.client.histories import run_id_of
 from starter.runtime.sdk_private import workflow_type_name
 from starter.runtime.temporal import WORKFLOWS, replayer
 
@@ -34,11 +37,67 @@ class ReplayReport(BaseModel):
     error: str | None = None
 
 
-async def replay(history_json: dict[str, Any], workflow_id: str) -> ReplayReport:
+class RunVerdict(BaseModel):
+    """One run of one workflow, replayed against the code in hand: passed, or where and why it did not."""
+
+    workflow_id: str
+    run_id: str | None = None
+    workflow_type: str | None = None
+    source: str = Field(description="where the history came from: a file, or `server`")
+    events: int = 0
+    passed: bool
+    divergence: str | None = Field(None, description="the event (id and type) and the SDK's reason")
+    unreadable: str | None = Field(None, description="not a history this code can replay, and why")
+
+
+class ReplayAudit(BaseModel):
+    """`escalation audit replay`: every run of every history asked for, one verdict each."""
+
+    histories: int
+    passed: int
+    diverged: int
+    unreadable: int
+    events: int
+    seconds: float
+    per_second: float
+    verdicts: list[RunVerdict]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def ok(self) -> bool:
+        return self.passed == self.histories
+
+
+# ----- the export format ---------------------------------------------------------------------------------------------
+# `ticket history` writes every run of a workflow, oldest first: {"workflow_id", "runs": [{"run_id", "events"}]}.
+# A single run as Temporal writes it ({"events": [...]}, e.g. `temporal workflow show --output json`) is read too.
+
+
+def histories_in(document: Any, default_id: str) -> list[WorkflowHistory]:
+    """The runs of one export (either format), oldest first; ValueError names what is wrong."""
+    if not isinstance(document, dict):
+        raise ValueError("not a Temporal history export (`escalation ticket history ID`): not a JSON object")
+    if "runs" in document:
+        runs = document["runs"]
+        if not isinstance(runs, list) or not runs:
+            raise ValueError("`runs` must be a non-empty list of histories")
+        wid = str(document.get("workflow_id") or default_id)
+        return [_history(wid, run, f"runs[{i}]") for i, run in enumerate(runs)]
+    return [_history(default_id, document, "the history")]
+
+
+def _history(workflow_id: str, events_json: Any, where: str) -> WorkflowHistory:
     try:
-        history = WorkflowHistory.from_json(workflow_id, history_json)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ValueError(f"not a Temporal history export (`escalation ticket history ID`): {exc}") from None
+        history = WorkflowHistory.from_json(workflow_id, events_json)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ValueError(f"{where}: not a Temporal history export (`escalation ticket history ID`): {exc}") from None
+    if not history.events:
+        raise ValueError(f"{where}: the history has no events")
+    return history
+
+
+def workflow_type_of(history: WorkflowHistory) -> str:
+    """The history's workflow type; ValueError when it does not begin with a start event or the code lacks it."""
     first = history.events[0] if history.events else None
     if first is None or not first.HasField("workflow_execution_started_event_attributes"):
         raise ValueError("the history does not begin with the workflow's start event")
@@ -46,6 +105,77 @@ async def replay(history_json: dict[str, Any], workflow_id: str) -> ReplayReport
     known = registered_types()
     if kind not in known:
         raise ValueError(f"the history is of a {kind!r} workflow; this code runs: {', '.join(sorted(known))}")
+    return kind
+
+
+# ----- replay --------------------------------------------------------------------------------------------------------
+
+Sourced = tuple[str, WorkflowHistory | ValueError]  # (where it came from, the history or why it could not be read)
+
+
+async def replay_all(histories: AsyncIterator[Sourced], progress: Callable[[RunVerdict], None] | None = None,
+                     ) -> ReplayAudit:
+    """Replay every history with one replayer (the worker's workflow types, sandbox and data converter): a history
+    that cannot be replayed is reported, not raised, and the others go on."""
+    verdicts: list[RunVerdict] = []
+    started = time.perf_counter()
+    pending: dict[int, tuple[str, str]] = {}  # id(history) -> (source, type), for the histories pushed
+
+    async def replayable() -> AsyncIterator[WorkflowHistory]:
+        async for source, item in histories:
+            verdict = _unreadable(source, item)
+            if verdict is None:
+                assert isinstance(item, WorkflowHistory)
+                pending[id(item)] = (source, workflow_type_of(item))
+                yield item
+            else:
+                _record(verdicts, verdict, progress)
+
+    async with replayer().workflow_replay_iterator(replayable()) as results:
+        iterator = aiter(results)
+        while True:
+            try:
+                result = await asyncio.wait_for(anext(iterator), REPLAY_TIMEOUT_S)
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                raise ValueError(f"a replay did not finish within {REPLAY_TIMEOUT_S}s (a malformed history?)") from None
+            h = result.history
+            source, kind = pending.pop(id(h))
+            failure = None if result.replay_failure is None else diverged_at(h, str(result.replay_failure))
+            _record(verdicts, RunVerdict(workflow_id=h.workflow_id, run_id=run_id_of(h), workflow_type=kind,
+                                         source=source, events=len(h.events), passed=failure is None,
+                                         divergence=failure), progress)
+    seconds = time.perf_counter() - started
+    return ReplayAudit(histories=len(verdicts), passed=sum(v.passed for v in verdicts),
+                       diverged=sum(v.divergence is not None for v in verdicts),
+                       unreadable=sum(v.unreadable is not None for v in verdicts),
+                       events=sum(v.events for v in verdicts), seconds=round(seconds, 3),
+                       per_second=round(len(verdicts) / seconds, 1) if seconds > 0 else 0.0, verdicts=verdicts)
+
+
+def _unreadable(source: str, item: WorkflowHistory | ValueError) -> RunVerdict | None:
+    """None for a history this code can replay; otherwise its verdict, saying why not."""
+    if not isinstance(item, WorkflowHistory):
+        return RunVerdict(workflow_id=source, source=source, passed=False, unreadable=str(item))
+    try:
+        workflow_type_of(item)
+        return None
+    except ValueError as exc:
+        return RunVerdict(workflow_id=item.workflow_id, run_id=run_id_of(item), source=source,
+                          events=len(item.events), passed=False, unreadable=str(exc))
+
+
+def _record(verdicts: list[RunVerdict], verdict: RunVerdict, progress: Callable[[RunVerdict], None] | None) -> None:
+    verdicts.append(verdict)
+    if progress is not None:
+        progress(verdict)
+
+
+async def replay(history_json: dict[str, Any], workflow_id: str) -> ReplayReport:
+    """One exported run (the first of an export with several): replayed, or HistoryDiverged naming the event."""
+    history = histories_in(history_json, workflow_id)[0]
+    workflow_type_of(history)
     try:
         result = await asyncio.wait_for(replayer().replay_workflow(history, raise_on_replay_failure=False), REPLAY_TIMEOUT_S)
     except TimeoutError:

@@ -161,8 +161,10 @@ async def test_history_is_the_temporal_event_history(http: httpx.AsyncClient, to
     await act(http, tokens, "agent", t["id"], "acknowledge")
     r = await http.get(f"/v1/tickets/{t['id']}/history", headers=tokens.header("auditor"))
     assert r.status_code == 200, r.text
-    types = [e["eventType"] for e in r.json()["events"]]
-    assert types[0] == "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"
+    export = r.json()
+    assert export["workflow_id"] == f"ticket-{t['id']}" and len(export["runs"]) == 1, "every run, here one"
+    types = [e["eventType"] for e in export["runs"][0]["events"]]
+    assert export["runs"][0]["run_id"] and types[0] == "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"
     assert "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED" in types
 
 
@@ -252,7 +254,7 @@ async def test_customer_reply_fire_and_forget_is_a_signal(http: httpx.AsyncClien
     assert await eventually(applied), "the signal reaches the ticket"
     history = (await http.get(f"/v1/tickets/{tid}/history", headers=tokens.header("admin"))).json()
     assert any(e.get("eventType") in ("EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED", "WorkflowExecutionSignaled")
-               for e in history["events"]), "it went as a Signal, not an Update"
+               for e in history["runs"][-1]["events"]), "it went as a Signal, not an Update"
 
     error(await http.post("/v1/tickets/no-such-ticket/customer-reply?wait=false", json={"message": "hi"},
                           headers=tokens.header("intake")), 404, "not_found")

@@ -170,15 +170,30 @@ def test_list_piped_into_head_exits_quietly(stack: dict[str, str]) -> None:
 
 
 def test_a_diverging_history_has_its_own_exit_code(tmp_path: Path) -> None:
-    """No server needed: a committed history whose first notification was scheduled under another activity type."""
-    history = json.loads((ROOT / "tests/replay/histories/full_lifecycle.json").read_text(encoding="utf-8"))
+    """No server needed: a folder with a committed history whose first notification was scheduled under another
+    activity type, an intact one and a file that is no history. Every one is reported, in one JSON document."""
+    intact = (ROOT / "tests/replay/histories/full_lifecycle.json").read_text(encoding="utf-8")
+    history = json.loads(intact)
     scheduled = next(e for e in history["events"] if e["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED")
     scheduled["activityTaskScheduledEventAttributes"]["activityType"]["name"] = "page_someone"
-    (tmp_path / "tampered.json").write_text(json.dumps(history), encoding="utf-8")
-    done = cli(dict(os.environ), "audit", "replay", str(tmp_path / "tampered.json"), "--json")
+    (tmp_path / "a-tampered.json").write_text(json.dumps(history), encoding="utf-8")
+    (tmp_path / "b-intact.json").write_text(intact, encoding="utf-8")
+    (tmp_path / "c-notes.json").write_text('{"note": "not a history"}', encoding="utf-8")
+    done = cli(dict(os.environ), "audit", "replay", str(tmp_path), "--json")
     assert done.returncode == 5, done.stderr
-    assert json.loads(done.stdout)["error"]["code"] == "history_diverged"
-    assert "page_someone" in done.stderr, "names what differs"
+    report = json.loads(done.stdout)  # exactly one document: json.loads refuses anything after it
+    assert (report["histories"], report["passed"], report["diverged"], report["unreadable"]) == (3, 1, 1, 1)
+    tampered, ok, notes = report["verdicts"]
+    assert f"event {scheduled['eventId']} (ActivityTaskScheduled)" in tampered["divergence"], tampered
+    assert "page_someone" in tampered["divergence"], "names what differs"
+    assert ok["passed"] and ok["events"] == len(history["events"])
+    assert "not a Temporal history export" in notes["unreadable"] and not report["ok"]
+
+    unreadable_only = cli(dict(os.environ), "audit", "replay", str(tmp_path / "c-notes.json"), "--json")
+    assert unreadable_only.returncode == 2, "bad input, not a divergence"
+    assert json.loads(unreadable_only.stdout)["unreadable"] == 1
+    missing = cli(dict(os.environ), "audit", "replay", str(tmp_path / "no such.json"))
+    assert missing.returncode == 2 and "no such file or folder, and not a ticket id" in missing.stderr
 
 
 def test_dev_server_alone_has_the_search_attributes_tickets_need(tmp_path: Path) -> None:

@@ -97,7 +97,7 @@ class FakeTicketClient(EscalationClient):
     async def history_json(self, ticket_id: str, *, principal: Principal) -> dict[str, Any]:
         """No event history is kept in memory: an empty one, for a ticket the principal may see."""
         await self.state(ticket_id, principal=principal)
-        return {"events": []}
+        return {"workflow_id": f"ticket-{ticket_id}", "runs": []}
 
     async def list(self, *, principal: Principal, status: str | None = None, tier: str | None = None,
                    priority: str | None = None, department: str | None = None, customer_id: str | None = None,
