@@ -57,6 +57,7 @@ from bench.baseline import run_baseline_lifecycle
 from bench.incident_bench import incident_targets, run_incident_bench
 from bench.policy import BREACH_PRIORITY, LIFECYCLE_PRIORITY, LONG_PRIORITY, bench_policy
 from bench.procfs import tree_cpu_s, tree_rss_mb
+from bench.replay_bench import replay_targets, run_replay_bench
 from bench.stats import quantile
 from starter.client import EscalationClient, Principal, workflow_id
 from starter.devstack.stack import Child, Stack
@@ -484,6 +485,9 @@ async def bench(args: argparse.Namespace, stack: Stack, worker: Child, baseline_
         pids = {"baseline": {"worker": baseline_worker.pid, "server": srv, "client": me},
                 "lifecycle": {"worker": worker.pid, "server": srv, "client": me}}
         results.update(await phase_ab(args, client, ec, pids))
+        if args.replay_histories:  # the A/B phase's closed lifecycles, replayed in this process and one per core
+            ids = [workflow_id(f"L{r}-{i}") for r in range(args.rounds) for i in range(args.batch)]
+            results.update(await run_replay_bench(client, ids[:args.replay_histories], log))
         results.update(await open_long_lived(args, client, policy, tail))
         results["worker_rss_mb"] = tree_rss_mb(worker.pid)
         results["server_rss_mb"] = tree_rss_mb(srv)
@@ -532,6 +536,7 @@ def targets(r: dict[str, Any]) -> dict[str, Any]:
                        "conclusive": n >= BREACH_TARGET_N},
         "lifecycle_ratio": {"target": f">= {RATIO_TARGET}", "met": bool(ratio >= RATIO_TARGET)},
         **(incident_targets(r) if "incident_fanout_ratio" in r else {}),
+        **(replay_targets(r) if "replay_per_s" in r else {}),
     }
 
 
@@ -561,6 +566,11 @@ def print_table(res: dict[str, Any]) -> None:
         ("incident update p50/p99/max s", f"{res.get('incident_update_p50_s')} / {res.get('incident_update_p99_s')}"
                                            f" / {res.get('incident_update_max_s')}"),
         ("incident history events", res.get("incident_history_events")),
+        ("replay /s, one process (fetch excl.)", f"{res.get('replay_per_s')} ({res.get('replay_histories')} histories"
+                                                 f" of {res.get('replay_events_per_history')} events)"),
+        ("  with fetch / one process per core", f"{res.get('replay_per_s_with_fetch')} / "
+                                                f"{res.get('replay_per_s_process_per_core')} "
+                                                f"({res.get('replay_processes')} processes)"),
     ]
     if res.get("smtp"):
         rows.append(("delivery", f"SMTP: {res['smtp']['mails']} mails, receiver CPU "
@@ -577,7 +587,7 @@ def print_table(res: dict[str, Any]) -> None:
     verdict = "MET" if b["met"] else "NOT MET"
     note = "" if b["conclusive"] else f" (measured at N={b['at_open_tickets']}; the target is defined at {BREACH_TARGET_N})"
     print(f"target breach_p99_s {b['target']}: {verdict}{note}")
-    for name in ("lifecycle_ratio", "incident_fanout_ratio", "incident_history_events"):
+    for name in ("lifecycle_ratio", "incident_fanout_ratio", "incident_history_events", "replay_per_s"):
         if name in t:
             print(f"target {name} {t[name]['target']}: {'MET' if t[name]['met'] else 'NOT MET'}")
     api = res.get("api")
@@ -635,6 +645,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="the ticket worker, run with this Python from the repo root (bench/gc_worker.py logs GC pauses)")
     p.add_argument("--incident-tickets", type=int, default=1000,
                    help="tickets linked to the incident whose one update is fanned out (0: no incident phase)")
+    p.add_argument("--replay-histories", type=int, default=300,
+                   help="full-lifecycle histories of the A/B phase replayed (0: no replay phase; at most rounds x batch)")
     p.add_argument("--smtp", action="store_true",
                    help="deliver mail through the embedded SMTP server (its own process) instead of the outbox only")
     p.add_argument("--no-api", action="store_true", help="skip the HTTP API bench even if bench/api_bench.py exists")

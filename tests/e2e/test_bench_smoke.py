@@ -26,7 +26,8 @@ def test_bench_smoke(tmp_path: Path) -> None:
     out = tmp_path / "latest.json"
     cmd = [sys.executable, "-m", "bench.run", "--open-tickets", "20", "--concurrency", "5", "--batch", "10",
            "--rounds", "1", "--breach-rate", "5", "--breach-seconds", "3", "--breach-after", "5",
-           "--breach-grace", "20", "--quiet-seconds", "0.5", "--no-api", "--incident-tickets", "20", "--smtp", "--out", str(out)]
+           "--breach-grace", "20", "--quiet-seconds", "0.5", "--no-api", "--incident-tickets", "20", "--smtp", "--replay-histories", "10",
+           "--out", str(out)]
     t0 = time.monotonic()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
     elapsed = time.monotonic() - t0
@@ -46,7 +47,11 @@ def test_bench_smoke(tmp_path: Path) -> None:
     for key in META:
         assert key in res["meta"], key
     assert res["meta"]["cpu_count"] >= 1
-    assert set(res["targets"]) == {"breach_p99", "lifecycle_ratio", "incident_fanout_ratio", "incident_history_events"}
+    assert set(res["targets"]) == {"breach_p99", "lifecycle_ratio", "incident_fanout_ratio", "incident_history_events",
+                                   "replay_per_s"}
+    assert res["replay_histories"] == 10 and res["replay_passed"] == {"one_process": 10, "with_fetch": 10, "per_core": 10}
+    assert res["replay_per_s"] > 0 and res["replay_per_s_with_fetch"] > 0 and res["replay_per_s_process_per_core"] > 0
+    assert res["replay_events_per_history"] > 50, "full lifecycles: opened to closed"
     assert res["incident_tickets"] == res["signal_round_trips"] == 20
     assert res["incident_fanout_per_s"] > 0 and res["signal_round_trips_per_s"] > 0
     assert res["incident_fanout_ratio"] == pytest.approx(

@@ -92,6 +92,11 @@ def test_ticket_life_through_the_cli(stack: dict[str, str]) -> None:
     assert replayed.returncode == 0, replayed.stderr
     assert json.loads(replayed.stdout)["ok"] is True and json.loads(replayed.stdout)["events"] > 10
     assert cli_json(stack, "ticket", "replay", "E2E-1")["ok"] is True
+    audit = cli_json(stack, "audit", "replay", "E2E-1", "--query", "TicketStatus = 'closed'")
+    assert (audit["histories"], audit["passed"]) == (2, 2), "the ticket by id, and again as the query's one match"
+    assert {v["workflow_id"] for v in audit["verdicts"]} == {"ticket-E2E-1"}
+    bad_query = cli(stack, "audit", "replay", "--query", "TicketStatus = ")
+    assert bad_query.returncode == 2 and "not a visibility query" in bad_query.stderr, bad_query.stderr
 
     outbox = [json.loads(line) for line in Path(stack["VAR"], "outbox.jsonl").read_text().splitlines()]
     # one line per message (recipient and channel) of each notification

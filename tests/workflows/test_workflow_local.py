@@ -16,6 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from starter.client import EscalationClient, Principal
 from starter.runtime.policy_file import load_policy
+from starter.runtime.replay import Sourced, histories_in, replay_all
 from starter.runtime.temporal import replayer as make_replayer
 from tests.support.workflows import local_env, policy_with, running_worker, start_ticket, ticket
 from workflows import ticket as core
@@ -74,6 +75,25 @@ async def test_continue_as_new_keeps_state_and_timers(env: WorkflowEnvironment, 
     assert escalations[0].due_at == t.opened_at + timedelta(seconds=6), "the clock kept its start across runs"
     assert s.clocks["acknowledge"].warnings_sent == [50], "the 50 % warning went out once, before or after the new run"
     assert s.ticket == t
+    await every_run_exports_and_replays(env, tq, t.id, first.result_run_id)
+
+
+async def every_run_exports_and_replays(env: WorkflowEnvironment, tq: str, ticket_id: str, first_run: str | None) -> None:
+    """The auditor's export holds every run, oldest first (the first is the one started), and each replays."""
+    export = await EscalationClient(env.client, load_policy(), tq).history_json(ticket_id, principal=OPERATOR)
+    runs = export["runs"]
+    assert len(runs) >= 2 and runs[0]["run_id"] == first_run, [r["run_id"] for r in runs]
+    assert len({r["run_id"] for r in runs}) == len(runs)
+    ends = [r["events"][-1]["eventType"] for r in runs[:-1]]
+    assert set(ends) == {"EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW"}, ends
+
+    async def sourced() -> AsyncIterator[Sourced]:
+        for h in histories_in(export, "unused"):
+            yield "export", h
+
+    report = await replay_all(sourced())
+    assert (report.histories, report.passed) == (len(runs), len(runs)), report.verdicts
+    assert report.events == sum(len(r["events"]) for r in runs)
 
 
 async def test_search_attributes_list_tickets(env: WorkflowEnvironment, tq: str) -> None:
