@@ -87,21 +87,12 @@ async def sourced(a: argparse.Namespace, client: EscalationClient | None) -> Asy
                     yield item
             continue
         assert client is not None
-        async for item in server_runs(client, [workflow_id(source)]):
+        async for item in client.server_histories([workflow_id(source)]):
             yield item
     if a.query:
         assert client is not None
-        async for item in server_runs(client, await client.workflow_ids(a.query, a.limit)):
+        async for item in client.server_histories(await client.workflow_ids(a.query, a.limit)):
             yield item
-
-
-async def server_runs(client: EscalationClient, workflow_ids: list[str]) -> AsyncIterator[audit.Sourced]:
-    async for wid, runs in client.runs_of_each(workflow_ids):
-        if isinstance(runs, Exception):
-            yield "server", ValueError(f"{wid}: {runs}")
-            continue
-        for history in runs:
-            yield "server", history
 
 
 def check_sources(a: argparse.Namespace) -> None:

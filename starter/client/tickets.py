@@ -14,7 +14,7 @@ import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, ValidationError
 from temporalio.client import (
@@ -47,6 +47,9 @@ from starter.client.errors import (
 )
 from starter.client.handles import crowded, too_busy, while_crowded
 from starter.client.histories import every_run, export_runs, matching_workflow_ids, runs_of_each
+
+if TYPE_CHECKING:
+    from starter.runtime.replay import ReplayAudit
 from starter.client.incidents import Declared, IncidentClient, TicketIdsPage
 from starter.client.macros import MacroRenderer
 from starter.client.postmortems import PostmortemClient
@@ -193,6 +196,7 @@ def _environment_survey_secret() -> str:
 
 
 PERSON_PREFIXES = ("agent", "supervisor", "admin", "person")
+MAX_REPLAYS_PER_CALL = 100  # workflows per replay over the API (each ~0.1 s of the API process's CPU)
 
 
 class EscalationClient:
@@ -216,6 +220,7 @@ class EscalationClient:
         self.max_backdate = max_backdate
         self.rpc_timeout = rpc_timeout  # every call to Temporal; the "did not answer" messages name it
         self.executive_tiers = frozenset(t.id for t in policy.tiers if not t.automatic_entry)
+        self._replaying = asyncio.Semaphore(1)  # replays run on the caller's event loop: one at a time
 
     @classmethod
     async def connect(cls, policy: Policy | None = None, *, address: str | None = None, namespace: str | None = None,
@@ -571,9 +576,37 @@ class EscalationClient:
         """The workflows (any type) a visibility query matches, for the auditor's replay."""
         return await matching_workflow_ids(self.temporal, query, limit, self.rpc_timeout)
 
-    def runs_of_each(self, workflow_ids: list[str]) -> AsyncIterator[tuple[str, list[WorkflowHistory] | TicketNotFound]]:
-        """Every run of each workflow, fetched as the caller goes."""
-        return runs_of_each(self.temporal, workflow_ids, self.rpc_timeout)
+    async def server_histories(self, workflow_ids: list[str]) -> AsyncIterator[tuple[str, WorkflowHistory | ValueError]]:
+        """Every run of each workflow, fetched as the caller goes (the replay's sources); a workflow the server does
+        not have is one unreadable entry naming it."""
+        async for wid, runs in runs_of_each(self.temporal, workflow_ids, self.rpc_timeout):
+            if isinstance(runs, TicketNotFound):
+                yield "server", ValueError(f"{wid}: {runs.message}")
+                continue
+            for history in runs:
+                yield "server", history
+
+    async def replay(self, *, principal: Principal, tickets: Sequence[str] = (), query: str | None = None,
+                     limit: int = MAX_REPLAYS_PER_CALL) -> ReplayAudit:
+        """Replay every run of the tickets named and of the workflows the query matches (at most `limit` in all)
+        against the code in hand: the auditor's bounded replay over the API (`audit replay` for more). A query
+        reaches every workflow type, so a principal scoped to some tiers or departments may not replay."""
+        from starter.runtime.replay import replay_all  # here: the replayer's module imports the client's errors
+
+        if principal.scoped:
+            raise Forbidden(f"{principal.actor} is scoped to some tiers or departments; replays are for auditors "
+                            "and admins")
+
+        ids = list(dict.fromkeys(workflow_id(t) for t in tickets))
+        if query:
+            ids += [w for w in await self.workflow_ids(query, limit + 1) if w not in ids]  # one more: too many?
+        if not ids:
+            raise InvalidInput("name tickets or a query that matches a workflow; nothing to replay", field="query")
+        if len(ids) > limit:
+            raise InvalidInput(f"{len(ids)} workflows to replay; at most {limit} in one call "
+                               "(`escalation audit replay` has no such bound)", field="tickets")
+        async with self._replaying:
+            return await replay_all(self.server_histories(ids))
 
     def _known_value(self, attr: str, value: str) -> str:
         """A filter on a closed vocabulary must use one of its words: a typo is an error, not an empty list."""

@@ -23,6 +23,7 @@ from starter.client.incidents import Declared, TicketIdsPage
 from starter.client.principal import Permission, Principal
 from starter.client.sponsorships import SponsorshipPage
 from starter.http.errors import ApiError
+from starter.runtime.replay import ReplayAudit
 from starter.runtime.settings import Settings
 from starter.security.auth import TokenStore
 from starter.security.ratelimit import RateLimiter
@@ -50,6 +51,8 @@ class TicketClient(Protocol):
     async def state(self, ticket_id: str, *, principal: Principal) -> core.TicketState: ...
     async def view(self, ticket_id: str, *, principal: Principal, now: datetime | None = None) -> TicketView: ...
     async def history_json(self, ticket_id: str, *, principal: Principal) -> dict[str, Any]: ...
+    async def replay(self, *, principal: Principal, tickets: Sequence[str] = (), query: str | None = None,
+                     limit: int = ...) -> ReplayAudit: ...
     async def list(self, *, principal: Principal, status: str | None = None, tier: str | None = None,
                    priority: str | None = None, department: str | None = None, customer_id: str | None = None,
                    breached: bool | None = None, assignee: str | None = None, page_size: int = 50,

@@ -15,6 +15,7 @@ against the real dev server (tests/api/test_api.py).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, cast
 
@@ -23,6 +24,7 @@ from temporalio.client import Client
 from starter.client import ActionRejected, EscalationClient, InvalidInput, ReplyAccepted, TicketNotFound, TicketPage
 from starter.client.principal import Principal
 from starter.client.tickets import TicketSummary
+from starter.runtime.replay import ReplayAudit
 from workflows import ticket as core
 from workflows.common.policy import Policy
 from workflows.postmortem import postmortem_workflow_id
@@ -98,6 +100,11 @@ class FakeTicketClient(EscalationClient):
         """No event history is kept in memory: an empty one, for a ticket the principal may see."""
         await self.state(ticket_id, principal=principal)
         return {"workflow_id": f"ticket-{ticket_id}", "runs": []}
+
+    async def replay(self, *, principal: Principal, tickets: Sequence[str] = (), query: str | None = None,
+                     limit: int = 100) -> ReplayAudit:
+        """No event history is kept in memory: nothing to replay (the real replay: tests/api/test_audit_api.py)."""
+        raise InvalidInput("the in-memory client keeps no history to replay", field="tickets")
 
     async def list(self, *, principal: Principal, status: str | None = None, tier: str | None = None,
                    priority: str | None = None, department: str | None = None, customer_id: str | None = None,
