@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import gzip
 import json
+import os
 import re
 import sys
 from collections.abc import AsyncIterator
@@ -18,11 +19,14 @@ from typing import Any
 
 from starter.cli.common import CliError, ExitCode, SubParsers, emit
 from starter.client import EscalationClient
+from starter.runtime import manifest
 from starter.runtime import replay as audit
 from workflows.common.vocabulary import ID_PATTERN
 from workflows.ticket import workflow_id
 
 MAX_QUERY_WORKFLOWS = 100_000
+SIGNING_KEY = os.environ.get("ESCALATION_AUDIT_SIGNING_KEY", "var/audit-signing.key")  # the operator's, private
+PUBLIC_KEY = os.environ.get("ESCALATION_AUDIT_PUBLIC_KEY")  # the auditor's copy of its public half
 
 
 def add_parser(sub: SubParsers) -> None:
@@ -37,20 +41,44 @@ def add_parser(sub: SubParsers) -> None:
     rf.add_argument("--limit", type=int, default=10_000, help="at most this many workflows from --query "
                                                                 "(default 10,000)")
     rf.add_argument("--workflow-id", help="a single file's workflow id (default: the export's, else the file's name)")
+    rf.add_argument("--public-key", default=PUBLIC_KEY,
+                    help="the signing key's public half (PEM) to check the folders' signed manifests with "
+                         "(default $ESCALATION_AUDIT_PUBLIC_KEY)")
     rf.add_argument("--json", action="store_true", help="print the audit as one JSON document (for CI)")
     rf.set_defaults(run=cmd_replay)
 
 
-def write_history(history: dict[str, Any], output: str | None) -> None:
-    """`ticket history ID [-o FILE]`: the export (every run), to a file or stdout."""
+def add_history_options(h: argparse.ArgumentParser) -> None:
+    """`ticket history`'s options: where to write, and the signing of the folder's manifest."""
+    h.add_argument("--output", "-o", help="file to write (default stdout); its folder's MANIFEST.json lists its "
+                                          "SHA-256, signed")
+    h.add_argument("--signing-key", default=SIGNING_KEY,
+                   help="the operator's Ed25519 key (PEM; made on first use, its public half next to it as .pub; "
+                        "default $ESCALATION_AUDIT_SIGNING_KEY or var/audit-signing.key)")
+    h.add_argument("--no-sign", action="store_true", help="write the file only, no manifest")
+
+
+def write_history(history: dict[str, Any], a: argparse.Namespace) -> None:
+    """`ticket history ID [-o FILE]`: the export (every run), to stdout, or to a file listed in its folder's signed
+    manifest."""
     text = json.dumps(history, indent=2)
-    if output is None:
+    if a.output is None:
         print(text)
         return
-    Path(output).parent.mkdir(parents=True, exist_ok=True)
-    Path(output).write_text(text, encoding="utf-8")
+    out = Path(a.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
     runs = history.get("runs", [])
-    print(f"wrote {len(runs)} run(s), {sum(len(r.get('events', [])) for r in runs)} events, to {output}")
+    print(f"wrote {len(runs)} run(s), {sum(len(r.get('events', [])) for r in runs)} events, to {out}")
+    if not a.no_sign:
+        key_path = Path(a.signing_key)
+        try:
+            key = manifest.signing_key(key_path)
+        except (OSError, ValueError) as exc:
+            raise CliError(f"--signing-key {key_path}: {exc}") from None
+        signed = manifest.sign_into_manifest(out.parent, [out], key)
+        print(f"listed in {signed}, signed by key {manifest.key_id(key.public_key())} (auditors check it with "
+              f"{manifest.public_key_path(key_path)})")
 
 
 # ----- sources -------------------------------------------------------------------------------------------------------
@@ -59,7 +87,8 @@ def write_history(history: dict[str, Any], output: str | None) -> None:
 def export_files(path: Path) -> list[Path]:
     """A file, or the exports in a folder and its subfolders, in name order."""
     if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith((".json", ".json.gz")))
+        return sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith((".json", ".json.gz"))
+                      and p.name != manifest.MANIFEST)
     return [path]
 
 
@@ -134,6 +163,8 @@ class Progress:
 def verdict_line(v: audit.RunVerdict) -> str:
     run = f" run {v.run_id}" if v.run_id else ""
     where = "" if v.source == "server" else f" ({v.source})"
+    if v.tampered:
+        return f"TAMPERED  {v.workflow_id}{run}{where}: {v.integrity}"
     if v.passed:
         return f"PASS      {v.workflow_id}{run}: {v.events} events{where}"
     if v.divergence:
@@ -142,22 +173,65 @@ def verdict_line(v: audit.RunVerdict) -> str:
 
 
 def summary_text(report: audit.ReplayAudit) -> str:
-    lines = [verdict_line(v) for v in report.verdicts]
+    lines = [f"manifest of {m['folder']}: signature {m['signature']} (key {m['key_id']}, {m['files']} files)"
+             for m in report.manifests]
+    lines += [verdict_line(v) for v in report.verdicts]
     lines.append(f"replayed {report.histories} run(s), {report.events} events, in {report.seconds:.1f} s "
                  f"({report.per_second}/s) against this code: {report.passed} passed, {report.diverged} diverged, "
-                 f"{report.unreadable} unreadable")
+                 f"{report.unreadable} unreadable" + (f", {report.tampered} TAMPERED" if report.tampered else ""))
     return "\n".join(lines)
 
 
 def outcome(report: audit.ReplayAudit) -> ExitCode:
+    if report.tampered:
+        return ExitCode.tampered
     if report.diverged:
         return ExitCode.history_diverged
     return ExitCode.invalid_input if report.unreadable else ExitCode.ok
 
 
+def folder_checks(a: argparse.Namespace) -> dict[Path, manifest.FolderCheck | None]:
+    """Each export folder's signed manifest, checked once (None where a folder has none)."""
+    public = None
+    if a.public_key:
+        try:
+            public = manifest.load_public_key(Path(a.public_key))
+        except ValueError as exc:
+            raise CliError(f"--public-key: {exc}") from None
+    checks: dict[Path, manifest.FolderCheck | None] = {}
+    for source in a.sources:
+        if is_ticket_id(source):
+            continue
+        for path in export_files(Path(source)):
+            if path.parent not in checks:
+                try:
+                    checks[path.parent] = manifest.check_folder(path.parent, public)
+                except ValueError as exc:
+                    raise CliError(str(exc)) from None
+    return checks
+
+
+def with_integrity(report: audit.ReplayAudit, checks: dict[Path, manifest.FolderCheck | None]) -> audit.ReplayAudit:
+    """Each file's verdict says what its folder's manifest says of it; a file changed after export, unlisted, or
+    under a manifest whose signature fails is `tampered`."""
+    for v in report.verdicts:
+        if v.source == "server":
+            continue
+        check = checks.get(Path(v.source).parent)
+        if check is None:
+            v.integrity = "no signed manifest in its folder: not checked"
+            continue
+        v.integrity, v.tampered = check.verdict(Path(v.source))
+    tampered = sum(v.tampered for v in report.verdicts)
+    signed = [c for c in checks.values() if c is not None]
+    return report.model_copy(update={"tampered": tampered, "manifests": [
+        {"folder": c.folder, "signature": c.signature, "key_id": c.key_id, "files": len(c.files)} for c in signed]})
+
+
 async def run_replay(a: argparse.Namespace) -> ExitCode:
     """Replay what the sources name and report every run: the one place `audit replay` and `ticket replay` share."""
     check_sources(a)
+    checks = folder_checks(a)
     needs_server = bool(a.query) or any(is_ticket_id(s) for s in a.sources)
     client = await EscalationClient.connect() if needs_server else None
     progress = Progress()
@@ -169,6 +243,7 @@ async def run_replay(a: argparse.Namespace) -> ExitCode:
         progress.close()
     if not report.histories:
         raise CliError("nothing to replay: the query matched no workflow")
+    report = with_integrity(report, checks)
     emit(report, a.json, lambda: summary_text(report))
     return outcome(report)
 

@@ -36,6 +36,7 @@ class ExitCode(IntEnum):
     history_diverged = 5
     busy = 6
     workflow_task_failed = 7
+    tampered = 8  # `audit replay`: an export differs from its folder's signed manifest, or the signature fails
 
 
 # The client's errors by class (subclasses inherit their parent's code); anything else is ExitCode.error.

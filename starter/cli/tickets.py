@@ -132,7 +132,7 @@ async def cmd_list(c: Context) -> None:
 
 
 async def cmd_history(c: Context) -> None:
-    audit.write_history(await c.client.history_json(c.args.id, principal=c.principal), c.args.output)
+    audit.write_history(await c.client.history_json(c.args.id, principal=c.principal), c.args)
 
 
 def action_event(a: argparse.Namespace) -> core.Event:
@@ -268,11 +268,11 @@ def add_parser(sub: SubParsers) -> None:
     ls.add_argument("--cursor", help="next page: the cursor the previous page printed")
     ls.add_argument("--breached", action=argparse.BooleanOptionalAction, default=None)
     ls.add_argument("--limit", type=int, default=50)
-    h = cmd("history", "export the ticket's event history (JSON) for audit and replay", cmd_history)
-    h.add_argument("--output", "-o", help="file to write (default stdout)")
+    h = cmd("history", "export the ticket's event history, every run (JSON), for audit and replay", cmd_history)
+    audit.add_history_options(h)
     rp = cmd("replay", "replay every run of the ticket's recorded history against this code (auditor; "
                        "`audit replay` for many)", None)
-    rp.set_defaults(run=lambda a: audit.cmd_replay(argparse.Namespace(sources=[a.id], query=None, limit=1,
+    rp.set_defaults(run=lambda a: audit.cmd_replay(argparse.Namespace(sources=[a.id], query=None, limit=1, public_key=None,
                                                                         workflow_id=None, json=a.json)))
 
     for name, (help_, aliases, add_options) in ACTION_COMMANDS.items():

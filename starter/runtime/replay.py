@@ -48,6 +48,8 @@ class RunVerdict(BaseModel):
     passed: bool
     divergence: str | None = Field(None, description="the event (id and type) and the SDK's reason")
     unreadable: str | None = Field(None, description="not a history this code can replay, and why")
+    integrity: str | None = Field(None, description="what the export folder's signed manifest says of the file")
+    tampered: bool = Field(False, description="changed after export, not listed, or under a failed signature")
 
 
 class ReplayAudit(BaseModel):
@@ -60,12 +62,14 @@ class ReplayAudit(BaseModel):
     events: int
     seconds: float
     per_second: float
+    tampered: int = 0
+    manifests: list[dict[str, Any]] = Field(default_factory=list, description="the signed manifests checked")
     verdicts: list[RunVerdict]
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def ok(self) -> bool:
-        return self.passed == self.histories
+        return self.passed == self.histories and not self.tampered
 
 
 # ----- the export format ---------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -11,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -86,11 +88,15 @@ def test_ticket_life_through_the_cli(stack: dict[str, str]) -> None:
         time.sleep(0.3)
     assert [r["id"] for r in rows] == ["E2E-1"]
 
-    exported = Path(stack["VAR"], "E2E-1.history.json")
-    assert cli(stack, "ticket", "history", "E2E-1", "-o", str(exported)).returncode == 0
-    replayed = cli(stack, "audit", "replay", str(exported), "--json")
+    exported = Path(stack["VAR"], "exports", "E2E-1.history.json")
+    key = Path(stack["VAR"], "audit-signing.key")
+    written = cli(stack, "ticket", "history", "E2E-1", "-o", str(exported), "--signing-key", str(key))
+    assert written.returncode == 0 and "signed by key" in written.stdout, written.stderr
+    replayed = cli(stack, "audit", "replay", str(exported), "--json", "--public-key", f"{key}.pub")
     assert replayed.returncode == 0, replayed.stderr
-    assert json.loads(replayed.stdout)["ok"] is True and json.loads(replayed.stdout)["events"] > 10
+    report = json.loads(replayed.stdout)
+    assert report["ok"] is True and report["events"] > 10 and report["manifests"][0]["signature"] == "valid"
+    assert report["verdicts"][0]["integrity"].startswith("SHA-256 as listed"), report["verdicts"][0]
     assert cli_json(stack, "ticket", "replay", "E2E-1")["ok"] is True
     audit = cli_json(stack, "audit", "replay", "E2E-1", "--query", "TicketStatus = 'closed'")
     assert (audit["histories"], audit["passed"]) == (2, 2), "the ticket by id, and again as the query's one match"
@@ -199,6 +205,49 @@ def test_a_diverging_history_has_its_own_exit_code(tmp_path: Path) -> None:
     assert json.loads(unreadable_only.stdout)["unreadable"] == 1
     missing = cli(dict(os.environ), "audit", "replay", str(tmp_path / "no such.json"))
     assert missing.returncode == 2 and "no such file or folder, and not a ticket id" in missing.stderr
+
+
+def test_signed_exports_show_any_change_after_export(tmp_path: Path) -> None:
+    """No server needed: two committed histories signed into a folder's manifest (as `ticket history -o` signs),
+    then changed, added to and forged; the auditor holds only the public key."""
+    from starter.runtime.manifest import MANIFEST, sign_into_manifest, signing_key
+
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    files = [folder / name for name in ("full_lifecycle.json", "seed_escalation.json")]
+    for f in files:
+        f.write_text((ROOT / "tests/replay/histories" / f.name).read_text(encoding="utf-8"), encoding="utf-8")
+    key_file = tmp_path / "operator.key"
+    sign_into_manifest(folder, files, signing_key(key_file))
+    public = str(key_file) + ".pub"
+
+    def audit(*extra: str) -> tuple[int, dict[str, Any]]:
+        done = cli(dict(os.environ), "audit", "replay", str(folder), "--json", *extra)
+        return done.returncode, json.loads(done.stdout)
+
+    code, report = audit("--public-key", public)
+    assert code == 0 and report["manifests"][0]["signature"] == "valid" and report["tampered"] == 0, report
+    code, report = audit()
+    assert code == 0 and report["manifests"][0]["signature"] == "not checked: no public key given"
+    signing_key(tmp_path / "other.key")
+    code, report = audit("--public-key", str(tmp_path / "other.key.pub"))
+    assert code == 8 and report["manifests"][0]["signature"] == "wrong key" and report["tampered"] == 2
+
+    files[1].write_text(files[1].read_text(encoding="utf-8") + "\n", encoding="utf-8")  # still replays
+    code, report = audit("--public-key", public)
+    assert code == 8 and report["tampered"] == 1 and report["passed"] == 2, "replays, but is not what was exported"
+    assert "differs from the signed manifest" in report["verdicts"][1]["integrity"] and not report["ok"]
+
+    (folder / "extra.json").write_text(files[0].read_text(encoding="utf-8"), encoding="utf-8")
+    code, report = audit("--public-key", public)
+    assert code == 8 and "not listed" in next(v for v in report["verdicts"] if "extra" in v["source"])["integrity"]
+    (folder / "extra.json").unlink()
+
+    forged = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))  # the digest set to the changed file's
+    forged["files"]["seed_escalation.json"] = hashlib.sha256(files[1].read_bytes()).hexdigest()
+    (folder / MANIFEST).write_text(json.dumps(forged), encoding="utf-8")
+    code, report = audit("--public-key", public)
+    assert code == 8 and report["manifests"][0]["signature"] == "invalid" and report["tampered"] == 2
 
 
 def test_dev_server_alone_has_the_search_attributes_tickets_need(tmp_path: Path) -> None:
