@@ -53,9 +53,12 @@ class IncidentFanOut:
                 # completed (closed) or never existed: told apart by asking once
                 try:
                     await handle.describe()
-                    result.closed.append(ticket_id)
                 except RPCError:
                     result.missing.append(ticket_id)
+                    return
+                result.closed.append(ticket_id)
+                if batch.kind == "resolved":  # a ticket closed meanwhile breached all the same
+                    await gather_breaches(ticket_id, handle)
 
         async def gather_breaches(ticket_id: str, handle: WorkflowHandle[Any, Any]) -> None:
             """The ticket's SLA breaches, for the incident's post-mortem (a worker of before has no such query)."""

@@ -640,7 +640,7 @@ class EscalationClient:
 
     def check_person(self, who: str, field: str) -> None:
         """`who` (`mia` or `agent:mia`) must be a person of the directory, when there is one: someone to remind."""
-        prefix, _, pid = who.rpartition(":")
+        prefix, _, pid = who.partition(":") if ":" in who else ("", "", who)  # as Principal.is_person reads it
         if prefix and prefix not in PERSON_PREFIXES:
             raise InvalidInput(f"{field} {who!r} is not a person: a directory id (`mia`) or an actor "
                                f"({', '.join(p + ':mia' for p in PERSON_PREFIXES)})", field=field)

@@ -42,7 +42,7 @@ def test_a_postmortem_without_a_person_as_owner_reminds_the_escalation_managers(
                                                     ("postmortem_reminder", ["escalation_manager"])]
 
 
-def test_an_action_item_reminds_its_owner_before_it_is_due_and_until_done() -> None:
+def test_an_action_item_reminds_its_owner_until_it_is_due_then_the_managers_hear() -> None:
     from workflows.postmortem.rules import add_action_item, begin, complete_action_item, next_deadline, on_time
     from workflows.postmortem.state import ActionItemIn, PostmortemInput
 
@@ -66,8 +66,11 @@ def test_an_action_item_reminds_its_owner_before_it_is_due_and_until_done() -> N
     deadline = next_deadline(s)
     assert deadline is not None and deadline <= start + timedelta(days=4), "a timer for it"
     s, told = to_leo(s, start + timedelta(days=4))
-    assert sorted(n.kind for n in told) == ["postmortem_action_item", "postmortem_overdue"]
-    s = complete_action_item(s, 1, start + timedelta(days=4, hours=1))
+    assert [n.kind for n in told] == ["postmortem_overdue"], "overdue: the managers and the owner told, once"
+    s, told = to_leo(s, start + timedelta(days=5))
+    assert told == [] and next_deadline(s) == s.next_reminder_at, \
+        "no more item reminders once overdue (the owner's own reminder lists open items): a bounded history"
+    s = complete_action_item(s, 1, start + timedelta(days=5, hours=1))
     s, told = to_leo(s, start + timedelta(days=9))
     assert told == [], "done: no more reminders"
 

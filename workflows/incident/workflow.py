@@ -102,7 +102,8 @@ class IncidentWorkflow:
                 heartbeat_timeout=timedelta(seconds=10), schedule_to_close_timeout=timedelta(hours=6),
                 retry_policy=shell.NOTIFY_RETRY, result_type=FanOutResult)
         except ActivityError as exc:  # still failing after hours: recorded, the incident goes on
-            result = FanOutResult()
+            # nobody's breaches were read: the post-mortem's draft says so rather than "none"
+            result = FanOutResult(breaches_unread=len(batch.tickets) if batch.kind == "resolved" else 0)
             workflow.logger.warning("incident %s: %s not told: %s", self.state.id, batch.kind, shell.failure(exc))
         self.state = rules.fanned_out(self.state, batch, result, workflow.now())
 

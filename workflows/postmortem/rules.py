@@ -152,7 +152,7 @@ def next_deadline(s: PostmortemState) -> datetime | None:
     times = [s.next_reminder_at]
     times += [st.due_at for st in s.steps if st.done_at is None and not st.overdue_told]
     times += [a.due_at for a in s.action_items if a.done_at is None and not a.overdue_told]
-    times += [a.remind_at for a in s.action_items if a.done_at is None and a.remind_at is not None]
+    times += [a.remind_at for a in s.action_items if a.done_at is None and not a.overdue_told and a.remind_at is not None]
     return min(times)
 
 
@@ -178,8 +178,8 @@ def on_time(state: PostmortemState, now: datetime, inp: PostmortemInput) -> tupl
             out.append(Notice(kind="postmortem_overdue", roles=[*managers, f"person:{a.owner.split(':', 1)[-1]}"],
                               subject=f"Action item overdue: {a.text[:80]}",
                               body=f"Action item {a.number} of post-mortem {s.id} was due {a.due_at.isoformat()}."))
-    for i, a in enumerate(s.action_items):
-        if a.done_at is None and a.remind_at is not None and now >= a.remind_at:
+    for i, a in enumerate(s.action_items):  # until it is overdue: then the managers know, and the owner's reminder
+        if a.done_at is None and not a.overdue_told and a.remind_at is not None and now >= a.remind_at:
             s.action_items[i] = a.model_copy(update={"remind_at": now + inp.remind_every,
                                                      "reminders_sent": a.reminders_sent + 1})
             out.append(Notice(kind="postmortem_action_item", roles=[f"person:{a.owner.split(':', 1)[-1]}"],
