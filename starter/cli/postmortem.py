@@ -34,7 +34,7 @@ async def cmd_show(c: Context) -> None:
 async def cmd_step(c: Context) -> None:
     a = c.args
     step = {"review": "review", "root-cause": "root_cause", "action-item": "add_action_item",
-            "done": "complete_action_item", "complete": "complete"}[a.command]
+            "done": "complete_action_item", "assign": "assign", "complete": "complete"}[a.command]
     s = await c.client.postmortem_step(a.id, step, principal=c.principal, text=getattr(a, "text", "") or "",
                                        factors=getattr(a, "factor", None) or (), owner=getattr(a, "owner", None),
                                        number=getattr(a, "number", None), due_in_days=getattr(a, "due_in_days", None))
@@ -64,5 +64,7 @@ def add_parser(sub: SubParsers) -> None:
     ai.add_argument("--owner", required=True)
     ai.add_argument("--due-in-days", type=int, help="business days (default: the policy's)")
     cmd("done", "an action item is done", cmd_step).add_argument("number", type=int)
+    cmd("assign", "hand it to another owner (a person of the directory)", cmd_step).add_argument(
+        "--to", dest="owner", required=True)
     cmd("complete", "complete it: the knowledge-base article is published", cmd_step).add_argument(
         "--summary", dest="text", required=True)

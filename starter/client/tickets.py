@@ -64,7 +64,7 @@ from workflows.common.directory import Directory
 from workflows.common.policy import Policy
 from workflows.common.vocabulary import ID_PATTERN, PRIORITIES, Status
 from workflows.incident import IncidentState, IncidentUpdate, LinkRequest, PostUpdate, ResolveIncident
-from workflows.postmortem import ActionItemIn, CompleteIn, PostmortemState, ReviewIn, RootCauseIn
+from workflows.postmortem import ActionItemIn, AssignIn, CompleteIn, PostmortemState, ReviewIn, RootCauseIn
 from workflows.sponsorship import CheckIn, ExitRequest, SponsorshipState
 from workflows.survey import SurveyAnswer, SurveyState
 from workflows.ticket import Ticket, workflow_id
@@ -383,8 +383,8 @@ class EscalationClient:
     async def postmortem_step(self, postmortem_id: str, step: str, *, principal: Principal, text: str = "",
                               factors: Sequence[str] = (), owner: str | None = None, number: int | None = None,
                               due_in_days: int | None = None) -> PostmortemState:
-        """One step of a post-mortem: review, root_cause, add_action_item, complete_action_item, complete (the
-        owner, supervisors and admins; the workflow refuses a step its state does not allow)."""
+        """One step of a post-mortem: review, root_cause, add_action_item, complete_action_item, assign (another
+        owner), complete (the owner, supervisors and admins; the workflow refuses a step its state does not allow)."""
         async with self._errors():
             postmortem_id = await self.postmortems.resolve(postmortem_id)
         if not principal.can(Permission.escalate_executive) and not principal.is_person(
@@ -406,9 +406,14 @@ class EscalationClient:
                 args[step] = number
             elif step == "complete":
                 args[step] = CompleteIn(by=by, summary=text)
+            elif step == "assign":
+                if not owner:
+                    raise InvalidInput("assign to whom: an owner", field="owner")
+                self.check_person(owner, "owner")  # reminded until it completes
+                args[step] = AssignIn(by=by, owner=owner)
             else:
                 raise InvalidInput(f"no step {step!r}; the steps: review, root_cause, add_action_item, "
-                                   "complete_action_item, complete", field="step")
+                                   "complete_action_item, assign, complete", field="step")
         except ValidationError as exc:
             raise InvalidInput(f"{step}: {exc.errors()[0]['msg']} ({'.'.join(map(str, exc.errors()[0]['loc']))})",
                                field=str(exc.errors()[0]["loc"][0])) from None

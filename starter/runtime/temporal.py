@@ -111,10 +111,10 @@ async def connect(address: str | None = None, namespace: str | None = None) -> C
                                 data_converter=data_converter())
 
 
-def replayer() -> Replayer:
-    """Replays a history of any registered workflow type, as the worker would run it."""
-    return Replayer(workflows=WORKFLOWS, workflow_runner=workflow_runner(), data_converter=data_converter(),
-                    runtime=replay_runtime())
+def replayer(workflows: Sequence[type] = ()) -> Replayer:
+    """Replays a history of any registered workflow type (or of `workflows`), as the worker would run it."""
+    return Replayer(workflows=list(workflows) or WORKFLOWS, workflow_runner=workflow_runner(),
+                    data_converter=data_converter(), runtime=replay_runtime())
 
 
 @cache

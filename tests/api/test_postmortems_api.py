@@ -70,6 +70,21 @@ async def test_a_sev1_incident_ends_in_a_postmortem(http: httpx.AsyncClient, tok
     by_ticket_ref = await eventually(http, f"/v1/postmortems/incident:{service}", sup, lambda p: True)
     assert by_ticket_ref["id"] == incident["postmortem_id"], "incident:<service> names its latest post-mortem"
 
+    # handed to another owner explicitly: a person of the directory, once; the commander no longer may act
+    path = f"/v1/postmortems/incident:{service}/assign"
+    r = await http.post(path, json={"owner": "nobody-here"}, headers=sup)
+    assert r.status_code == 422 and "not a person of the directory" in r.text, r.text
+    r = await http.post(path, json={"owner": "leo"}, headers=sup)
+    assert r.status_code == 200, r.text
+    assert r.json()["owner"] == "leo" and "leo" in r.json()["participants"]
+    change = r.json()["owner_changes"][0]
+    assert (change["from_owner"], change["to_owner"], change["by"]) == ("mia", "leo", "supervisor:supervisor")
+    r = await http.post(path, json={"owner": "leo"}, headers=sup)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "same_owner", r.text
+    r = await http.post(f"/v1/postmortems/incident:{service}/review", json={"notes": "x"},
+                        headers=tokens.header("mia"))
+    assert r.status_code == 403, "the owner it had may no longer act on it"
+
 
 async def test_postmortems_by_what_they_follow(http: httpx.AsyncClient, tokens: Tokens) -> None:
     sup, service = tokens.header("supervisor"), f"svc-{uuid.uuid4().hex[:6]}"

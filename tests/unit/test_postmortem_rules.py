@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from starter.runtime.policy_file import load_policy
 from workflows.postmortem.rules import business_days_after
 
@@ -40,6 +42,24 @@ def test_a_postmortem_without_a_person_as_owner_reminds_the_escalation_managers(
     _state, notices = on_time(begin(inp, start), start + timedelta(days=3), inp)
     assert [(n.kind, n.roles) for n in notices] == [("postmortem_overdue", ["escalation_manager"]),
                                                     ("postmortem_reminder", ["escalation_manager"])]
+
+
+def test_an_explicit_assignment_moves_the_owners_reminders() -> None:
+    from workflows.postmortem.rules import assign_owner, begin, check_assign, on_time
+    from workflows.postmortem.state import AssignIn, PostmortemInput
+    from workflows.ticket.events import Rejected
+
+    start = datetime(2026, 12, 4, 14, 0, tzinfo=UTC)
+    inp = PostmortemInput(kind="ticket", subject_id="T-1", title="Post-mortem: login", owner="mia", draft="",
+                          calendar=AROUND_THE_CLOCK, remind_every=timedelta(days=1))
+    s = assign_owner(begin(inp, start), AssignIn(by="supervisor:sam", owner="agent:leo"), start + timedelta(hours=1))
+    assert s.owner == "agent:leo" and "agent:leo" in s.participants
+    assert [(c.from_owner, c.to_owner) for c in s.owner_changes] == [("mia", "agent:leo")]
+    _, notices = on_time(s, start + timedelta(days=1), inp)
+    assert [n.roles for n in notices if n.kind == "postmortem_reminder"] == [["person:leo"]], "the new owner's"
+    with pytest.raises(Rejected) as same:
+        check_assign(s, AssignIn(by="supervisor:sam", owner="agent:leo"))
+    assert same.value.code == "same_owner"
 
 
 def test_an_action_item_reminds_its_owner_until_it_is_due_then_the_managers_hear() -> None:

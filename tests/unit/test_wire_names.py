@@ -40,7 +40,8 @@ OTHER_WIRE_NAMES: dict[type, dict[str, set[str]]] = {
     SurveyWorkflow: {"update": {"answer"}, "signal": set(), "query": {"state"}},
     SponsorshipWorkflow: {"update": {"check_in", "exit"}, "signal": {"enrol"}, "query": {"state"}},
     IncidentWorkflow: {"update": {"link", "unlink", "post_update", "resolve"}, "signal": set(), "query": {"state"}},
-    PostmortemWorkflow: {"update": {"review", "root_cause", "add_action_item", "complete_action_item", "complete"},
+    PostmortemWorkflow: {"update": {"review", "root_cause", "add_action_item", "complete_action_item", "assign",
+                                    "complete"},
                          "signal": set(), "query": {"state"}},
 }
 

@@ -7,6 +7,7 @@ the escalation managers, action items with their own due dates; completion publi
 
 from workflows.postmortem.state import (
     ActionItemIn,
+    AssignIn,
     CompleteIn,
     PostmortemInput,
     PostmortemState,
@@ -15,5 +16,5 @@ from workflows.postmortem.state import (
     postmortem_workflow_id,
 )
 
-__all__ = ["ActionItemIn", "CompleteIn", "PostmortemInput", "PostmortemState", "ReviewIn", "RootCauseIn",
+__all__ = ["ActionItemIn", "AssignIn", "CompleteIn", "PostmortemInput", "PostmortemState", "ReviewIn", "RootCauseIn",
            "postmortem_workflow_id"]

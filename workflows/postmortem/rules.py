@@ -12,7 +12,9 @@ from workflows.common.delivery import PrepareInput
 from workflows.postmortem.state import (
     ActionItem,
     ActionItemIn,
+    AssignIn,
     CompleteIn,
+    OwnerChange,
     PostmortemInput,
     PostmortemState,
     ReviewIn,
@@ -69,6 +71,23 @@ def check_open(s: PostmortemState) -> None:
 def _done(s: PostmortemState, name: str, by: str, now: datetime) -> None:
     s.steps = [st.model_copy(update={"done_at": now, "by": by}) if st.name == name and st.done_at is None else st
                for st in s.steps]
+
+
+def check_assign(s: PostmortemState, a: AssignIn) -> None:
+    check_open(s)
+    if a.owner == s.owner:
+        raise Rejected("same_owner", f"{a.owner} already owns post-mortem {s.id}")
+
+
+def assign_owner(state: PostmortemState, a: AssignIn, now: datetime) -> PostmortemState:
+    """An explicit assignment: the new owner is reminded from now on and joins the participants."""
+    check_assign(state, a)
+    s = state.model_copy(deep=True)
+    s.owner_changes.append(OwnerChange(at=now, by=a.by, from_owner=s.owner, to_owner=a.owner))
+    s.owner = a.owner
+    if a.owner not in s.participants:
+        s.participants.append(a.owner)
+    return s
 
 
 def hold_review(state: PostmortemState, r: ReviewIn, now: datetime) -> PostmortemState:

@@ -83,6 +83,20 @@ class CompleteIn(BaseModel):
     summary: Text
 
 
+class AssignIn(BaseModel):
+    """The post-mortem handed to another owner (who is then reminded)."""
+
+    by: Actor
+    owner: Actor
+
+
+class OwnerChange(BaseModel):
+    at: datetime
+    by: str
+    from_owner: str
+    to_owner: str
+
+
 class PostmortemState(BaseModel):
     id: str
     # Due dates on a 24x7 calendar (a P1's) count whole days; before the patch `whole-days-24x7` they fell on the
@@ -107,3 +121,4 @@ class PostmortemState(BaseModel):
     kb_article: str | None = Field(None, description="where the knowledge-base article was published")
     kb_error: str | None = Field(None, description="why the article could not be published (after a day of retries)")
     notices: int = 0
+    owner_changes: list[OwnerChange] = Field(default_factory=list, description="explicit assignments, in order")

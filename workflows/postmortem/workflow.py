@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.postmortem import rules
     from workflows.postmortem.state import (
         ActionItemIn,
+        AssignIn,
         CompleteIn,
         PostmortemInput,
         PostmortemState,
@@ -126,6 +127,16 @@ class PostmortemWorkflow:
     @complete_action_item.validator
     def _v_complete_action_item(self, number: int) -> None:
         self._guard(lambda: rules.check_action_item(self.state, number))
+
+    @workflow.update(name="assign")
+    def assign(self, a: AssignIn) -> PostmortemState:
+        """A new Update (no recorded history has it): the owner's reminders go to the new owner from the next one."""
+        self.state, self.changed = rules.assign_owner(self.state, a, workflow.now()), True
+        return self.state
+
+    @assign.validator
+    def _v_assign(self, a: AssignIn) -> None:
+        self._guard(lambda: rules.check_assign(self.state, a))
 
     @workflow.update(name="complete")
     def complete(self, c: CompleteIn) -> PostmortemState:

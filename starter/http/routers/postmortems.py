@@ -42,6 +42,12 @@ class ActionItemIn(BaseModel):
     due_in_days: Annotated[int | None, Field(ge=1, le=365, description="business days (default: the policy's)")] = None
 
 
+class OwnerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    owner: Annotated[str, Field(min_length=1, max_length=200, description="a person of the directory (`leo` or "
+                                                                           "`agent:leo`)")]
+
+
 class SummaryIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     summary: Text
@@ -83,6 +89,14 @@ async def action_item_done(request: Request, postmortem_id: PostmortemPath,
                            number: Annotated[int, Path(ge=1, le=10_000)], who: Actor) -> Any:
     return await temporal(request, lambda c: c.postmortem_step(postmortem_id, "complete_action_item", principal=who,
                                                                number=number))
+
+
+@router.post("/v1/postmortems/{postmortem_id}/assign", response_model=PostmortemState, responses=R)
+async def assign(request: Request, postmortem_id: PostmortemPath, body: OwnerIn, who: Actor) -> Any:
+    """Hand it to another owner (a person of the directory), who is reminded from then on; `owner_changes` keeps
+    who handed it to whom, when."""
+    return await temporal(request, lambda c: c.postmortem_step(postmortem_id, "assign", principal=who,
+                                                               owner=body.owner))
 
 
 @router.post("/v1/postmortems/{postmortem_id}/complete", response_model=PostmortemState, responses=R)
