@@ -27,7 +27,7 @@ from tests.support.workflows import local_env, running_worker, start_ticket, tic
 from workflows import ticket as core
 from workflows.common.policy import Policy
 from workflows.incident import LinkRequest, PostUpdate, ResolveIncident, incident_workflow_id
-from workflows.postmortem import ActionItemIn, CompleteIn, ReviewIn, RootCauseIn
+from workflows.postmortem import ActionItemIn, AssignIn, CompleteIn, ReviewIn, RootCauseIn
 from workflows.rotation import RotationInput, rotation_workflow_id
 from workflows.rotation.workflow import RotationWorkflow
 from workflows.sponsorship import CheckIn, ExitRequest, sponsorship_workflow_id
@@ -314,6 +314,23 @@ async def postmortem_action_item_reminded(env: WorkflowEnvironment, tq: str) -> 
     return pm_id
 
 
+async def postmortem_handed_over(env: WorkflowEnvironment, tq: str) -> str:
+    """A post-mortem handed to another owner (the `assign` Update), who gets the next daily reminder."""
+    t = ticket(await env.get_current_time(), id="H-pm-handed", customer_contact="buyer@example.com")
+    handle = await start_ticket(env.client, tq, t)
+    await handle.execute_update(TicketWorkflow.resolve, core.Resolve(actor=AGENT, summary="hotfix"))
+    pms = PostmortemClient(env.client, timedelta(seconds=10))
+    pm_id = "postmortem-ticket-H-pm-handed"
+    await env.sleep(timedelta(minutes=5))
+    await pms.act(pm_id, "assign", AssignIn(by="supervisor:sam", owner="agent:leo"))
+    await env.sleep(timedelta(days=1, hours=1))
+    await pms.act(pm_id, "review", ReviewIn(by="agent:leo", notes="held"))
+    await pms.act(pm_id, "root_cause", RootCauseIn(by="agent:leo", root_cause="no drill"))
+    await pms.act(pm_id, "complete", CompleteIn(by="agent:leo", summary="drilled"))
+    await env.client.get_workflow_handle(pm_id).result()
+    return pm_id
+
+
 async def incident_postmortem_with_breaches(env: WorkflowEnvironment, tq: str) -> str:
     """A SEV1 whose linked P1 breached its acknowledgement: the resolution gathers the tickets' breaches (the
     `breaches` query) for the post-mortem, whose id names the declaration to the second (patch
@@ -389,6 +406,7 @@ SCENARIOS: list[tuple[Scenario, Callable[[], Awaitable[WorkflowEnvironment]]]] =
     (severe_ticket_resolved, time_skipping_env), (incident_reminded_in_background, time_skipping_env),
     (ticket_resolved_by_incident_update, time_skipping_env), (ticket_unlinked_from_incident, time_skipping_env),
     (postmortem_action_item_reminded, time_skipping_env), (incident_postmortem_with_breaches, time_skipping_env),
+    (postmortem_handed_over, time_skipping_env),
 ]
 
 
