@@ -295,40 +295,39 @@ async def severe_ticket_resolved(env: WorkflowEnvironment, tq: str) -> str:
     return handle.id
 
 
-async def postmortem_action_item_reminded(env: WorkflowEnvironment, tq: str) -> str:
-    """An action item's own reminder (patch `action-item-reminders`): its owner told a day before it is due."""
-    t = ticket(await env.get_current_time(), id="H-pm-reminded", customer_contact="buyer@example.com")
+async def _severe_ticket_postmortem(env: WorkflowEnvironment, tq: str, ticket_id: str) -> tuple[PostmortemClient, str]:
+    """A ticket resolved at once (a P1 at tier 3: its post-mortem starts), five minutes on."""
+    t = ticket(await env.get_current_time(), id=ticket_id, customer_contact="buyer@example.com")
     handle = await start_ticket(env.client, tq, t)
     await handle.execute_update(TicketWorkflow.resolve, core.Resolve(actor=AGENT, summary="hotfix"))
-    pms = PostmortemClient(env.client, timedelta(seconds=10))
-    pm_id = "postmortem-ticket-H-pm-reminded"
     await env.sleep(timedelta(minutes=5))
+    return PostmortemClient(env.client, timedelta(seconds=10)), f"postmortem-ticket-{ticket_id}"
+
+
+async def _finish_postmortem(env: WorkflowEnvironment, pms: PostmortemClient, pm_id: str, by: str) -> str:
+    await pms.act(pm_id, "review", ReviewIn(by=by, notes="held"))
+    await pms.act(pm_id, "root_cause", RootCauseIn(by=by, root_cause="no drill"))
+    await pms.act(pm_id, "complete", CompleteIn(by=by, summary="drilled"))
+    await env.client.get_workflow_handle(pm_id).result()
+    return pm_id
+
+
+async def postmortem_action_item_reminded(env: WorkflowEnvironment, tq: str) -> str:
+    """An action item's own reminder (patch `action-item-reminders`): its owner told a day before it is due."""
+    pms, pm_id = await _severe_ticket_postmortem(env, tq, "H-pm-reminded")
     await pms.act(pm_id, "add_action_item", ActionItemIn(by="agent:mia", text="drill", owner="agent:leo",
                                                          due_in_days=2))
     await env.sleep(timedelta(days=1, hours=1))
     await pms.act(pm_id, "complete_action_item", 1)
-    await pms.act(pm_id, "review", ReviewIn(by="agent:mia", notes="held"))
-    await pms.act(pm_id, "root_cause", RootCauseIn(by="agent:mia", root_cause="no drill"))
-    await pms.act(pm_id, "complete", CompleteIn(by="agent:mia", summary="drilled"))
-    await env.client.get_workflow_handle(pm_id).result()
-    return pm_id
+    return await _finish_postmortem(env, pms, pm_id, "agent:mia")
 
 
 async def postmortem_handed_over(env: WorkflowEnvironment, tq: str) -> str:
     """A post-mortem handed to another owner (the `assign` Update), who gets the next daily reminder."""
-    t = ticket(await env.get_current_time(), id="H-pm-handed", customer_contact="buyer@example.com")
-    handle = await start_ticket(env.client, tq, t)
-    await handle.execute_update(TicketWorkflow.resolve, core.Resolve(actor=AGENT, summary="hotfix"))
-    pms = PostmortemClient(env.client, timedelta(seconds=10))
-    pm_id = "postmortem-ticket-H-pm-handed"
-    await env.sleep(timedelta(minutes=5))
+    pms, pm_id = await _severe_ticket_postmortem(env, tq, "H-pm-handed")
     await pms.act(pm_id, "assign", AssignIn(by="supervisor:sam", owner="agent:leo"))
     await env.sleep(timedelta(days=1, hours=1))
-    await pms.act(pm_id, "review", ReviewIn(by="agent:leo", notes="held"))
-    await pms.act(pm_id, "root_cause", RootCauseIn(by="agent:leo", root_cause="no drill"))
-    await pms.act(pm_id, "complete", CompleteIn(by="agent:leo", summary="drilled"))
-    await env.client.get_workflow_handle(pm_id).result()
-    return pm_id
+    return await _finish_postmortem(env, pms, pm_id, "agent:leo")
 
 
 async def incident_postmortem_with_breaches(env: WorkflowEnvironment, tq: str) -> str:
