@@ -116,8 +116,10 @@ async def sourced(a: argparse.Namespace, client: EscalationClient | None) -> Asy
                     yield item
             continue
         assert client is not None
-        async for item in client.server_histories([workflow_id(source)]):
-            yield item
+        async for where, run in client.server_histories([workflow_id(source)]):
+            if isinstance(run, ValueError):  # a mistyped path looks like a ticket id: say both
+                run = ValueError(f"no file or folder {source!r} here, and no ticket {source!r} on the server")
+            yield where, run
     if a.query:
         assert client is not None
         async for item in client.server_histories(await client.workflow_ids(a.query, a.limit)):
@@ -173,12 +175,13 @@ def verdict_line(v: audit.RunVerdict) -> str:
 
 
 def summary_text(report: audit.ReplayAudit) -> str:
-    lines = [f"manifest of {m['folder']}: signature {m['signature']} (key {m['key_id']}, {m['files']} files)"
+    lines = [f"manifest of {m['folder']} ({m['files']} file(s), key {m['key_id']}): signature {m['signature']}"
              for m in report.manifests]
     lines += [verdict_line(v) for v in report.verdicts]
     lines.append(f"replayed {report.histories} run(s), {report.events} events, in {report.seconds:.1f} s "
                  f"({report.per_second}/s) against this code: {report.passed} passed, {report.diverged} diverged, "
-                 f"{report.unreadable} unreadable" + (f", {report.tampered} TAMPERED" if report.tampered else ""))
+                 f"{report.unreadable} unreadable" + (f"; {report.tampered} of them TAMPERED (changed or unlisted since export)"
+                                              if report.tampered else ""))
     return "\n".join(lines)
 
 

@@ -15,6 +15,7 @@ def render(s: PostmortemState) -> str:
             f"  participants {', '.join(s.participants) or '-'}   reminders sent {s.reminders_sent}"]
     if s.kb_article:
         head.append(f"  knowledge-base article: {s.kb_article}")
+    head += [f"  handed from {c.from_owner} to {c.to_owner} by {c.by} at {time_text(c.at)}" for c in s.owner_changes]
     steps = [[st.name, time_text(st.due_at), time_text(st.done_at) if st.done_at else "", st.by or ""] for st in s.steps]
     items = [[str(a.number), a.text, a.owner, time_text(a.due_at), time_text(a.done_at) if a.done_at else ""]
              for a in s.action_items]
@@ -65,6 +66,7 @@ def add_parser(sub: SubParsers) -> None:
     ai.add_argument("--due-in-days", type=int, help="business days (default: the policy's)")
     cmd("done", "an action item is done", cmd_step).add_argument("number", type=int)
     cmd("assign", "hand it to another owner (a person of the directory)", cmd_step).add_argument(
-        "--to", dest="owner", required=True)
+        "--to", dest="owner", required=True, metavar="PERSON", help="the new owner: a directory id (`mia`) or an "
+                                                                    "actor (`agent:mia`)")
     cmd("complete", "complete it: the knowledge-base article is published", cmd_step).add_argument(
         "--summary", dest="text", required=True)

@@ -3,6 +3,7 @@ names (any workflow type). Replaying them is starter.runtime.replay's; this only
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterable
 from datetime import timedelta
 from typing import Any
@@ -51,8 +52,9 @@ async def matching_workflow_ids(client: Client, query: str, limit: int, rpc_time
                 if len(ids) >= limit:
                     break
     except RPCError as exc:
-        if exc.status == RPCStatusCode.INVALID_ARGUMENT:
-            raise InvalidInput(f"query {query!r} is not a visibility query the server accepts: {exc.message}",
+        if exc.status == RPCStatusCode.INVALID_ARGUMENT:  # its "at position N" counts in the server's own query
+            reason = re.sub(r"\s*at position \d+", "", exc.message)
+            raise InvalidInput(f"query {query!r} is not a visibility query the server accepts: {reason}",
                                field="query") from None
         raise TemporalUnavailable(f"Temporal refused or failed the listing: {exc.message}") from None
     return ids

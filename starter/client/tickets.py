@@ -586,7 +586,7 @@ class EscalationClient:
         not have is one unreadable entry naming it."""
         async for wid, runs in runs_of_each(self.temporal, workflow_ids, self.rpc_timeout):
             if isinstance(runs, TicketNotFound):
-                yield "server", ValueError(f"{wid}: {runs.message}")
+                yield wid, ValueError(runs.message)
                 continue
             for history in runs:
                 yield "server", history

@@ -39,15 +39,16 @@ class FolderCheck(BaseModel):
     """What the manifest of one folder says: whether its signature holds, and each listed file's digest."""
 
     folder: str
-    signature: Literal["valid", "invalid", "not checked: no public key given", "wrong key"]
+    signature: Literal["valid", "invalid", "not checked: no public key given", "by another key"]
     key_id: str
     signed_at: datetime
     files: dict[str, str]
 
     def verdict(self, path: Path) -> tuple[str, bool]:
         """(what the manifest says of this file, whether that is a failure)."""
-        if self.signature in ("invalid", "wrong key"):
-            return f"the manifest's signature is {self.signature} (key {self.key_id})", True
+        if self.signature in ("invalid", "by another key"):
+            what = "invalid" if self.signature == "invalid" else f"by another key ({self.key_id}) than the one given"
+            return f"the folder's manifest is signed {what}", True
         rel = path.resolve().relative_to(Path(self.folder).resolve()).as_posix()
         expected = self.files.get(rel)
         if expected is None:
@@ -94,8 +95,11 @@ def public_key_path(private_path: Path) -> Path:
 def load_public_key(path: Path) -> Ed25519PublicKey:
     try:
         loaded = serialization.load_pem_public_key(path.read_bytes())
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{path}: cannot read a PEM public key: {exc}") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read it: {exc.strerror}") from None
+    except ValueError:
+        raise ValueError(f"{path}: not a PEM public key (expected '-----BEGIN PUBLIC KEY-----'; the operator's "
+                         "var/audit-signing.key.pub, not the private key)") from None
     if not isinstance(loaded, Ed25519PublicKey):
         raise ValueError(f"{path}: not an Ed25519 public key")
     return loaded
@@ -131,11 +135,11 @@ def check_folder(folder: Path, public: Ed25519PublicKey | None) -> FolderCheck |
     if not path.exists():
         return None
     m = read_manifest(path)
-    state: Literal["valid", "invalid", "not checked: no public key given", "wrong key"]
+    state: Literal["valid", "invalid", "not checked: no public key given", "by another key"]
     if public is None:
         state = "not checked: no public key given"
     elif key_id(public) != m.key_id:
-        state = "wrong key"
+        state = "by another key"
     else:
         try:
             public.verify(base64.b64decode(m.signature), m.signed_bytes())

@@ -103,6 +103,9 @@ def test_ticket_life_through_the_cli(stack: dict[str, str]) -> None:
     assert {v["workflow_id"] for v in audit["verdicts"]} == {"ticket-E2E-1"}
     bad_query = cli(stack, "audit", "replay", "--query", "TicketStatus = ")
     assert bad_query.returncode == 2 and "not a visibility query" in bad_query.stderr, bad_query.stderr
+    assert "position" not in bad_query.stderr, "the server's position counts in its own query, not the one typed"
+    typo = cli(stack, "audit", "replay", "nosuchdir")
+    assert typo.returncode == 2 and "no file or folder 'nosuchdir' here, and no ticket 'nosuchdir'" in typo.stdout
 
     outbox = [json.loads(line) for line in Path(stack["VAR"], "outbox.jsonl").read_text().splitlines()]
     # one line per message (recipient and channel) of each notification
@@ -137,7 +140,7 @@ def test_readme_cli_examples_run_verbatim(stack: dict[str, str], tmp_path: Path)
             done = subprocess.run(["bash", "-c", line], cwd=tmp_path, env=stack, capture_output=True, text=True,
                                   timeout=60)
             assert done.returncode == 0, f"{line}\n{done.stdout}\n{done.stderr}"
-    replayed = subprocess.run(["bash", "-c", ".venv/bin/escalation audit replay var/DEMO-1.json --json"], cwd=tmp_path,
+    replayed = subprocess.run(["bash", "-c", ".venv/bin/escalation audit replay var/audit/DEMO-1.json --json"], cwd=tmp_path,
                               env=stack, capture_output=True, text=True, timeout=60)
     assert json.loads(replayed.stdout)["ok"] is True
     deadlines = subprocess.run(["bash", "-c", ".venv/bin/escalation policy deadlines --priority P3 "
@@ -231,7 +234,7 @@ def test_signed_exports_show_any_change_after_export(tmp_path: Path) -> None:
     assert code == 0 and report["manifests"][0]["signature"] == "not checked: no public key given"
     signing_key(tmp_path / "other.key")
     code, report = audit("--public-key", str(tmp_path / "other.key.pub"))
-    assert code == 8 and report["manifests"][0]["signature"] == "wrong key" and report["tampered"] == 2
+    assert code == 8 and report["manifests"][0]["signature"] == "by another key" and report["tampered"] == 2
 
     files[1].write_text(files[1].read_text(encoding="utf-8") + "\n", encoding="utf-8")  # still replays
     code, report = audit("--public-key", public)
