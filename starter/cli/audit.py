@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from starter.cli.common import CliError, ExitCode, SubParsers, emit
+from starter.cli.common import CliError, ExitCode, SubParsers, emit, parse_time
 from starter.client import EscalationClient
 from starter.runtime import manifest
 from starter.runtime import replay as audit
@@ -46,6 +46,18 @@ def add_parser(sub: SubParsers) -> None:
                          "(default $ESCALATION_AUDIT_PUBLIC_KEY)")
     rf.add_argument("--json", action="store_true", help="print the audit as one JSON document (for CI)")
     rf.set_defaults(run=cmd_replay)
+
+    ar = au.add_parser("archive", help="write closed workflows' histories (every type, every run) to a folder as "
+                                       ".json.gz, before the server's retention deletes them; a rerun adds only what "
+                                       "is missing")
+    ar.add_argument("--since", required=True, type=parse_time, help="closed at or after (ISO 8601 with a zone)")
+    ar.add_argument("--until", type=parse_time, help="closed before (default: now)")
+    ar.add_argument("--to", dest="folder", required=True, help="the archive folder (its MANIFEST.json is signed)")
+    ar.add_argument("--limit", type=int, default=MAX_QUERY_WORKFLOWS, help="at most this many workflows in one run")
+    ar.add_argument("--signing-key", default=SIGNING_KEY, help="the operator's Ed25519 key (as `ticket history`)")
+    ar.add_argument("--no-sign", action="store_true", help="write the files only, no manifest")
+    ar.add_argument("--json", action="store_true", help="print the result as JSON")
+    ar.set_defaults(run=cmd_archive)
 
 
 def add_history_options(h: argparse.ArgumentParser) -> None:
@@ -253,3 +265,50 @@ async def run_replay(a: argparse.Namespace) -> ExitCode:
 
 def cmd_replay(a: argparse.Namespace) -> int:
     return int(asyncio.run(run_replay(a)))
+
+
+# ----- archive -------------------------------------------------------------------------------------------------------
+
+
+def archive_name(workflow_id: str) -> str:
+    return f"{workflow_id}.json.gz"
+
+
+async def run_archive(a: argparse.Namespace) -> dict[str, Any]:
+    """Each closed workflow not yet in the folder: every run fetched, written compressed (atomically), then the
+    folder's manifest signed over the files written."""
+    if not 1 <= a.limit <= MAX_QUERY_WORKFLOWS:
+        raise CliError(f"--limit {a.limit} is out of range: 1 to {MAX_QUERY_WORKFLOWS}")
+    if a.until is not None and a.until <= a.since:
+        raise CliError(f"--until {a.until.isoformat()} is not after --since {a.since.isoformat()}")
+    folder = Path(a.folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    client = await EscalationClient.connect()
+    ids = await client.closed_workflow_ids(a.since, a.until, a.limit)
+    written: list[Path] = []
+    kept = runs = 0
+    for wid in ids:
+        path = folder / archive_name(wid)
+        if path.exists():
+            kept += 1
+            continue
+        export = await client.workflow_export(wid)
+        runs += len(export["runs"])
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(gzip.compress(json.dumps(export).encode(), mtime=0))
+        tmp.replace(path)
+        written.append(path)
+    signed = None
+    if written and not a.no_sign:
+        key = manifest.signing_key(Path(a.signing_key))
+        signed = str(manifest.sign_into_manifest(folder, written, key))
+    return {"folder": str(folder), "matched": len(ids), "written": len(written), "runs_written": runs,
+            "already_archived": kept, "manifest": signed, "files": [p.name for p in written]}
+
+
+def cmd_archive(a: argparse.Namespace) -> None:
+    result = asyncio.run(run_archive(a))
+    emit(result, a.json, lambda: f"archived {result['written']} workflow(s) ({result['runs_written']} runs) to "
+                                 f"{result['folder']}; {result['already_archived']} already there, "
+                                 f"{result['matched']} closed in the period"
+                                 + (f"; signed in {result['manifest']}" if result["manifest"] else ""))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Iterable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowHistory
@@ -58,6 +58,16 @@ async def matching_workflow_ids(client: Client, query: str, limit: int, rpc_time
                                field="query") from None
         raise TemporalUnavailable(f"Temporal refused or failed the listing: {exc.message}") from None
     return ids
+
+
+def closed_query(since: datetime, until: datetime | None) -> str:
+    """Workflows of every type whose last run closed in [since, until): a run that continued as new is part of its
+    workflow's chain, archived with it once the chain ends."""
+    clauses = ["ExecutionStatus != 'Running'", "ExecutionStatus != 'ContinuedAsNew'",
+               f"CloseTime >= '{since.astimezone(UTC).isoformat().replace('+00:00', 'Z')}'"]
+    if until is not None:
+        clauses.append(f"CloseTime < '{until.astimezone(UTC).isoformat().replace('+00:00', 'Z')}'")
+    return " AND ".join(clauses)
 
 
 async def runs_of_each(client: Client, workflow_ids: list[str], rpc_timeout: timedelta,

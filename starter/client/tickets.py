@@ -46,7 +46,7 @@ from starter.client.errors import (
     WorkflowTaskFailed,
 )
 from starter.client.handles import crowded, too_busy, while_crowded
-from starter.client.histories import every_run, export_runs, matching_workflow_ids, runs_of_each
+from starter.client.histories import closed_query, every_run, export_runs, matching_workflow_ids, runs_of_each
 
 if TYPE_CHECKING:
     from starter.runtime.replay import ReplayAudit
@@ -576,6 +576,15 @@ class EscalationClient:
         async with self._errors(ticket_id):
             runs = await every_run(self.temporal, workflow_id(ticket_id), self.rpc_timeout)
         return export_runs(workflow_id(ticket_id), runs)
+
+    async def closed_workflow_ids(self, since: datetime, until: datetime | None, limit: int) -> list[str]:
+        """The workflows (every type) whose chain of runs closed in [since, until), for the archive."""
+        return await matching_workflow_ids(self.temporal, closed_query(since, until), limit, self.rpc_timeout)
+
+    async def workflow_export(self, workflow_id: str) -> dict[str, Any]:
+        """Every run of any workflow (the auditor's archive), in `ticket history`'s format."""
+        async with self._errors():
+            return export_runs(workflow_id, await every_run(self.temporal, workflow_id, self.rpc_timeout))
 
     async def workflow_ids(self, query: str, limit: int) -> list[str]:
         """The workflows (any type) a visibility query matches, for the auditor's replay."""

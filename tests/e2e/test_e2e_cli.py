@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,15 @@ def test_ticket_life_through_the_cli(stack: dict[str, str]) -> None:
     bad_query = cli(stack, "audit", "replay", "--query", "TicketStatus = ")
     assert bad_query.returncode == 2 and "not a visibility query" in bad_query.stderr, bad_query.stderr
     assert "position" not in bad_query.stderr, "the server's position counts in its own query, not the one typed"
+    # the archive: closed workflows (every type, every run) as .json.gz, signed; a rerun adds nothing; it replays
+    archive, since = Path(stack["VAR"], "archive"), (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
+    first = cli_json(stack, "audit", "archive", "--since", since, "--to", str(archive), "--signing-key", str(key))
+    assert "ticket-E2E-1.json.gz" in first["files"] and first["written"] == first["matched"] >= 1, first
+    again = cli_json(stack, "audit", "archive", "--since", since, "--to", str(archive), "--signing-key", str(key))
+    assert again["written"] == 0 and again["already_archived"] >= first["matched"], again
+    archived = cli_json(stack, "audit", "replay", str(archive), "--public-key", f"{key}.pub")
+    assert archived["ok"] and archived["manifests"][0]["signature"] == "valid", archived
+    assert "ticket-E2E-1" in {v["workflow_id"] for v in archived["verdicts"]}
     typo = cli(stack, "audit", "replay", "nosuchdir")
     assert typo.returncode == 2 and "no file or folder 'nosuchdir' here, and no ticket 'nosuchdir'" in typo.stdout
 
