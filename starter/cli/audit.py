@@ -13,6 +13,8 @@ import json
 import os
 import re
 import sys
+import urllib.parse
+import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -88,7 +90,10 @@ def write_history(history: dict[str, Any], a: argparse.Namespace) -> None:
             key = manifest.signing_key(key_path)
         except (OSError, ValueError) as exc:
             raise CliError(f"--signing-key {key_path}: {exc}") from None
-        signed = manifest.sign_into_manifest(out.parent, [out], key)
+        try:
+            signed = manifest.sign_into_manifest(out.parent, [out], key)
+        except ValueError as exc:
+            raise CliError(f"wrote {out}, but did not sign it: {exc}") from None
         print(f"listed in {signed}, signed by key {manifest.key_id(key.public_key())} (auditors check it with "
               f"{manifest.public_key_path(key_path)})")
 
@@ -111,7 +116,7 @@ def read_export(path: Path, workflow_id_given: str | None) -> list[audit.Sourced
         document = json.loads(raw)
         default_id = workflow_id_given or path.name.removesuffix(".gz").removesuffix(".json")
         return [(str(path), h) for h in audit.histories_in(document, default_id)]
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, zlib.error) as exc:
         return [(str(path), ValueError(f"cannot read a JSON history: {exc}"))]
 
 
@@ -226,20 +231,30 @@ def folder_checks(a: argparse.Namespace) -> dict[Path, manifest.FolderCheck | No
     return checks
 
 
-def with_integrity(report: audit.ReplayAudit, checks: dict[Path, manifest.FolderCheck | None]) -> audit.ReplayAudit:
+def with_integrity(report: audit.ReplayAudit, checks: dict[Path, manifest.FolderCheck | None],
+                   public_given: bool) -> audit.ReplayAudit:
     """Each file's verdict says what its folder's manifest says of it; a file changed after export, unlisted, or
     under a manifest whose signature fails is `tampered`."""
     for v in report.verdicts:
-        if v.source == "server":
+        if v.source == "server" or Path(v.source).parent not in checks:  # from the server, not a file
             continue
-        check = checks.get(Path(v.source).parent)
+        check = checks[Path(v.source).parent]
         if check is None:
-            v.integrity = "no signed manifest in its folder: not checked"
+            v.integrity = ("no signed manifest in its folder, though a public key was given" if public_given
+                           else "no signed manifest in its folder: not checked")
+            v.tampered = public_given
             continue
         v.integrity, v.tampered = check.verdict(Path(v.source))
+    for check in (c for c in checks.values() if c is not None):  # listed, but deleted since
+        report.verdicts += [audit.RunVerdict(workflow_id=rel, source=str(Path(check.folder) / rel), passed=False,
+                                             unreadable="listed in the signed manifest, but not in the folder",
+                                             integrity="deleted after export", tampered=True)
+                            for rel in check.missing()]
     tampered = sum(v.tampered for v in report.verdicts)
     signed = [c for c in checks.values() if c is not None]
-    return report.model_copy(update={"tampered": tampered, "manifests": [
+    return report.model_copy(update={"tampered": tampered, "histories": len(report.verdicts),
+                                     "unreadable": sum(v.unreadable is not None for v in report.verdicts),
+                                     "manifests": [
         {"folder": c.folder, "signature": c.signature, "key_id": c.key_id, "files": len(c.files)} for c in signed]})
 
 
@@ -258,7 +273,7 @@ async def run_replay(a: argparse.Namespace) -> ExitCode:
         progress.close()
     if not report.histories:
         raise CliError("nothing to replay: the query matched no workflow")
-    report = with_integrity(report, checks)
+    report = with_integrity(report, checks, public_given=bool(a.public_key))
     emit(report, a.json, lambda: summary_text(report))
     return outcome(report)
 
@@ -271,7 +286,8 @@ def cmd_replay(a: argparse.Namespace) -> int:
 
 
 def archive_name(workflow_id: str) -> str:
-    return f"{workflow_id}.json.gz"
+    """The id, percent-encoded: a file name whatever the workflow type's id holds (the replay reads the id inside)."""
+    return f"{urllib.parse.quote(workflow_id, safe='')}.json.gz"
 
 
 async def run_archive(a: argparse.Namespace) -> dict[str, Any]:
@@ -283,25 +299,33 @@ async def run_archive(a: argparse.Namespace) -> dict[str, Any]:
         raise CliError(f"--until {a.until.isoformat()} is not after --since {a.since.isoformat()}")
     folder = Path(a.folder)
     folder.mkdir(parents=True, exist_ok=True)
+    try:  # before anything is written: a file written and never signed would read as tampered for good
+        key = None if a.no_sign else manifest.signing_key(Path(a.signing_key))
+    except (OSError, ValueError) as exc:
+        raise CliError(f"--signing-key {a.signing_key}: {exc}") from None
     client = await EscalationClient.connect()
     ids = await client.closed_workflow_ids(a.since, a.until, a.limit)
     written: list[Path] = []
     kept = runs = 0
-    for wid in ids:
-        path = folder / archive_name(wid)
-        if path.exists():
-            kept += 1
-            continue
-        export = await client.workflow_export(wid)
-        runs += len(export["runs"])
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(gzip.compress(json.dumps(export).encode(), mtime=0))
-        tmp.replace(path)
-        written.append(path)
     signed = None
-    if written and not a.no_sign:
-        key = manifest.signing_key(Path(a.signing_key))
-        signed = str(manifest.sign_into_manifest(folder, written, key))
+    try:
+        for wid in ids:
+            path = folder / archive_name(wid)
+            if path.exists():
+                kept += 1
+                continue
+            export = await client.workflow_export(wid)
+            runs += len(export["runs"])
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_bytes(gzip.compress(json.dumps(export).encode(), mtime=0))
+            tmp.replace(path)
+            written.append(path)
+    finally:  # what was written is signed even when a later workflow could not be read
+        if written and key is not None:
+            try:
+                signed = str(manifest.sign_into_manifest(folder, written, key))
+            except ValueError as exc:
+                raise CliError(str(exc)) from None
     return {"folder": str(folder), "matched": len(ids), "written": len(written), "runs_written": runs,
             "already_archived": kept, "manifest": signed, "files": [p.name for p in written]}
 

@@ -49,7 +49,9 @@ class FolderCheck(BaseModel):
         if self.signature in ("invalid", "by another key"):
             what = "invalid" if self.signature == "invalid" else f"by another key ({self.key_id}) than the one given"
             return f"the folder's manifest is signed {what}", True
-        rel = path.resolve().relative_to(Path(self.folder).resolve()).as_posix()
+        if path.is_symlink():
+            return "a symbolic link: the manifest lists files, not links", True
+        rel = relative(path, Path(self.folder))
         expected = self.files.get(rel)
         if expected is None:
             return "not listed in the folder's signed manifest", True
@@ -58,6 +60,16 @@ class FolderCheck(BaseModel):
         if self.signature != "valid":
             return f"SHA-256 as listed; {self.signature}", False
         return f"SHA-256 as listed in the manifest signed by key {self.key_id} at {self.signed_at:%Y-%m-%d %H:%M}Z", False
+
+
+    def missing(self) -> list[str]:
+        """Files the manifest lists that are no longer in the folder (deleted after export)."""
+        return [rel for rel in self.files if not (Path(self.folder) / rel).is_file()]
+
+
+def relative(path: Path, folder: Path) -> str:
+    """The file's path within the folder, as the manifest names it (links not followed)."""
+    return Path(os.path.relpath(path.absolute(), folder.absolute())).as_posix()
 
 
 def sha256_file(path: Path) -> str:
@@ -109,10 +121,14 @@ def sign_into_manifest(folder: Path, written: list[Path], key: Ed25519PrivateKey
     """Add (or update) the written files' digests in the folder's manifest and sign it again."""
     path = folder / MANIFEST
     files: dict[str, str] = {}
-    if path.exists():
-        files = read_manifest(path).files
+    if path.exists():  # its entries are kept only if it still verifies: re-signing must not launder a forgery
+        check = check_folder(folder, key.public_key())
+        if check is None or check.signature != "valid":
+            raise ValueError(f"{path} does not verify with this key (signature "
+                             f"{check.signature if check else 'missing'}): move it aside to start a new manifest")
+        files = check.files
     for f in written:
-        files[f.resolve().relative_to(folder.resolve()).as_posix()] = sha256_file(f)
+        files[relative(f, folder)] = sha256_file(f)
     manifest = Manifest(key_id=key_id(key.public_key()), signed_at=datetime.now(UTC).replace(microsecond=0),
                         files=dict(sorted(files.items())))
     manifest.signature = base64.b64encode(key.sign(manifest.signed_bytes())).decode()

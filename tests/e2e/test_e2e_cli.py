@@ -261,6 +261,21 @@ def test_signed_exports_show_any_change_after_export(tmp_path: Path) -> None:
     (folder / MANIFEST).write_text(json.dumps(forged), encoding="utf-8")
     code, report = audit("--public-key", public)
     assert code == 8 and report["manifests"][0]["signature"] == "invalid" and report["tampered"] == 2
+    with pytest.raises(ValueError, match="does not verify with this key"):
+        sign_into_manifest(folder, files[:1], signing_key(key_file))  # signing again must not launder the forgery
+
+    (folder / MANIFEST).unlink()
+    code, report = audit("--public-key", public)
+    assert code == 8 and "though a public key was given" in report["verdicts"][0]["integrity"], "a deleted manifest"
+    sign_into_manifest(folder, files, signing_key(key_file))  # a fresh one
+    files[0].unlink()
+    code, report = audit("--public-key", public)
+    deleted = [v for v in report["verdicts"] if v["integrity"] == "deleted after export"]
+    assert code == 8 and [v["workflow_id"] for v in deleted] == ["full_lifecycle.json"], report["verdicts"]
+    (folder / "broken.json.gz").write_bytes(b"\x1f\x8b\x08\x00not gzip at all")
+    code, report = audit()
+    broken = next(v for v in report["verdicts"] if "broken" in v["source"])
+    assert code == 8 and "cannot read a JSON history" in broken["unreadable"] and broken["tampered"], broken
 
 
 def test_dev_server_alone_has_the_search_attributes_tickets_need(tmp_path: Path) -> None:
