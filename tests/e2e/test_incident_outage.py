@@ -156,7 +156,8 @@ async def test_a_burst_of_links_beyond_the_servers_in_flight_limit_all_land(temp
     sent at once are refused at first. They are sent again until the worker, started 12 s later, takes them."""
     service = f"billing-{uuid.uuid4().hex[:6]}"
     tq = f"crowd-{uuid.uuid4().hex[:8]}"
-    client = EscalationClient(temporal_stack.client, temporal_stack.policy, tq, rpc_timeout=timedelta(seconds=40))
+    # an Update waits for the worker (started 12 s later, then 25 Updates on a shared 2-core machine): a long timeout
+    client = EscalationClient(temporal_stack.client, temporal_stack.policy, tq, rpc_timeout=timedelta(seconds=75))
     worker = temporal_stack.stack.start_worker(task_queue=tq, name="crowd worker")
     try:
         await client.declare_incident(service, "Invoices fail", "SEV3", "mia", principal=SUPERVISOR)
@@ -169,7 +170,7 @@ async def test_a_burst_of_links_beyond_the_servers_in_flight_limit_all_land(temp
     await asyncio.sleep(12)  # longer than the SDK's own retries of a refused Update
     worker = temporal_stack.stack.start_worker(task_queue=tq, name="crowd worker again")
     try:
-        linked = await asyncio.wait_for(links, 60)
+        linked = await asyncio.wait_for(links, 100)
         assert sorted(t for new in linked for t in new) == sorted(ids)
         page = await client.incident_tickets(service, principal=SUPERVISOR, page_size=100)
         assert sorted(page.tickets) == sorted(ids)
