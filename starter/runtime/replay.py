@@ -177,16 +177,21 @@ def _record(verdicts: list[RunVerdict], verdict: RunVerdict, progress: Callable[
 
 
 async def replay(history_json: dict[str, Any], workflow_id: str) -> ReplayReport:
-    """One exported run (the first of an export with several): replayed, or HistoryDiverged naming the event."""
-    history = histories_in(history_json, workflow_id)[0]
-    workflow_type_of(history)
-    try:
-        result = await asyncio.wait_for(replayer().replay_workflow(history, raise_on_replay_failure=False), REPLAY_TIMEOUT_S)
-    except TimeoutError:
-        raise ValueError(f"the replay did not finish within {REPLAY_TIMEOUT_S}s (a malformed history?)") from None
-    if result.replay_failure is not None:
-        raise HistoryDiverged(diverged_at(history, str(result.replay_failure)))
-    return ReplayReport(workflow_id=workflow_id, events=len(history.events), ok=True)
+    """Every run of one export through replay_all: ValueError when it cannot be read, HistoryDiverged (naming the
+    event) when a run diverges."""
+    histories = histories_in(history_json, workflow_id)
+
+    async def each() -> AsyncIterator[Sourced]:
+        for h in histories:
+            yield "export", h
+
+    audit = await replay_all(each())
+    failed = next((v for v in audit.verdicts if not v.passed), None)
+    if failed is not None and failed.divergence is not None:
+        raise HistoryDiverged(failed.divergence)
+    if failed is not None:
+        raise ValueError(failed.unreadable or "not replayable")
+    return ReplayReport(workflow_id=workflow_id, events=audit.events, ok=True)
 
 
 # The SDK names the event when it can ("... for event HistoryEvent(id: 137, WorkflowExecutionUpdateAccepted)");
