@@ -13,21 +13,22 @@ import json
 import os
 import re
 import sys
-import urllib.parse
 import zlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from starter.cli.common import CliError, ExitCode, SubParsers, emit, parse_time
 from starter.client import EscalationClient
-from starter.runtime import manifest
+from starter.runtime import archive, manifest
 from starter.runtime import replay as audit
+from workflows.archive import ArchiveRequest
 from workflows.common.vocabulary import ID_PATTERN
 from workflows.ticket import workflow_id
 
 MAX_QUERY_WORKFLOWS = 100_000
-SIGNING_KEY = os.environ.get("ESCALATION_AUDIT_SIGNING_KEY", "var/audit-signing.key")  # the operator's, private
+SIGNING_KEY = os.environ.get("ESCALATION_AUDIT_SIGNING_KEY", "var/audit-signing.key")  # the operator's, private (Settings)
 PUBLIC_KEY = os.environ.get("ESCALATION_AUDIT_PUBLIC_KEY")  # the auditor's copy of its public half
 
 
@@ -60,6 +61,17 @@ def add_parser(sub: SubParsers) -> None:
     ar.add_argument("--no-sign", action="store_true", help="write the files only, no manifest")
     ar.add_argument("--json", action="store_true", help="print the result as JSON")
     ar.set_defaults(run=cmd_archive)
+
+    sc = au.add_parser("schedule", help="create or update the daily Temporal Schedule that archives closed workflows "
+                                        "(`make run` and the compose file create it); --show only shows it")
+    sc.add_argument("--at", type=time_of_day, default="02:00", help="the time of day it runs, HH:MM UTC (default 02:00)")
+    sc.add_argument("--lookback-days", type=int, default=7,
+                    help="each run archives what closed in this many days before it (1 to 29, default 7: a missed "
+                         "run is covered by the next; the archive skips what it has)")
+    sc.add_argument("--show", action="store_true", help="show the schedule, change nothing")
+    sc.add_argument("--run-now", action="store_true", help="also start an archive run now")
+    sc.add_argument("--json", action="store_true", help="print the schedule as JSON")
+    sc.set_defaults(run=cmd_schedule)
 
 
 def add_history_options(h: argparse.ArgumentParser) -> None:
@@ -285,49 +297,57 @@ def cmd_replay(a: argparse.Namespace) -> int:
 # ----- archive -------------------------------------------------------------------------------------------------------
 
 
-def archive_name(workflow_id: str) -> str:
-    """The id, percent-encoded: a file name whatever the workflow type's id holds (the replay reads the id inside)."""
-    return f"{urllib.parse.quote(workflow_id, safe='')}.json.gz"
-
-
 async def run_archive(a: argparse.Namespace) -> dict[str, Any]:
-    """Each closed workflow not yet in the folder: every run fetched, written compressed (atomically), then the
-    folder's manifest signed over the files written."""
+    """Each closed workflow not yet in the folder, written and signed (starter.runtime.archive: the one writer, also
+    the daily Schedule's)."""
     if not 1 <= a.limit <= MAX_QUERY_WORKFLOWS:
         raise CliError(f"--limit {a.limit} is out of range: 1 to {MAX_QUERY_WORKFLOWS}")
     if a.until is not None and a.until <= a.since:
         raise CliError(f"--until {a.until.isoformat()} is not after --since {a.since.isoformat()}")
-    folder = Path(a.folder)
-    folder.mkdir(parents=True, exist_ok=True)
     try:  # before anything is written: a file written and never signed would read as tampered for good
         key = None if a.no_sign else manifest.signing_key(Path(a.signing_key))
     except (OSError, ValueError) as exc:
         raise CliError(f"--signing-key {a.signing_key}: {exc}") from None
     client = await EscalationClient.connect()
     ids = await client.closed_workflow_ids(a.since, a.until, a.limit)
-    written: list[Path] = []
-    kept = runs = 0
-    signed = None
     try:
-        for wid in ids:
-            path = folder / archive_name(wid)
-            if path.exists():
-                kept += 1
-                continue
-            export = await client.workflow_export(wid)
-            runs += len(export["runs"])
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_bytes(gzip.compress(json.dumps(export).encode(), mtime=0))
-            tmp.replace(path)
-            written.append(path)
-    finally:  # what was written is signed even when a later workflow could not be read
-        if written and key is not None:
-            try:
-                signed = str(manifest.sign_into_manifest(folder, written, key))
-            except ValueError as exc:
-                raise CliError(str(exc)) from None
-    return {"folder": str(folder), "matched": len(ids), "written": len(written), "runs_written": runs,
-            "already_archived": kept, "manifest": signed, "files": [p.name for p in written]}
+        result = await archive.write_archive(Path(a.folder), ids, client.workflow_export, key)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    return result.model_dump()
+
+
+def time_of_day(text: str) -> timedelta:
+    match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time of day HH:MM (00:00 to 23:59, UTC)")
+    return timedelta(hours=int(match[1]), minutes=int(match[2]))
+
+
+async def run_schedule(a: argparse.Namespace) -> dict[str, Any]:
+    if not 1 <= a.lookback_days <= 29:
+        raise CliError(f"--lookback-days {a.lookback_days} is out of range: 1 to 29 (shorter than the 30 days' "
+                       "retention, longer than a day)")
+    client = await EscalationClient.connect()
+    if a.show:
+        shown = await client.schedules.show_archive()
+    else:
+        shown = await client.schedules.ensure_archive(a.at, ArchiveRequest(lookback_days=a.lookback_days))
+    out = shown.model_dump()
+    if a.run_now:
+        out["started"] = await client.schedules.run_archive_now()
+    return out
+
+
+def cmd_schedule(a: argparse.Namespace) -> None:
+    result = asyncio.run(run_schedule(a))
+    emit(result, a.json, lambda: (
+        f"schedule {result['schedule_id']}: daily at {result['at_utc']} UTC on task queue {result['task_queue']}, "
+        f"archiving what closed in the {result['lookback_days']} days before each run"
+        + (" (PAUSED)" if result["paused"] else "")
+        + "".join(f"\n  next   {t}" for t in result["next_runs"])
+        + "".join(f"\n  ran    {r['started_at']}  {r['workflow_id']}" for r in result["recent_runs"])
+        + (f"\nstarted {result['started']}" if result.get("started") else "")))
 
 
 def cmd_archive(a: argparse.Namespace) -> None:

@@ -54,6 +54,7 @@ from starter.client.incidents import Declared, IncidentClient, TicketIdsPage
 from starter.client.macros import MacroRenderer
 from starter.client.postmortems import PostmortemClient
 from starter.client.principal import Permission, Principal
+from starter.client.schedules import ScheduleClient
 from starter.client.sponsorships import SponsorshipClient, SponsorshipPage
 from starter.client.surveys import SurveyClient
 from starter.runtime.sdk_private import started_new
@@ -212,6 +213,7 @@ class EscalationClient:
         self.surveys = SurveyClient(client, rpc_timeout, survey_secret or _environment_survey_secret)
         self.sponsorships = SponsorshipClient(client, policy, task_queue, rpc_timeout)
         self.incidents = IncidentClient(client, policy, task_queue, rpc_timeout)
+        self.schedules = ScheduleClient(client, task_queue, rpc_timeout)
         self.postmortems = PostmortemClient(client, rpc_timeout, self.incidents.show,
                                             frozenset(policy.postmortems.severities))
         self.temporal = client

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -109,6 +110,10 @@ class Stack:
     def env(self, **extra: str | None) -> dict[str, str]:
         """The environment of a process (worker, API, CLI, a test's subprocess) that should use this stack."""
         env: dict[str, str | None] = {
+            # the audit archive (written by the worker's scheduled run) and the key signing it: the stack's own,
+            # unless the operator chose others
+            "ESCALATION_ARCHIVE_DIR": str(self.home / "archive"),
+            "ESCALATION_AUDIT_SIGNING_KEY": str(self.home / "audit-signing.key"),
             **os.environ, "TEMPORAL_ADDRESS": self.address, "TEMPORAL_NAMESPACE": self.namespace,
             "ESCALATION_TASK_QUEUE": self.task_queue, "ESCALATION_OUTBOX": str(self.outbox), "PYTHONUNBUFFERED": "1",
             **self.extra_env, **extra}
@@ -248,6 +253,7 @@ def main() -> int:
         with stack.running() as running:
             api = running.start_api(port=api_port)
             print(banner(running, api.port, api.token, s, mail), flush=True)
+            print(archive_schedule(running), flush=True)
             while not stopping.wait(0.5):
                 if (gone := running.exited()) is not None:
                     print(f"error: the {gone.name} exited with {gone.returncode}; see {gone.log_file}", file=sys.stderr)
@@ -261,6 +267,17 @@ def main() -> int:
             mail.stop()
     print("stopped.", flush=True)
     return 0
+
+
+def archive_schedule(stack: Stack) -> str:
+    """The daily Schedule that archives closed workflows before the 30 days' retention deletes them: created, or
+    brought up to date, by the same command the compose file's `archive-schedule` service runs."""
+    done = subprocess.run([sys.executable, "-m", "starter.cli", "audit", "schedule"], cwd=ROOT, env=stack.env(),
+                          capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        return f"warning: the audit archive's schedule was not created: {done.stderr.strip()}"
+    first = done.stdout.strip().splitlines()[0] if done.stdout.strip() else "created"
+    return f"Audit archive: {first}\n  archive folder   {stack.env()['ESCALATION_ARCHIVE_DIR']}"
 
 
 def _mail_line(mail: MailServer | None, s: Settings) -> str:

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     escalation_kb_dir: str = Field("var/kb", description="the knowledge base: completed post-mortems' articles "
                                                          "(markdown files)")
     escalation_delivery_timeout_s: float = Field(15.0, description="one delivery attempt's time limit")
+    escalation_archive_dir: str = Field("var/archive", description="the audit archive the daily Schedule writes closed "
+                                                                   "workflows' histories to (on the worker's host)")
+    escalation_audit_signing_key: str = Field("var/audit-signing.key", description="the operator's Ed25519 key that "
+                                                                                 "signs exports' and the archive's "
+                                                                                 "manifests (made on first use)")
     # HTTP API (starter/http)
     escalation_api_host: str = Field("127.0.0.1", description="where the HTTP API listens (0.0.0.0 in a container)")
     escalation_api_port: int = Field(8000, description="the HTTP API's port")

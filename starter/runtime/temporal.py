@@ -34,9 +34,11 @@ from activities.notify import Notifier, Outbox
 from activities.prepare import Preparer
 from activities.rotation import EscalationManagers
 from activities.sponsorship import Sponsorships
+from starter.runtime.archive import Archiver
 from starter.runtime.directory_file import DEFAULT_TEMPLATES, directory_path, load_directory
 from starter.runtime.sdk_private import activity_name
 from starter.runtime.settings import Settings, customer_channels, settings, survey_secret
+from workflows.archive.workflow import ArchiveWorkflow
 from workflows.common.directory import resolve
 from workflows.incident.workflow import IncidentWorkflow
 from workflows.postmortem.workflow import PostmortemWorkflow
@@ -50,7 +52,7 @@ log = structlog.get_logger("escalation.runtime")
 
 # Every workflow type and activity the engine runs; a new one is registered here and nowhere else.
 WORKFLOWS: list[type] = [TicketWorkflow, RotationWorkflow, SurveyWorkflow, SponsorshipWorkflow, IncidentWorkflow,
-                        PostmortemWorkflow]
+                        PostmortemWorkflow, ArchiveWorkflow]
 # The task queue every worker and client uses unless ESCALATION_TASK_QUEUE says otherwise (written once, in Settings).
 DEFAULT_TASK_QUEUE: str = Settings.model_fields["escalation_task_queue"].default
 
@@ -77,7 +79,8 @@ def activities(s: Settings) -> list[Any]:
     return [Notifier(outbox).notify, preparer.prepare, deliverer.deliver,
             EscalationManagers(managers_on_duty).assign, Sponsorships(sponsor_of).enrol,
             IncidentFanOut(s.escalation_incident_fanout_concurrency, s.escalation_incident_fanout_rate).fan_out,
-            KnowledgeBase(Path(s.escalation_kb_dir)).publish]
+            KnowledgeBase(Path(s.escalation_kb_dir)).publish,
+            Archiver(Path(s.escalation_archive_dir), Path(s.escalation_audit_signing_key)).archive]
 
 
 def data_converter() -> DataConverter:

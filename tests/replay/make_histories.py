@@ -22,9 +22,11 @@ from temporalio.testing import WorkflowEnvironment
 from starter.client.incidents import IncidentClient
 from starter.client.postmortems import PostmortemClient
 from starter.client.sponsorships import SponsorshipClient
+from starter.runtime.archive import Archiver
 from starter.runtime.policy_file import load_policy
 from tests.support.workflows import local_env, running_worker, start_ticket, ticket, time_skipping_env
 from workflows import ticket as core
+from workflows.archive import ArchiveRequest, ArchiveResult
 from workflows.common.policy import Policy
 from workflows.incident import LinkRequest, PostUpdate, ResolveIncident, incident_workflow_id
 from workflows.postmortem import ActionItemIn, AssignIn, CompleteIn, ReviewIn, RootCauseIn
@@ -395,6 +397,26 @@ async def ticket_unlinked_from_incident(env: WorkflowEnvironment, tq: str) -> st
     return handle.id
 
 
+async def archive_run(env: WorkflowEnvironment, tq: str) -> str:
+    """A scheduled archive run's workflow (started directly: the schedule only starts it), over a terminated ticket;
+    the worker's archive activity writes to a temporary folder."""
+    handle = await start_ticket(env.client, tq, ticket(await env.get_current_time()))
+    await handle.terminate("closed for the archive's history")
+    return await _archive_once(env, tq)
+
+
+async def _archive_once(env: WorkflowEnvironment, tq: str) -> str:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        async with running_worker(env.client, replace_activities=[Archiver(Path(folder), None).archive]) as own_tq:
+            result = await env.client.execute_workflow(
+                "ArchiveWorkflow", ArchiveRequest(lookback_days=1), id=f"audit-archive-{own_tq}", task_queue=own_tq,
+                result_type=ArchiveResult)
+        assert result.written >= 1, result
+    return f"audit-archive-{own_tq}"
+
+
 SCENARIOS: list[tuple[Scenario, Callable[[], Awaitable[WorkflowEnvironment]]]] = [
     (seed_escalation, time_skipping_env), (full_lifecycle, time_skipping_env), (late_reply_follow_up, local_env),
     (small_action_answers, time_skipping_env), (bot_hand_off_in_the_past, time_skipping_env),
@@ -405,7 +427,7 @@ SCENARIOS: list[tuple[Scenario, Callable[[], Awaitable[WorkflowEnvironment]]]] =
     (severe_ticket_resolved, time_skipping_env), (incident_reminded_in_background, time_skipping_env),
     (ticket_resolved_by_incident_update, time_skipping_env), (ticket_unlinked_from_incident, time_skipping_env),
     (postmortem_action_item_reminded, time_skipping_env), (incident_postmortem_with_breaches, time_skipping_env),
-    (postmortem_handed_over, time_skipping_env),
+    (postmortem_handed_over, time_skipping_env), (archive_run, local_env),
 ]
 
 

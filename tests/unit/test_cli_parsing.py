@@ -191,3 +191,25 @@ def test_worker_and_api_help_list_their_settings(command: str, listed: list[str]
     for line in listed:
         assert line in out
     assert "a Temporal call slower than this is a 503" in out or command == "worker", "with what each means"
+
+
+def test_the_archive_schedules_time_of_day_is_checked() -> None:
+    import argparse
+    from datetime import timedelta
+
+    from starter.cli.audit import time_of_day
+
+    assert time_of_day("02:00") == timedelta(hours=2) and time_of_day("23:59") == timedelta(hours=23, minutes=59)
+    for bad in ("24:00", "2", "12:60", "noon"):
+        with pytest.raises(argparse.ArgumentTypeError, match="not a time of day HH:MM"):
+            time_of_day(bad)
+
+
+def test_an_archive_run_covers_its_look_back_days() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from workflows.archive import ArchiveRequest, period
+
+    now = datetime(2026, 12, 4, 2, 0, tzinfo=UTC)
+    covered = period(ArchiveRequest(lookback_days=7), now)
+    assert (covered.since, covered.until) == (now - timedelta(days=7), now)
