@@ -164,3 +164,15 @@ def test_the_update_input_round_trips_as_json() -> None:
     assert tc.MigrationPlan.model_validate_json(plan.model_dump_json()) == plan
     assert plan.at.tzinfo is not None and plan.at == (T0 + 15 * M).astimezone(UTC)
     assert change(plan, RES).accrued == timedelta(minutes=15)
+
+
+def test_a_clock_not_started_takes_the_new_target_when_it_starts() -> None:
+    """An unacknowledged Tier 1 ticket's tier clock waits for the acknowledgement: migrated, it stays idle (no
+    target shown), then starts with the new policy's 40 minutes."""
+    sim = Sim()
+    new = p1(tier={"tier0": "5m", "tier1": "40m", "tier2": "4h", "tier3": "8h"})
+    s = tc.migrate(sim.s, POLICY, new, T0 + 5 * M, ADMIN).state
+    assert (s.clocks[TIER].phase, s.clocks[TIER].target) == ("idle", None)
+    sim.state, sim.policy = s, new
+    sim.do(Acknowledge(actor="agent:alice"), T0 + 10 * M)
+    assert sim.clock(TIER).target == 40 * M and sim.clock(TIER).due_at == T0 + 50 * M

@@ -114,6 +114,8 @@ def migrate(state: TicketState, old: Policy, new: Policy, now: datetime, actor: 
     s = state.model_copy(deep=True)
     old_cal, new_cal = s.calendar, new.calendar_for(s.priority)
     for name, c in s.clocks.items():
+        if c.phase == "idle":
+            continue  # not started: it takes the new policy's target when it starts
         settled = clocks.retarget(c, now, c.target, old_cal)  # what accrued up to now, counted in the old calendar
         s.clocks[name] = clocks.retarget(settled, now, clock_target(s, name, new), new_cal)
     s.calendar = new_cal
