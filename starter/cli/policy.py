@@ -1,8 +1,10 @@
-"""`escalation policy`: check a policy file; preview the deadlines it sets (no server needed)."""
+"""`escalation policy`: check a policy file; preview the deadlines it sets (no server needed); move open tickets to
+a new policy version (`migrate`, through the client)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 from datetime import datetime
@@ -10,7 +12,19 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from starter.cli.common import CliError, SubParsers, duration_text, parse_time, table
+from starter.cli.common import (
+    CliError,
+    ExitCode,
+    SubParsers,
+    actor,
+    duration_text,
+    emit,
+    parse_time,
+    table,
+    time_text,
+)
+from starter.client import EscalationClient, Principal
+from starter.client.migrations import MAX_MIGRATIONS_PER_CALL, MigrationReport, Outcome
 from starter.runtime.directory_file import (
     DEFAULT_TEMPLATES,
     directory_path,
@@ -51,6 +65,19 @@ def add_parser(sub: SubParsers) -> None:
     d.add_argument("--policy", help="policy file (default $ESCALATION_POLICY or config/policy.yaml)")
     d.add_argument("--json", action="store_true", help="print JSON for scripts")
     d.set_defaults(run=cmd_deadlines)
+    m = pol.add_parser("migrate", help="move open tickets to a new policy version (admins); --dry-run shows each "
+                                       "ticket's due times before and after and changes nothing")
+    m.add_argument("--to", required=True, metavar="FILE", help="the new policy file")
+    which = m.add_mutually_exclusive_group(required=True)
+    which.add_argument("--ticket", action="append", dest="tickets", metavar="ID", help="a ticket id (repeatable)")
+    which.add_argument("--query", help="a visibility query over the running tickets, e.g. \"TicketPriority = 'P1'\"")
+    m.add_argument("--dry-run", action="store_true", help="show the due times before and after; change nothing")
+    m.add_argument("--reason", default="", help="why (recorded in each ticket's timeline)")
+    m.add_argument("--limit", type=int, default=MAX_MIGRATIONS_PER_CALL,
+                   help=f"at most this many tickets (1 to {MAX_MIGRATIONS_PER_CALL})")
+    m.add_argument("--actor", help="who moves them (default $ESCALATION_ACTOR or cli:$USER)")
+    m.add_argument("--json", action="store_true", help="print JSON for scripts")
+    m.set_defaults(run=cmd_migrate)
 
 
 def cmd_check(a: argparse.Namespace) -> None:
@@ -121,3 +148,41 @@ def cmd_deadlines(a: argparse.Namespace) -> None:
     print(table([[r.clock.value, duration_text(r.target) if r.target else "-", r.due_local or "-",
                   ", ".join(f"{p}% {w.astimezone(cal.zone):%a %Y-%m-%d %H:%M}" for p, w in r.warnings.items()), r.note]
                  for r in rows], ["clock", "target", "due (calendar time)", "warnings", "note"]))
+
+
+def cmd_migrate(a: argparse.Namespace) -> int:
+    """Exit code 1 (error) when a ticket was rejected, missing or failed; tickets not open are only skipped."""
+    if not 1 <= a.limit <= MAX_MIGRATIONS_PER_CALL:
+        raise CliError(f"--limit {a.limit} is out of range: 1 to {MAX_MIGRATIONS_PER_CALL}")
+    policy = load_policy(a.to)
+
+    async def run() -> MigrationReport:
+        client = await EscalationClient.connect()
+        return await client.migrate_policy(policy, principal=Principal.operator(actor(a)), tickets=a.tickets or (),
+                                           query=a.query, dry_run=a.dry_run, reason=a.reason, limit=a.limit)
+
+    report = asyncio.run(run())
+    emit(report, a.json, lambda: render_migration(report))
+    return ExitCode.ok if report.ok else ExitCode.error
+
+
+def render_migration(r: MigrationReport) -> str:
+    """One row per clock whose target or due time moves (or that has a due time), one per ticket not moved."""
+    rows: list[list[object]] = []
+    for t in r.tickets:
+        head = [t.ticket_id, t.outcome.value, t.from_version or "-"]
+        if t.outcome not in (Outcome.applied, Outcome.would_apply):
+            rows.append([*head, "", "", "", "", t.message or t.code or ""])
+            continue
+        shown = [c for c in t.changes if c.changed or c.due_before or c.due_after]
+        for i, c in enumerate(shown or t.changes[:1]):
+            target = duration_text(c.target_before) + ("" if c.target_after == c.target_before
+                                                        else f" -> {duration_text(c.target_after)}")
+            note = ("OVERDUE: breaches at once" if c.overdue else "breached before" if c.breached
+                    else "" if c.changed else "unchanged")
+            rows.append([*(head if i == 0 else ["", "", ""]), c.clock.value, target, time_text(c.due_before),
+                         time_text(c.due_after), note])
+    counts = ", ".join(f"{n} {o.value}" for o, n in r.counts.items() if n)
+    title = f"to policy {r.to_version}" + (" (dry run: nothing changed)" if r.dry_run else "")
+    return "\n".join([title, table(rows, ["ticket", "outcome", "from", "clock", "target", "due before", "due after",
+                                         "note"]), counts])

@@ -33,6 +33,7 @@ class Permission(StrEnum):
     escalate_executive = "escalate_executive"  # escalate into a tier only a person may enter (executives)
     declare_incident = "declare_incident"  # POST /v1/incidents
     read_incident = "read_incident"  # GET an incident, its linked tickets
+    policy_migrate = "policy_migrate"  # move open tickets to a new policy version (admins and the CLI's operator)
 
 
 P = Permission

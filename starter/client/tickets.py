@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from starter.runtime.replay import ReplayAudit
 from starter.client.incidents import Declared, IncidentClient, TicketIdsPage
 from starter.client.macros import MacroRenderer
+from starter.client.migrations import MAX_MIGRATIONS_PER_CALL, MigrationReport, migrate_all
 from starter.client.postmortems import PostmortemClient
 from starter.client.principal import Permission, Principal
 from starter.client.schedules import ScheduleClient
@@ -623,6 +624,62 @@ class EscalationClient:
                                "(`escalation audit replay` has no such bound)", field="tickets")
         async with self._replaying:
             return await replay_all(self.server_histories(ids))
+
+    # ----- moving tickets to a new policy version ------------------------------------
+
+    async def migrate_policy(self, policy: Policy, *, principal: Principal, tickets: Sequence[str] = (),
+                             query: str | None = None, dry_run: bool = False, reason: str = "",
+                             limit: int = MAX_MIGRATIONS_PER_CALL) -> MigrationReport:
+        """Move the open tickets named, and the running tickets a visibility query matches, to `policy` (admins):
+        the dry run shows each one's due times before and after and changes nothing. One result per ticket."""
+        if not principal.can(Permission.policy_migrate):
+            raise Forbidden(f"moving tickets to another policy needs an admin ({principal.actor} is "
+                            f"{principal.role.value})")
+        ids = list(dict.fromkeys(tickets))
+        for ticket_id in ids:
+            self.handle(ticket_id)  # a malformed id is bad input, before anything is read
+        if query:
+            scope = f"WorkflowType = 'Ticket' AND ExecutionStatus = 'Running' AND ({query})"
+            async with self._errors():
+                matched = await self.workflow_ids(scope, limit + 1)  # one more: too many?
+            ids += [t for w in matched if (t := w.removeprefix("ticket-")) not in ids]
+        if not ids:
+            raise InvalidInput("name tickets or a query that matches an open ticket; nothing to move", field="query")
+        if len(ids) > limit:
+            raise InvalidInput(f"{len(ids)} tickets to move; at most {limit} in one call (narrow the query)",
+                               field="tickets")
+        return await migrate_all(self, ids, policy, principal.actor, dry_run=dry_run, reason=reason)
+
+    async def snapshot(self, ticket_id: str) -> tuple[core.TicketState, Policy | None]:
+        """The ticket's state and the policy snapshot it runs (None: its workflow has completed)."""
+        state = await self._state(ticket_id)
+        if state.closed:
+            return state, None
+        async with self._errors(ticket_id):
+            try:
+                policy = await self.handle(ticket_id).query(TicketWorkflow.policy_snapshot, rpc_timeout=self.rpc_timeout)
+            except WorkflowQueryFailedError as exc:
+                raise WorkflowTaskFailed(f"ticket {ticket_id} cannot be read: its query failed in the worker ({exc})") \
+                    from None
+        return state, policy
+
+    async def send_migration(self, ticket_id: str, inp: core.MigratePolicy) -> core.MigrationPlan:
+        """The `migrate_policy` Update; its validator refuses (writing nothing) what the core refuses."""
+        handle = self.handle(ticket_id)
+        async with self._errors(ticket_id):
+            try:
+                return await while_crowded(lambda: handle.execute_update(
+                    TicketWorkflow.migrate_policy, inp, rpc_timeout=self.rpc_timeout))
+            except WorkflowUpdateFailedError as exc:
+                if isinstance(exc.cause, ApplicationError):
+                    raise ActionRejected(exc.cause.type or "rejected", exc.cause.message) from None
+                raise
+            except RPCError as exc:
+                if is_closed(exc):
+                    raise ActionRejected("ticket_closed", f"ticket {ticket_id} is closed") from None
+                raise
+            except WorkflowUpdateRPCTimeoutOrCancelledError:
+                raise no_answer(ticket_id, self.task_queue, self.rpc_timeout) from None
 
     def _known_value(self, attr: str, value: str) -> str:
         """A filter on a closed vocabulary must use one of its words: a typo is an error, not an empty list."""

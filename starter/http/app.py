@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starter.http.deps import ApiState, TicketClient, bind_policy
 from starter.http.errors import STATUS_CODES, BodyTooLarge, ErrorBody, ErrorInfo, input_rejected, install_error_handlers
 from starter.http.input_guard import InputGuard
-from starter.http.routers import actions, audit, health, incidents, intake, postmortems, sponsorships, surveys, tickets
+from starter.http.routers import actions, audit, health, incidents, intake, policies, postmortems, sponsorships, surveys, tickets
 from starter.runtime.settings import Settings, settings_or_exit
 from starter.runtime.settings import settings as default_settings
 from starter.security.auth import TokenStore, load_tokens
@@ -181,7 +181,7 @@ def create_app(settings: Settings | None = None, *, client: TicketClient | None 
     app.add_middleware(RequestMiddleware, max_body=s.escalation_max_body_bytes)
     install_error_handlers(app)
     for router in (health.router, tickets.router, actions.router, intake.router, incidents.router, postmortems.router,
-                   sponsorships.router, surveys.router, audit.router):
+                   sponsorships.router, surveys.router, audit.router, policies.router):
         app.include_router(router)
     _document_policy(app, policy)
     return app

@@ -417,6 +417,24 @@ async def _archive_once(env: WorkflowEnvironment, tq: str) -> str:
     return f"audit-archive-{own_tq}"
 
 
+async def policy_migrated(env: WorkflowEnvironment, tq: str) -> str:
+    """An admin moves an acknowledged P1 to a policy giving Tier 1 40 minutes (the `migrate_policy` Update): it
+    escalates at the new due time, then is resolved and closed."""
+    policy = load_policy()
+    data = policy.model_dump(mode="json", by_alias=True)
+    data["priorities"]["P1"]["tier"]["tier1"] = "40m"
+    handle = await start_ticket(env.client, tq, ticket(await env.get_current_time(), id="H-migrated"), policy)
+    await handle.execute_update(TicketWorkflow.acknowledge, core.Acknowledge(actor=AGENT))
+    await env.sleep(timedelta(minutes=5))
+    await handle.execute_update(TicketWorkflow.migrate_policy, core.MigratePolicy(
+        actor="admin:history", policy=Policy.model_validate(data), reason="Tier 1 gets 40 minutes"))
+    await env.sleep(timedelta(minutes=36))  # the tier clock's new due time passes: Tier 2
+    await handle.execute_update(TicketWorkflow.resolve, core.Resolve(actor=AGENT, summary="fixed"))
+    await handle.execute_update(TicketWorkflow.close, core.Close(actor=AGENT))
+    await handle.result()
+    return handle.id
+
+
 SCENARIOS: list[tuple[Scenario, Callable[[], Awaitable[WorkflowEnvironment]]]] = [
     (seed_escalation, time_skipping_env), (full_lifecycle, time_skipping_env), (late_reply_follow_up, local_env),
     (small_action_answers, time_skipping_env), (bot_hand_off_in_the_past, time_skipping_env),
@@ -427,7 +445,7 @@ SCENARIOS: list[tuple[Scenario, Callable[[], Awaitable[WorkflowEnvironment]]]] =
     (severe_ticket_resolved, time_skipping_env), (incident_reminded_in_background, time_skipping_env),
     (ticket_resolved_by_incident_update, time_skipping_env), (ticket_unlinked_from_incident, time_skipping_env),
     (postmortem_action_item_reminded, time_skipping_env), (incident_postmortem_with_breaches, time_skipping_env),
-    (postmortem_handed_over, time_skipping_env), (archive_run, local_env),
+    (postmortem_handed_over, time_skipping_env), (archive_run, local_env), (policy_migrated, time_skipping_env),
 ]
 
 

@@ -454,6 +454,33 @@ class TicketWorkflow:
         self.incident(e)
         return core.resolved_by(self.state, e.actor)
 
+    # ----- an explicit move to another policy version (admins) -------------------
+
+    @workflow.update(name="migrate_policy")
+    def migrate_policy(self, inp: core.MigratePolicy) -> core.MigrationPlan:
+        """Move the ticket to the policy snapshot given: clocks keep their accrued time, the run loop waits on the
+        deadlines the new policy sets (it re-reads them once `changed`), continue-as-new carries the new snapshot."""
+        self._apply_due()  # the old policy's deadlines due by now stand, as they did in the real world
+        try:
+            out = core.migrate(self.state, self.policy, inp.policy, workflow.now(), inp.actor, inp.reason,
+                               inp.from_version)
+        except core.Rejected as exc:  # only if the catch-up changed what was validated
+            raise rejection(exc) from None
+        self.state, self.policy, self.changed = out.state, intern_policy(inp.policy), True
+        workflow.logger.info("ticket %s: policy %s -> %s by %s", self.state.ticket.id, out.plan.from_version,
+                             out.plan.to_version, inp.actor)
+        return out.plan
+
+    @migrate_policy.validator
+    def _v_migrate_policy(self, inp: core.MigratePolicy) -> None:
+        state = self.state
+        if core.next_due(state, workflow.now(), self.policy) is not None:
+            state = core.catch_up(state, workflow.now(), self.policy).state
+        try:
+            core.check_migration(state, inp.policy, inp.from_version)
+        except core.Rejected as exc:
+            raise rejection(exc) from None
+
     @workflow.query(name="state")
     def current_state(self) -> core.TicketState:
         return self.state
