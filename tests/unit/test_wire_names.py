@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from starter.runtime.temporal import WORKFLOWS
+from workflows.archive.workflow import ArchiveWorkflow
 from workflows.incident.workflow import IncidentWorkflow
 from workflows.postmortem.workflow import PostmortemWorkflow
 from workflows.rotation.workflow import RotationWorkflow
@@ -43,6 +44,7 @@ OTHER_WIRE_NAMES: dict[type, dict[str, set[str]]] = {
     PostmortemWorkflow: {"update": {"review", "root_cause", "add_action_item", "complete_action_item", "assign",
                                     "complete"},
                          "signal": set(), "query": {"state"}},
+    ArchiveWorkflow: {"update": set(), "signal": set(), "query": set()},  # the Schedule starts it by type name
 }
 
 
