@@ -1,8 +1,9 @@
 """The auditor's commands: export a ticket's history (`ticket history`), replay it against this code (`ticket replay`;
 `audit replay` for files, folders of exports, ticket ids and visibility queries, every run of each).
 
-Exit codes: 0 every run replayed; history_diverged (5) when any diverged; invalid_input (2) when some could not be
-read and none diverged. `--json` prints exactly one JSON document (the audit) on stdout, whatever the outcome."""
+Exit codes: 0 every run replayed and its decisions are the rules'; tampered (8) before history_diverged (5) when any
+diverged, before decisions_differ (9) when a run replayed but records decisions the rules do not make from its recorded
+inputs; invalid_input (2) when some could not be read and nothing else failed. `--json` prints exactly one JSON document (the audit) on stdout, whatever the outcome."""
 
 from __future__ import annotations
 
@@ -185,9 +186,14 @@ def verdict_line(v: audit.RunVerdict) -> str:
     if v.tampered:
         return f"TAMPERED  {v.workflow_id}{run}{where}: {v.integrity}"
     if v.passed:
-        return f"PASS      {v.workflow_id}{run}: {v.events} events{where}"
+        checked = v.decisions is not None and v.decisions.checked
+        said = f", {v.decisions.decisions} decisions verified" if checked and v.decisions else (
+            f"; {v.decisions.not_checked}" if v.decisions and v.decisions.not_checked else "")
+        return f"PASS      {v.workflow_id}{run}: {v.events} events{said}{where}"
     if v.divergence:
         return f"DIVERGED  {v.workflow_id}{run}{where}: {v.divergence}"
+    if v.decisions is not None and v.decisions.differences:
+        return f"DECISIONS {v.workflow_id}{run}{where}: " + audit.differences_text(v.workflow_id, v.decisions)
     return f"UNREADABLE {v.workflow_id}{run}{where}: {v.unreadable}"
 
 
@@ -197,7 +203,8 @@ def summary_text(report: audit.ReplayAudit) -> str:
     lines += [verdict_line(v) for v in report.verdicts]
     lines.append(f"replayed {report.histories} run(s), {report.events} events, in {report.seconds:.1f} s "
                  f"({report.per_second}/s) against this code: {report.passed} passed, {report.diverged} diverged, "
-                 f"{report.unreadable} unreadable" + (f"; {report.tampered} of them TAMPERED (changed or unlisted since export)"
+                 f"{report.decisions_differ} with decisions that differ ({report.decisions_checked} run(s)' decisions "
+                 f"checked), {report.unreadable} unreadable" + (f"; {report.tampered} of them TAMPERED (changed or unlisted since export)"
                                               if report.tampered else ""))
     return "\n".join(lines)
 
@@ -207,6 +214,8 @@ def outcome(report: audit.ReplayAudit) -> ExitCode:
         return ExitCode.tampered
     if report.diverged:
         return ExitCode.history_diverged
+    if report.decisions_differ:
+        return ExitCode.decisions_differ
     return ExitCode.invalid_input if report.unreadable else ExitCode.ok
 
 

@@ -5,6 +5,7 @@ from starter.client.errors import (
     Busy,
     EscalationError,
     Forbidden,
+    DecisionsDiffer,
     HistoryDiverged,
     IdConflict,
     InvalidInput,
@@ -26,7 +27,7 @@ from starter.client.tickets import (
 from workflows.ticket.state import workflow_id
 
 __all__ = [
-    "ActionRejected", "Busy", "EscalationClient", "EscalationError", "Forbidden", "HistoryDiverged", "IdConflict",
+    "ActionRejected", "Busy", "EscalationClient", "EscalationError", "Forbidden", "DecisionsDiffer", "HistoryDiverged", "IdConflict",
     "InvalidInput", "LinkRejected", "OpenResult", "OutOfScope", "Permission", "Principal", "ReplyAccepted", "ReplyResult", "Role",
     "TemporalUnavailable", "TicketNotFound", "TicketPage", "TicketSummary", "WorkflowTaskFailed", "workflow_id",
 ]

@@ -77,7 +77,7 @@ class Step(BaseModel):
     value: Any = Field(None, description="the decoded input, result or command value (JSON)")
 
 
-class DecisionCheck(BaseModel):
+class DecisionVerdict(BaseModel):
     """A run's decisions recomputed from its recorded inputs: checked (and the differences), or why not."""
 
     workflow_type: str
@@ -88,12 +88,20 @@ class DecisionCheck(BaseModel):
     notes: list[str] = Field(default_factory=list, description="what was not compared, and why")
     patches: list[str] = Field(default_factory=list, description="the patch markers in the run (its code path)")
     policy_version: str | None = None
-    steps: list[Step] = Field(default_factory=list, description="the walk: every input and decision, in order")
-    final_state: dict[str, Any] | None = Field(None, description="the recomputed state at the run's end (JSON)")
 
     @property
     def clean(self) -> bool:
         return not self.differences
+
+
+class DecisionCheck(DecisionVerdict):
+    """The verdict with the walk itself (what the audit report is built from)."""
+
+    steps: list[Step] = Field(default_factory=list, description="the walk: every input and decision, in order")
+    final_state: dict[str, Any] | None = Field(None, description="the recomputed state at the run's end (JSON)")
+
+    def verdict(self) -> DecisionVerdict:
+        return DecisionVerdict.model_validate(self.model_dump(include=set(DecisionVerdict.model_fields)))
 
 
 # ----- reading the events --------------------------------------------------------------------------------------------
@@ -603,7 +611,7 @@ class _Walk:
         inp = core.TicketInput.model_validate(self.d.first(first))
         patches = set(self.check.patches)
         published = _search_attributes(a.search_attributes.indexed_fields)
-        self.check.policy_version = inp.policy.version if hasattr(inp.policy, "version") else None
+        self.check.policy_version = inp.policy.version()
         if inp.state is None:
             opened = core.open_ticket(inp.ticket, inp.policy, now, opened_by=inp.opened_by, handoff=inp.handoff,
                                       customer_notices=shell.CUSTOMER_NOTICES in patches,
