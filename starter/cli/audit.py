@@ -3,7 +3,8 @@
 
 Exit codes: 0 every run replayed and its decisions are the rules'; tampered (8) before history_diverged (5) when any
 diverged, before decisions_differ (9) when a run replayed but records decisions the rules do not make from its recorded
-inputs; invalid_input (2) when some could not be read and nothing else failed. `--json` prints exactly one JSON document (the audit) on stdout, whatever the outcome."""
+inputs; invalid_input (2) when some could not be read and nothing else failed. `--json` prints exactly one JSON
+document (the audit) on stdout, whatever the outcome."""
 
 from __future__ import annotations
 
@@ -204,8 +205,8 @@ def summary_text(report: audit.ReplayAudit) -> str:
     lines.append(f"replayed {report.histories} run(s), {report.events} events, in {report.seconds:.1f} s "
                  f"({report.per_second}/s) against this code: {report.passed} passed, {report.diverged} diverged, "
                  f"{report.decisions_differ} with decisions that differ ({report.decisions_checked} run(s)' decisions "
-                 f"checked), {report.unreadable} unreadable" + (f"; {report.tampered} of them TAMPERED (changed or unlisted since export)"
-                                              if report.tampered else ""))
+                 f"checked), {report.unreadable} unreadable"
+                 + (f"; {report.tampered} of them TAMPERED (changed or unlisted since export)" if report.tampered else ""))
     return "\n".join(lines)
 
 

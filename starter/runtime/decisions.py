@@ -22,6 +22,7 @@ Other workflow types are reported as not checked.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,7 +30,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
-from temporalio.api.common.v1 import Payload
 from temporalio.api.failure.v1 import Failure
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
@@ -242,10 +242,10 @@ async def _decode(history: WorkflowHistory, converter: DataConverter) -> _Decode
 
     for e in history.events:
         kind = attributes_name(e)
-        a = getattr(e, kind) if kind else None
-        if kind == "workflow_execution_started_event_attributes":
-            await put(e, a.input.payloads)
-        elif kind == "workflow_execution_signaled_event_attributes":
+        if not kind:
+            continue
+        a: Any = getattr(e, kind)
+        if kind == "workflow_execution_started_event_attributes" or kind == "workflow_execution_signaled_event_attributes":
             await put(e, a.input.payloads)
         elif kind == "workflow_execution_update_accepted_event_attributes":
             await put(e, a.accepted_request.input.args.payloads)
@@ -358,18 +358,14 @@ class _Run:
             return
         if self.repeated(e):
             return
-        try:
+        with contextlib.suppress(core.Rejected):  # a signal cannot be refused: the shell logs and ignores it
             self.apply(e)
-        except core.Rejected:
-            pass
 
     def incident(self, e: core.IncidentNotice) -> None:
         if self.state.closed:
             return
-        try:
+        with contextlib.suppress(core.Rejected):
             self.apply(e)
-        except core.Rejected:
-            pass
 
     # the shell's main loop, one iteration (woken by a change, an effect to carry out, or its timer)
     def iterate(self, continues: bool) -> None:
@@ -441,8 +437,8 @@ class _Run:
     def notify(self, n: core.Notify) -> None:
         why = f"{n.kind} to {', '.join(n.recipients)}"
         if not self.patched(shell.REAL_DELIVERY):
-            self.activity("notify", n, n.key, lambda r, f, _: f is not None and self.set_state(
-                core.notification_failed(self.state, n, self.now, f)), why)
+            self.activity("notify", n, n.key, lambda r, f, _: self.failed(f, lambda why: core.notification_failed(
+                self.state, n, self.now, why)), why)
             return
         self.activity("prepare_notification", core.prepare_input(self.state, n, self.now), n.key,
                       lambda r, f, _: self.prepared(n, r, f), why)
@@ -454,8 +450,16 @@ class _Run:
         prepared = Prepared.model_validate(result)
         self.set_state(core.notification_prepared(self.state, n, prepared, self.now))
         for m in prepared.messages:
-            self.activity("deliver", m, m.key, lambda r, f, _, m=m: f is not None and self.set_state(  # type: ignore[misc]
-                core.delivery_failed(self.state, m, self.now, f)), f"{m.kind} to {m.recipient_id} ({m.channel.value})")
+            self.deliver(m)
+
+    def deliver(self, m: Message) -> None:
+        self.activity("deliver", m, m.key, lambda r, f, _: self.failed(f, lambda why: core.delivery_failed(
+            self.state, m, self.now, why)), f"{m.kind} to {m.recipient_id} ({m.channel.value})")
+
+    def failed(self, failure: str | None, record: Callable[[str], core.TicketState]) -> None:
+        """A delivery that failed in the end is recorded on the timeline; one that succeeded changes nothing."""
+        if failure is not None:
+            self.set_state(record(failure))
 
     def enrolled(self, e: core.EnrolSponsorship, result: Any, failure: str | None) -> None:
         if failure is not None:

@@ -27,8 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.postmortem import subjects as postmortem_subjects
     from workflows.postmortem.state import postmortem_workflow_id
     from workflows.survey import rules as survey
-    from workflows.ticket import TicketInput
-    from workflows.ticket import decide
+    from workflows.ticket import TicketInput, decide
     from workflows.ticket.views import DUPLICATE, ActionResult, TicketView, action_result, ticket_view
 
 # A customer message signalled to a closed ticket that has not completed yet opens a follow-up ticket (a child
