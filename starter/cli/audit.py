@@ -23,7 +23,7 @@ from typing import Any
 
 from starter.cli.common import CliError, ExitCode, SubParsers, emit, parse_time
 from starter.client import EscalationClient
-from starter.runtime import manifest
+from starter.runtime import manifest, report
 from starter.runtime import replay as audit
 from workflows.common.vocabulary import ID_PATTERN
 from workflows.ticket import workflow_id
@@ -50,6 +50,15 @@ def add_parser(sub: SubParsers) -> None:
                          "(default $ESCALATION_AUDIT_PUBLIC_KEY)")
     rf.add_argument("--json", action="store_true", help="print the audit as one JSON document (for CI)")
     rf.set_defaults(run=cmd_replay)
+
+    rp = au.add_parser("report", help="one ticket's audit report from its history alone (every run): each decision "
+                                      "with who, when, why, rule and clock; each notification and its delivery; the "
+                                      "policy version; the replay and decision verdicts")
+    rp.add_argument("source", metavar="TICKET|FILE", help="a ticket id (its history fetched from the server, every run) "
+                                                          "or an export file (`ticket history -o`, .json or .json.gz)")
+    rp.add_argument("--workflow-id", help="a file's workflow id (default: the export's, else the file's name)")
+    rp.add_argument("--json", action="store_true", help="print the report as one JSON document")
+    rp.set_defaults(run=cmd_report)
 
     ar = au.add_parser("archive", help="write closed workflows' histories (every type, every run) to a folder as "
                                        ".json.gz, before the server's retention deletes them; a rerun adds only what "
@@ -290,6 +299,36 @@ async def run_replay(a: argparse.Namespace) -> ExitCode:
 
 def cmd_replay(a: argparse.Namespace) -> int:
     return int(asyncio.run(run_replay(a)))
+
+
+# ----- report --------------------------------------------------------------------------------------------------------
+
+
+async def run_report(a: argparse.Namespace) -> ExitCode:
+    """`audit report TICKET|FILE`: the runs read (a file, or the server's every run), replayed, their decisions
+    recomputed, the report printed; the exit code is the replay's (0, 5 diverged, 9 decisions differ)."""
+    if not Path(a.source).exists() and re.fullmatch(ID_PATTERN, a.source) is None:
+        raise CliError(f"{a.source!r}: no such file, and not a ticket id")
+    if Path(a.source).is_dir():
+        raise CliError(f"{a.source}: a folder; audit report reads one ticket (`audit replay` reads folders)")
+    sources = argparse.Namespace(sources=[a.source], query=None, workflow_id=a.workflow_id)
+    client = await EscalationClient.connect() if is_ticket_id(a.source) else None
+    runs: list[tuple[str, Any]] = []
+    async for where, item in sourced(sources, client):
+        if isinstance(item, ValueError):
+            raise CliError(f"{where}: {item}")
+        runs.append((where, item))
+    try:
+        built = await report.build_report(runs[0][1].workflow_id, runs)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    emit(built, a.json, lambda: report.render_text(built))
+    return {"passed": ExitCode.ok, "diverged": ExitCode.history_diverged,
+            "decisions_differ": ExitCode.decisions_differ}.get(built.verdict, ExitCode.invalid_input)
+
+
+def cmd_report(a: argparse.Namespace) -> int:
+    return int(asyncio.run(run_report(a)))
 
 
 # ----- archive -------------------------------------------------------------------------------------------------------

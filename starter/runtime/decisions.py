@@ -75,6 +75,17 @@ class Step(BaseModel):
     actor: str | None = None
     summary: str = ""
     value: Any = Field(None, description="the decoded input, result or command value (JSON)")
+    answers: int | None = Field(None, description="a result's command: the event that scheduled or initiated it")
+
+
+class Decided(BaseModel):
+    """A timeline entry the rules recorded (who, when, why, rule, clock), with the event that caused it."""
+
+    entry: core.TimelineEntry
+    event_id: int = Field(description="the input (or, for the shell's own deadlines, the task) behind it")
+    event_type: str
+    noticed_at: datetime = Field(description="workflow time when the workflow applied it (a deadline applied late "
+                                             "by a catch-up is recorded at its due time)")
 
 
 class DecisionVerdict(BaseModel):
@@ -98,6 +109,8 @@ class DecisionCheck(DecisionVerdict):
     """The verdict with the walk itself (what the audit report is built from)."""
 
     steps: list[Step] = Field(default_factory=list, description="the walk: every input and decision, in order")
+    timeline: list[Decided] = Field(default_factory=list, description="every timeline entry the rules recorded, "
+                                                                        "unbounded (the state keeps only the latest)")
     final_state: dict[str, Any] | None = Field(None, description="the recomputed state at the run's end (JSON)")
 
     def verdict(self) -> DecisionVerdict:
@@ -521,7 +534,9 @@ class _Walk:
         self.d = decoded
         self.check = DecisionCheck(workflow_type="Ticket", checked=True)
         self.run: _Run | None = None
+        self.task_started: HistoryEvent | None = None
         self.by_scheduled: dict[int, _Expected] = {}  # a recorded command's event id -> the computed one it matched
+        self.seen_seq = 0  # the last timeline entry collected
         self.single_batch = any(SINGLE_BATCH_FLAG in e.workflow_task_completed_event_attributes.sdk_metadata.lang_used_flags
                                 for e in history.events if e.HasField("workflow_task_completed_event_attributes"))
 
@@ -531,9 +546,21 @@ class _Walk:
             decision=decision, recorded=_short(_json(recorded)), computed=_short(_json(computed))))
 
     def step(self, e: HistoryEvent, role: str, name: str, now: datetime | None, actor: str | None = None,
-             summary: str = "", value: Any = None) -> None:
+             summary: str = "", value: Any = None, answers: int | None = None) -> None:
         self.check.steps.append(Step(event_id=e.event_id, event_type=event_type(e), at=_at(e), effective_at=now,
-                                     role=role, name=name, actor=actor, summary=summary, value=_json(value)))
+                                     role=role, name=name, actor=actor, summary=summary, value=_json(value),
+                                     answers=answers))
+
+    def collect(self, e: HistoryEvent) -> None:
+        """The timeline entries recorded since the last call, attributed to `e`."""
+        run = self.run
+        if run is None:
+            return
+        for entry in run.state.timeline:
+            if entry.seq > self.seen_seq:
+                self.check.timeline.append(Decided(entry=entry, event_id=e.event_id, event_type=event_type(e),
+                                                   noticed_at=run.now))
+        self.seen_seq = max(self.seen_seq, run.state.seq)
 
     def walk(self) -> DecisionCheck:
         events = list(self.h.events)
@@ -551,6 +578,7 @@ class _Walk:
                 while j < len(events) and attributes_name(events[j]) in _COMMANDS:
                     j += 1
                 assert started is not None
+                self.task_started = started
                 self.task(workflow_time(started), inputs, events[i + 1:j])
                 inputs = []
                 i = j
@@ -584,19 +612,27 @@ class _Walk:
         # The SDK applies an activation's Signals and Updates first; before its single-batch flag it also let the
         # workflow run once between them and the other jobs (activity results, timers), so the main loop may act
         # on the Update before an activity's result arrives in the same task.
+        task_event = self.task_started or (inputs[-1] if inputs else self.h.events[0])
         for e in signals:
             self.signal(e, now)
+            self.collect(e)
         for e in updates:
             self.update(e, answers, now)
+            self.collect(e)
         if (signals or updates) and not self.single_batch:
             self.wake(run, continues, timer_fired=False)
+            self.collect(task_event)
         # A child's start wakes its waiter in one step, an activity's result in two (the activity handle is a task
         # of its own): in one run of the workflow the child's continuation comes first.
         children = [e for e in inputs if e.HasField("child_workflow_execution_started_event_attributes")
                     or e.HasField("start_child_workflow_execution_failed_event_attributes")]
+        fired: HistoryEvent | None = None
         for e in children + [e for e in inputs if e not in signals and e not in children]:
-            timer_fired = self.other_input(e, now) or timer_fired
+            if self.other_input(e, now):
+                timer_fired, fired = True, e
+            self.collect(e)
         self.wake(run, continues, timer_fired)
+        self.collect(fired or task_event)
         self.compare(commands, run)
 
     @staticmethod
@@ -635,6 +671,9 @@ class _Walk:
             self.check.policy_version = recorded_version
         self.run = _Run(policy=inp.policy, patches=patches, now=now, state=state, published=published,
                         pending=pending, opened_now=True)
+        if inp.state is not None:
+            self.seen_seq = inp.state.seq  # carried over: collected in the run before
+        self.collect(first)
         self.step(first, "input", "opening", now, actor=inp.opened_by or core.OPENER, summary=summary,
                   value={"ticket": inp.ticket.id, "policy_version": self.check.policy_version,
                          "continued": inp.state is not None})
@@ -735,7 +774,7 @@ class _Walk:
             else:
                 failure = self.d.failures.get(e.event_id, "failed")
             name = expected.name if expected else "activity"
-            self.step(e, "input", f"{name} result", now, summary=failure or "", value=result)
+            self.step(e, "input", f"{name} result", now, summary=failure or "", value=result, answers=scheduled)
             if expected is not None and expected.on_result is not None:
                 expected.on_result(result, failure, True)
             return False
@@ -743,7 +782,7 @@ class _Walk:
                     "start_child_workflow_execution_failed_event_attributes"):
             expected = self.by_scheduled.pop(a.initiated_event_id, None)
             self.step(e, "input", f"{expected.name if expected else 'child'} started", now,
-                      summary="already started" if "failed" in kind else "")
+                      summary="already started" if "failed" in kind else "", answers=a.initiated_event_id)
             if expected is not None and expected.on_result is not None:
                 expected.on_result(None, None, True)
         return False
