@@ -331,6 +331,7 @@ class _Run:
     changed: bool = False
     closed_phase: bool = False  # the main loop has ended (the ticket closed)
     survey_asked: bool = False
+    awaiting_child: bool = False  # after closing, the run awaits a child's start
     finished: bool = False
     late_replies: list[core.CustomerReply] = field(default_factory=list)
     opened_now: bool = False
@@ -382,6 +383,9 @@ class _Run:
 
     # the shell's main loop, one iteration (woken by a change, an effect to carry out, or its timer)
     def iterate(self, continues: bool) -> None:
+        # A timer this task started is cancelled by this iteration: the core SDK drops a timer started and
+        # cancelled in one activation, so the history holds only the last one.
+        self.expected = [x for x in self.expected if x.kind != "timer"]
         self.changed = False
         self.apply_due()
         self.publish()
@@ -500,29 +504,43 @@ class _Run:
 
     # after the main loop: the survey, late replies, completion
     def after_close(self) -> None:
+        """The shell after its main loop: the survey started (awaited), then one late reply at a time opens its
+        follow-up (each start awaited), and it completes once idle."""
+        if self.awaiting_child:
+            return
         if not self.survey_asked:
             self.survey_asked = True
             if self.patched(shell.SURVEYS):
                 inp = survey.survey_input(self.state, self.policy, self.now)
                 if inp is not None:
-                    self.child("SurveyWorkflow", inp, lambda: self.set_state(
-                        survey.survey_started(self.state, inp, self.now), changed=False), "the satisfaction survey")
+                    self.awaiting_child = True
+                    self.child("SurveyWorkflow", inp, lambda: self.started(
+                        survey.survey_started(self.state, inp, self.now)), "the satisfaction survey")
                     return
-        while not self.finished and not (self.in_flight and not self.late_replies):
+        while not self.finished:
             if self.late_replies:
-                self.follow_up(self.late_replies.pop(0))
+                if self.follow_up(self.late_replies.pop(0)):
+                    return
                 continue
             if self.idle():
                 self.expected.append(_Expected("complete", "Ticket", self.state, why="closed, every notification out"))
                 self.finished = True
-            break
-
-    def follow_up(self, reply: core.CustomerReply) -> None:
-        if not self.patched(shell.FOLLOW_UP_FROM_LATE_REPLY):
             return
+
+    def started(self, state: core.TicketState) -> None:
+        """A child the run awaited has started (the shell records it without waking its loop)."""
+        self.awaiting_child = False
+        self.set_state(state, changed=False)
+
+    def follow_up(self, reply: core.CustomerReply) -> bool:
+        """True when a follow-up is started (and awaited); before its patch the reply was only logged."""
+        if not self.patched(shell.FOLLOW_UP_FROM_LATE_REPLY):
+            return False
         follow = core.follow_up_ticket(self.state, reply, self.now)
-        self.child("Ticket", core.TicketInput(ticket=follow, policy=self.policy), lambda: self.set_state(
-            core.follow_up_opened(self.state, reply, follow.id, self.now), changed=False), "a late reply's follow-up")
+        self.awaiting_child = True
+        self.child("Ticket", core.TicketInput(ticket=follow, policy=self.policy), lambda: self.started(
+            core.follow_up_opened(self.state, reply, follow.id, self.now)), "a late reply's follow-up")
+        return True
 
 
 # ----- the walk ------------------------------------------------------------------------------------------------------
@@ -598,11 +616,11 @@ class _Walk:
     # one workflow task: its inputs applied at its start, its commands compared with the computed ones
     def task(self, now: datetime, inputs: list[HistoryEvent], commands: list[HistoryEvent]) -> None:
         if self.run is None:
-            self.open(now)
+            self.open(now)  # a new _Run: now set, nothing expected yet but the opening's own
+        else:
+            self.run.now, self.run.expected = now, []
         run = self.run
         assert run is not None
-        run.now = now
-        run.expected = []
         timer_fired = False
         updates = [c for c in commands if c.HasField("workflow_execution_update_accepted_event_attributes")]
         answers = {c.workflow_execution_update_completed_event_attributes.meta.update_id: c for c in commands
@@ -674,6 +692,10 @@ class _Walk:
         if inp.state is not None:
             self.seen_seq = inp.state.seq  # carried over: collected in the run before
         self.collect(first)
+        if inp.state is None and inp.ticket.opened_at > now + shell.CLOCK_SKEW:  # the shell refuses to run it
+            self.run.finished = True
+            self.run.expected.append(_Expected("fail", "Ticket", f"opened_at {inp.ticket.opened_at.isoformat()} is in "
+                                                                 f"the future", why="opened in the future"))
         self.step(first, "input", "opening", now, actor=inp.opened_by or core.OPENER, summary=summary,
                   value={"ticket": inp.ticket.id, "policy_version": self.check.policy_version,
                          "continued": inp.state is not None})
@@ -724,6 +746,7 @@ class _Walk:
             elif name in core.ACTIONS:
                 event = core.ACTIONS[name].model_validate(raw)
                 actor = event.actor
+                self.validate(e, event)
                 computed = run.act(event)  # type: ignore[arg-type]
             else:
                 self.differ(e, "update", name, "no such Update on this workflow")
@@ -754,6 +777,19 @@ class _Walk:
             recorded = {k: v for k, v in recorded.items() if k in computed_json}
         for diff in differing(recorded, computed_json)[:5]:
             self.differ(answer_event, "update_answer", diff, f"the core's answer to {name} by {actor}")
+
+    def validate(self, e: HistoryEvent, event: Any) -> None:
+        """The Update's validator, as the shell runs it (deadlines caught up on a copy): an action the rules refuse
+        would never have been accepted."""
+        run = self.run
+        assert run is not None
+        state = run.state
+        if core.next_due(state, run.now, run.policy) is not None:
+            state = core.catch_up(state, run.now, run.policy).state
+        try:
+            core.check(state, event, run.policy)
+        except core.Rejected as exc:
+            self.differ(e, "update", f"{event.type} by {event.actor} accepted", f"rejected by the rules: {exc.message}")
 
     def other_input(self, e: HistoryEvent, now: datetime) -> bool:
         """An input other than a Signal: True when it is the loop's timer firing."""
@@ -828,8 +864,11 @@ class _Walk:
                 self.command(c, expected, which, "Ticket", self.d.first(c))
             elif kind == "workflow_execution_failed_event_attributes":
                 self.check.decisions += 1
-                self.differ(c, "completion", f"failed: {self.d.failures.get(c.event_id, '')}",
-                            "the core does not fail a ticket")
+                recorded_failure = self.d.failures.get(c.event_id, "")
+                match = self.take(expected, "fail", "Ticket", None)
+                if match is None or match.value != recorded_failure:
+                    self.differ(c, "completion", f"failed: {recorded_failure}",
+                                f"failed: {match.value}" if match else "the rules do not fail this ticket here")
         for left in expected:
             if left.kind != "timer" or not any(c.HasField("timer_started_event_attributes") for c in commands):
                 self.differ(commands[-1] if commands else None, left.kind,
