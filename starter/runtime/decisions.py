@@ -11,7 +11,7 @@ every Update's answer, the children started, and the final state (or the state c
 
 Time: `workflow.now()` inside a workflow task is the activation's timestamp, which Temporal's core SDK takes from
 that task's WorkflowTaskStarted event; so each input is applied at the time of the WorkflowTaskStarted event of the
-task that received it (tests/unit/test_decisions.py shows a recorded timer matches to the microsecond).
+task that received it (tests/replay/test_decisions.py: every committed ticket history's timers match exactly).
 
 Patches: `workflow.patched(id)` answers true in a run whose history holds that patch's marker (the SDK's replay
 rule), so each run is recomputed on the path it took, old paths included.
@@ -229,24 +229,21 @@ class _Decoded:
     """Every payload and failure of a run, decoded once up front (the codec is async; the walk is not)."""
 
     def __init__(self) -> None:
-        self.values: dict[tuple[int, str], list[Any]] = {}
+        self.values: dict[int, list[Any]] = {}
         self.failures: dict[int, str] = {}
 
-    def get(self, e: HistoryEvent, what: str = "") -> list[Any]:
-        return self.values.get((e.event_id, what), [])
-
-    def first(self, e: HistoryEvent, what: str = "") -> Any:
-        values = self.get(e, what)
+    def first(self, e: HistoryEvent) -> Any:
+        values = self.values.get(e.event_id, [])
         return values[0] if values else None
 
 
 async def _decode(history: WorkflowHistory, converter: DataConverter) -> _Decoded:
     out = _Decoded()
 
-    async def put(e: HistoryEvent, payloads: Any, what: str = "") -> None:
+    async def put(e: HistoryEvent, payloads: Any) -> None:
         items = list(payloads)
         if items:
-            out.values[(e.event_id, what)] = await converter.decode(items)
+            out.values[e.event_id] = await converter.decode(items)
 
     async def failure(e: HistoryEvent, f: Failure) -> None:
         copy = Failure()
@@ -335,6 +332,7 @@ class _Run:
     finished: bool = False
     late_replies: list[core.CustomerReply] = field(default_factory=list)
     opened_now: bool = False
+    published_in_task: list[dict[str, object]] = field(default_factory=list)  # each upsert this task computed
 
     def patched(self, patch: str) -> bool:
         return patch in self.patches
@@ -413,6 +411,7 @@ class _Run:
             values[sa.INCIDENT.name] = ""
         if any(self.published.get(k) != v for k, v in values.items()):
             self.published = values
+            self.published_in_task.append(values)
 
     # carrying out effects (the shell's _carry_out and its branches)
     def send(self) -> None:
@@ -618,7 +617,7 @@ class _Walk:
         if self.run is None:
             self.open(now)  # a new _Run: now set, nothing expected yet but the opening's own
         else:
-            self.run.now, self.run.expected = now, []
+            self.run.now, self.run.expected, self.run.published_in_task = now, [], []
         run = self.run
         assert run is not None
         timer_fired = False
@@ -854,10 +853,11 @@ class _Walk:
                 self.check.decisions += 1
                 values = _search_attributes(a.search_attributes.indexed_fields)
                 self.step(c, "decision", "search_attributes", run.now, value=values)
+                computed = run.published_in_task or [run.published]  # (legacy order: one upsert per wake-up)
                 for name, value in values.items():
-                    if name in sa.BY_NAME and run.published.get(name) != value:  # not the SDK's own (patches)
+                    if name in sa.BY_NAME and all(p.get(name) != value for p in computed):  # not the SDK's own
                         self.differ(c, "search_attributes", f"{name}={value!r}",
-                                    f"{name}={run.published.get(name)!r}")
+                                    f"{name}={computed[-1].get(name)!r}")
             elif kind in ("workflow_execution_completed_event_attributes",
                           "workflow_execution_continued_as_new_event_attributes"):
                 which = "complete" if "completed" in kind else "continue_as_new"

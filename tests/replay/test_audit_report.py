@@ -70,3 +70,20 @@ def test_the_cli_prints_the_report_and_the_verdict_of_a_changed_history(tmp_path
     other = subprocess.run([sys.executable, "-m", "starter.cli", "audit", "report",
                             str(HISTORIES / "survey_answered.json")], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert other.returncode == 2 and "reads ticket histories" in other.stderr
+
+
+async def test_a_terminated_ticket_is_reported_from_what_its_history_holds() -> None:
+    """Terminated mid-life (no completion): the decisions up to then are verified and reported."""
+    data = json.loads((HISTORIES / "people_told.json").read_text(encoding="utf-8"))
+    events = data["events"]
+    end = max(i for i, e in enumerate(events[:150]) if e["eventType"] == "EVENT_TYPE_WORKFLOW_TASK_COMPLETED") + 1
+    while events[end]["eventType"] not in ("EVENT_TYPE_WORKFLOW_TASK_SCHEDULED", "EVENT_TYPE_ACTIVITY_TASK_STARTED"):
+        end += 1  # the task's commands
+    terminated = {"eventId": str(end + 1), "eventTime": events[end - 1]["eventTime"],
+                  "eventType": "EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED",
+                  "workflowExecutionTerminatedEventAttributes": {"reason": "operator", "identity": "ops"}}
+    cut = {"events": [*events[:end], terminated]}
+    r = await build_report("cut", [("cut", h) for h in histories_in(cut, "cut")])
+    assert r.verdict == "passed" and r.status == "open", "not closed: it was terminated"
+    assert r.runs[0].decisions_verified > 20 and not r.runs[0].differences
+    assert any(d.what == "acknowledged" for d in r.decisions) and r.notifications
