@@ -1,8 +1,10 @@
 """The auditor's commands: export a ticket's history (`ticket history`), replay it against this code (`ticket replay`;
 `audit replay` for files, folders of exports, ticket ids and visibility queries, every run of each).
 
-Exit codes: 0 every run replayed; history_diverged (5) when any diverged; invalid_input (2) when some could not be
-read and none diverged. `--json` prints exactly one JSON document (the audit) on stdout, whatever the outcome."""
+Exit codes: 0 every run replayed and its decisions are the rules'; tampered (8) before history_diverged (5) when any
+diverged, before decisions_differ (9) when a run replayed but records decisions the rules do not make from its recorded
+inputs; invalid_input (2) when some could not be read and nothing else failed. `--json` prints exactly one JSON
+document (the audit) on stdout, whatever the outcome."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from typing import Any
 
 from starter.cli.common import CliError, ExitCode, SubParsers, emit, parse_time
 from starter.client import EscalationClient
-from starter.runtime import archive, manifest
+from starter.runtime import archive, manifest, report
 from starter.runtime import replay as audit
 from workflows.archive import ArchiveRequest
 from workflows.common.vocabulary import ID_PATTERN
@@ -49,6 +51,15 @@ def add_parser(sub: SubParsers) -> None:
                          "(default $ESCALATION_AUDIT_PUBLIC_KEY)")
     rf.add_argument("--json", action="store_true", help="print the audit as one JSON document (for CI)")
     rf.set_defaults(run=cmd_replay)
+
+    rp = au.add_parser("report", help="one ticket's audit report from its history alone (every run): each decision "
+                                      "with who, when, why, rule and clock; each notification and its delivery; the "
+                                      "policy version; the replay and decision verdicts")
+    rp.add_argument("source", metavar="TICKET|FILE", help="a ticket id (its history fetched from the server, every run) "
+                                                          "or an export file (`ticket history -o`, .json or .json.gz)")
+    rp.add_argument("--workflow-id", help="a file's workflow id (default: the export's, else the file's name)")
+    rp.add_argument("--json", action="store_true", help="print the report as one JSON document")
+    rp.set_defaults(run=cmd_report)
 
     ar = au.add_parser("archive", help="write closed workflows' histories (every type, every run) to a folder as "
                                        ".json.gz, before the server's retention deletes them; a rerun adds only what "
@@ -197,9 +208,14 @@ def verdict_line(v: audit.RunVerdict) -> str:
     if v.tampered:
         return f"TAMPERED  {v.workflow_id}{run}{where}: {v.integrity}"
     if v.passed:
-        return f"PASS      {v.workflow_id}{run}: {v.events} events{where}"
+        checked = v.decisions is not None and v.decisions.checked
+        said = f", {v.decisions.decisions} decisions verified" if checked and v.decisions else (
+            f"; {v.decisions.not_checked}" if v.decisions and v.decisions.not_checked else "")
+        return f"PASS      {v.workflow_id}{run}: {v.events} events{said}{where}"
     if v.divergence:
         return f"DIVERGED  {v.workflow_id}{run}{where}: {v.divergence}"
+    if v.decisions is not None and v.decisions.differences:
+        return f"DECISIONS {v.workflow_id}{run}{where}: " + audit.differences_text(v.workflow_id, v.decisions)
     return f"UNREADABLE {v.workflow_id}{run}{where}: {v.unreadable}"
 
 
@@ -209,8 +225,9 @@ def summary_text(report: audit.ReplayAudit) -> str:
     lines += [verdict_line(v) for v in report.verdicts]
     lines.append(f"replayed {report.histories} run(s), {report.events} events, in {report.seconds:.1f} s "
                  f"({report.per_second}/s) against this code: {report.passed} passed, {report.diverged} diverged, "
-                 f"{report.unreadable} unreadable" + (f"; {report.tampered} of them TAMPERED (changed or unlisted since export)"
-                                              if report.tampered else ""))
+                 f"{report.decisions_differ} with decisions that differ ({report.decisions_checked} run(s)' decisions "
+                 f"checked), {report.unreadable} unreadable"
+                 + (f"; {report.tampered} of them TAMPERED (changed or unlisted since export)" if report.tampered else ""))
     return "\n".join(lines)
 
 
@@ -219,6 +236,8 @@ def outcome(report: audit.ReplayAudit) -> ExitCode:
         return ExitCode.tampered
     if report.diverged:
         return ExitCode.history_diverged
+    if report.decisions_differ:
+        return ExitCode.decisions_differ
     return ExitCode.invalid_input if report.unreadable else ExitCode.ok
 
 
@@ -292,6 +311,36 @@ async def run_replay(a: argparse.Namespace) -> ExitCode:
 
 def cmd_replay(a: argparse.Namespace) -> int:
     return int(asyncio.run(run_replay(a)))
+
+
+# ----- report --------------------------------------------------------------------------------------------------------
+
+
+async def run_report(a: argparse.Namespace) -> ExitCode:
+    """`audit report TICKET|FILE`: the runs read (a file, or the server's every run), replayed, their decisions
+    recomputed, the report printed; the exit code is the replay's (0, 5 diverged, 9 decisions differ)."""
+    if not Path(a.source).exists() and re.fullmatch(ID_PATTERN, a.source) is None:
+        raise CliError(f"{a.source!r}: no such file, and not a ticket id")
+    if Path(a.source).is_dir():
+        raise CliError(f"{a.source}: a folder; audit report reads one ticket (`audit replay` reads folders)")
+    sources = argparse.Namespace(sources=[a.source], query=None, workflow_id=a.workflow_id)
+    client = await EscalationClient.connect() if is_ticket_id(a.source) else None
+    runs: list[tuple[str, Any]] = []
+    async for where, item in sourced(sources, client):
+        if isinstance(item, ValueError):
+            raise CliError(f"{where}: {item}")
+        runs.append((where, item))
+    try:
+        built = await report.build_report(runs[0][1].workflow_id, runs)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    emit(built, a.json, lambda: report.render_text(built))
+    return {"passed": ExitCode.ok, "diverged": ExitCode.history_diverged,
+            "decisions_differ": ExitCode.decisions_differ}.get(built.verdict, ExitCode.invalid_input)
+
+
+def cmd_report(a: argparse.Namespace) -> int:
+    return int(asyncio.run(run_report(a)))
 
 
 # ----- archive -------------------------------------------------------------------------------------------------------

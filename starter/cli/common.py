@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from starter.client import (
     Busy,
+    DecisionsDiffer,
     EscalationError,
     HistoryDiverged,
     InvalidInput,
@@ -37,6 +38,7 @@ class ExitCode(IntEnum):
     busy = 6
     workflow_task_failed = 7
     tampered = 8  # `audit replay`: an export differs from its folder's signed manifest, or the signature fails
+    decisions_differ = 9  # `audit replay`: a history replays, but records decisions the rules do not make
 
 
 # The client's errors by class (subclasses inherit their parent's code); anything else is ExitCode.error.
@@ -45,6 +47,7 @@ EXIT_CODES: dict[type[EscalationError], ExitCode] = {
     TicketNotFound: ExitCode.not_found,
     TemporalUnavailable: ExitCode.temporal_unavailable,
     HistoryDiverged: ExitCode.history_diverged,
+    DecisionsDiffer: ExitCode.decisions_differ,
     Busy: ExitCode.busy,
     WorkflowTaskFailed: ExitCode.workflow_task_failed,
 }

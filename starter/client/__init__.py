@@ -3,6 +3,7 @@
 from starter.client.errors import (
     ActionRejected,
     Busy,
+    DecisionsDiffer,
     EscalationError,
     Forbidden,
     HistoryDiverged,
@@ -26,7 +27,8 @@ from starter.client.tickets import (
 from workflows.ticket.state import workflow_id
 
 __all__ = [
-    "ActionRejected", "Busy", "EscalationClient", "EscalationError", "Forbidden", "HistoryDiverged", "IdConflict",
-    "InvalidInput", "LinkRejected", "OpenResult", "OutOfScope", "Permission", "Principal", "ReplyAccepted", "ReplyResult", "Role",
-    "TemporalUnavailable", "TicketNotFound", "TicketPage", "TicketSummary", "WorkflowTaskFailed", "workflow_id",
+    "ActionRejected", "Busy", "DecisionsDiffer", "EscalationClient", "EscalationError", "Forbidden", "HistoryDiverged",
+    "IdConflict", "InvalidInput", "LinkRejected", "OpenResult", "OutOfScope", "Permission", "Principal", "ReplyAccepted",
+    "ReplyResult", "Role", "TemporalUnavailable", "TicketNotFound", "TicketPage", "TicketSummary", "WorkflowTaskFailed",
+    "workflow_id",
 ]

@@ -75,6 +75,13 @@ class HistoryDiverged(EscalationError):
     code = "history_diverged"
 
 
+class DecisionsDiffer(EscalationError):
+    """A history that replays, but records decisions the rules do not make from its recorded inputs (a timer, an
+    answer, a notification changed): the message names the events."""
+
+    code = "decisions_differ"
+
+
 class LinkRejected(EscalationError):
     """A signed link (a survey's) that is forged (`link_forged`) or past its expiry (`link_expired`)."""
 

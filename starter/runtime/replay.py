@@ -20,8 +20,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 
-from starter.client.errors import HistoryDiverged
+from starter.client.errors import DecisionsDiffer, HistoryDiverged
 from starter.client.histories import run_id_of
+from starter.runtime.decisions import DecisionVerdict, check_decisions
 from starter.runtime.sdk_private import workflow_type_name
 from starter.runtime.temporal import WORKFLOWS, replayer
 
@@ -50,6 +51,20 @@ class RunVerdict(BaseModel):
     unreadable: str | None = Field(None, description="not a history this code can replay, and why")
     integrity: str | None = Field(None, description="what the export folder's signed manifest says of the file")
     tampered: bool = Field(False, description="changed after export, not listed, or under a failed signature")
+    decisions: DecisionVerdict | None = Field(None, description="its decisions recomputed from its recorded inputs "
+                                                                "(a run that replayed)")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def verdict(self) -> str:
+        """passed, tampered, diverged, decisions_differ or unreadable (in that order of precedence)."""
+        if self.tampered:
+            return "tampered"
+        if self.divergence is not None:
+            return "diverged"
+        if self.decisions is not None and self.decisions.differences:
+            return "decisions_differ"
+        return "unreadable" if self.unreadable is not None else "passed"
 
 
 class ReplayAudit(BaseModel):
@@ -63,6 +78,8 @@ class ReplayAudit(BaseModel):
     seconds: float
     per_second: float
     tampered: int = 0
+    decisions_differ: int = Field(0, description="runs that replayed but whose recorded decisions the rules do not make")
+    decisions_checked: int = Field(0, description="runs whose decisions were recomputed (tickets)")
     manifests: list[dict[str, Any]] = Field(default_factory=list, description="the signed manifests checked")
     verdicts: list[RunVerdict]
 
@@ -118,9 +135,10 @@ Sourced = tuple[str, WorkflowHistory | ValueError]  # (where it came from, the h
 
 
 async def replay_all(histories: AsyncIterator[Sourced], progress: Callable[[RunVerdict], None] | None = None,
-                     ) -> ReplayAudit:
+                     *, decisions: bool = True) -> ReplayAudit:
     """Replay every history with one replayer (the worker's workflow types, sandbox and data converter): a history
-    that cannot be replayed is reported, not raised, and the others go on."""
+    that cannot be replayed is reported, not raised, and the others go on. With `decisions`, each run that replayed
+    has its decisions recomputed from its recorded inputs (starter.runtime.decisions); a difference fails it."""
     verdicts: list[RunVerdict] = []
     started = time.perf_counter()
     pending: dict[int, tuple[str, str]] = {}  # id(history) -> (source, type), for the histories pushed
@@ -147,15 +165,30 @@ async def replay_all(histories: AsyncIterator[Sourced], progress: Callable[[RunV
             h = result.history
             source, kind = pending.pop(id(h))
             failure = None if result.replay_failure is None else diverged_at(h, str(result.replay_failure))
+            checked = await decisions_of(h) if decisions and failure is None else None
             _record(verdicts, RunVerdict(workflow_id=h.workflow_id, run_id=run_id_of(h), workflow_type=kind,
-                                         source=source, events=len(h.events), passed=failure is None,
-                                         divergence=failure), progress)
+                                         source=source, events=len(h.events),
+                                         passed=failure is None and (checked is None or checked.clean),
+                                         divergence=failure, decisions=checked), progress)
     seconds = time.perf_counter() - started
     return ReplayAudit(histories=len(verdicts), passed=sum(v.passed for v in verdicts),
                        diverged=sum(v.divergence is not None for v in verdicts),
                        unreadable=sum(v.unreadable is not None for v in verdicts),
+                       decisions_differ=sum(v.verdict == "decisions_differ" for v in verdicts),
+                       decisions_checked=sum(v.decisions is not None and v.decisions.checked for v in verdicts),
                        events=sum(v.events for v in verdicts), seconds=round(seconds, 3),
                        per_second=round(len(verdicts) / seconds, 1) if seconds > 0 else 0.0, verdicts=verdicts)
+
+
+async def decisions_of(history: WorkflowHistory) -> DecisionVerdict:
+    """The run's decision check; a failure of the check itself is reported on the run (not raised: the audit goes
+    on), as not checked, with the reason."""
+    try:
+        return (await check_decisions(history)).verdict()
+    except Exception as exc:
+        kind = workflow_type_of(history)
+        return DecisionVerdict(workflow_type=kind, checked=False,
+                               not_checked=f"decisions not checked: the check failed ({type(exc).__name__}: {exc})")
 
 
 def _unreadable(source: str, item: WorkflowHistory | ValueError) -> RunVerdict | None:
@@ -178,7 +211,7 @@ def _record(verdicts: list[RunVerdict], verdict: RunVerdict, progress: Callable[
 
 async def replay(history_json: dict[str, Any], workflow_id: str) -> ReplayReport:
     """Every run of one export through replay_all: ValueError when it cannot be read, HistoryDiverged (naming the
-    event) when a run diverges."""
+    event) when a run diverges, DecisionsDiffer (naming the events) when its decisions are not the rules'."""
     histories = histories_in(history_json, workflow_id)
 
     async def each() -> AsyncIterator[Sourced]:
@@ -189,9 +222,21 @@ async def replay(history_json: dict[str, Any], workflow_id: str) -> ReplayReport
     failed = next((v for v in audit.verdicts if not v.passed), None)
     if failed is not None and failed.divergence is not None:
         raise HistoryDiverged(failed.divergence)
+    if failed is not None and failed.decisions is not None and failed.decisions.differences:
+        raise DecisionsDiffer(differences_text(failed.workflow_id, failed.decisions))
     if failed is not None:
         raise ValueError(failed.unreadable or "not replayable")
     return ReplayReport(workflow_id=workflow_id, events=audit.events, ok=True)
+
+
+def differences_text(workflow_id: str, decisions: DecisionVerdict, shown: int = 10) -> str:
+    """The differences, one per line, each naming its event."""
+    lines = [f"the decisions recorded in {workflow_id} are not the rules' ({len(decisions.differences)} differ):"]
+    lines += [f"  event {d.event_id} ({d.event_type}) {d.decision}: history {d.recorded}; rules {d.computed}"
+              for d in decisions.differences[:shown]]
+    if len(decisions.differences) > shown:
+        lines.append(f"  ... and {len(decisions.differences) - shown} more")
+    return "\n".join(lines)
 
 
 # The SDK names the event when it can ("... for event HistoryEvent(id: 137, WorkflowExecutionUpdateAccepted)");

@@ -94,6 +94,9 @@ async def every_run_exports_and_replays(env: WorkflowEnvironment, tq: str, ticke
     report = await replay_all(sourced())
     assert (report.histories, report.passed) == (len(runs), len(runs)), report.verdicts
     assert report.events == sum(len(r["events"]) for r in runs)
+    # each run's decisions recomputed from its own input (the next run's state is the one the last carried over)
+    assert all(v.decisions is not None and v.decisions.checked and not v.decisions.differences
+               for v in report.verdicts), [v.decisions for v in report.verdicts]
 
 
 async def test_search_attributes_list_tickets(env: WorkflowEnvironment, tq: str) -> None:

@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.postmortem import subjects as postmortem_subjects
     from workflows.postmortem.state import postmortem_workflow_id
     from workflows.survey import rules as survey
-    from workflows.ticket import TicketInput
+    from workflows.ticket import TicketInput, decide
     from workflows.ticket.views import DUPLICATE, ActionResult, TicketView, action_result, ticket_view
 
 # A customer message signalled to a closed ticket that has not completed yet opens a follow-up ticket (a child
@@ -127,19 +127,17 @@ class TicketWorkflow:
         return workflow.all_handlers_finished() and not self.pending and not self.in_flight
 
     async def _wait_for_news(self) -> None:
-        upcoming = core.deadlines(self.state, self.policy)
-        timeout = None
-        if upcoming:
-            timeout = max(upcoming[0].at - workflow.now(), timedelta(milliseconds=1))
+        wait = decide.next_wait(self.state, self.policy, workflow.now())
+        timeout = None if wait is None else wait[0]
         with contextlib.suppress(asyncio.TimeoutError):
             await workflow.wait_condition(lambda: self.changed or bool(self.pending), timeout=timeout)
         self.changed = False
 
     def _apply_due(self) -> None:
-        if core.next_due(self.state, workflow.now(), self.policy) is None:
+        caught_up = decide.due_caught_up(self.state, workflow.now(), self.policy,
+                                         supersede=lambda: workflow.patched(SUPERSEDE_DUE_WARNINGS))
+        if caught_up is None:
             return
-        caught_up = core.catch_up(self.state, workflow.now(), self.policy,
-                                  supersede=lambda: workflow.patched(SUPERSEDE_DUE_WARNINGS))
         self.state = caught_up.state
         self.pending += caught_up.effects
 
@@ -298,7 +296,7 @@ class TicketWorkflow:
         self.state, self.changed = out.state, True
         self.pending += out.effects
         workflow.logger.info("ticket %s: %s by %s", self.state.ticket.id, event.type, event.actor)
-        return [e for e in self.state.timeline if e.seq > seen]
+        return decide.added_since(self.state, seen)
 
     def _repeated(self, event: core.Event) -> bool:
         """A customer reply this ticket has applied before (by message_id): not applied again."""
@@ -311,9 +309,9 @@ class TicketWorkflow:
         if self._repeated(event):
             return action_result(self.state, DUPLICATE, [], workflow.now())
         added = self._apply(event)
-        if not workflow.patched(SMALL_ACTION_ANSWER):  # histories from before answered with the state
-            return self.state.model_copy(update={"timeline": added})
-        return action_result(self.state, event.type, added, workflow.now())
+        # histories from before answered with the state
+        return decide.action_answer(self.state, event.type, added, workflow.now(),
+                                    small=workflow.patched(SMALL_ACTION_ANSWER))
 
     # ----- agent actions: updates with validators ---------------------------------
 
