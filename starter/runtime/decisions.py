@@ -39,7 +39,7 @@ from starter.runtime.temporal import data_converter
 from workflows import ticket as core
 from workflows.common import search_attributes as sa
 from workflows.common.delivery import Message, Prepared
-from workflows.common.policy import Policy
+from workflows.common.policy import Policy, intern_policy
 from workflows.postmortem import subjects as postmortem_subjects
 from workflows.postmortem.state import postmortem_workflow_id
 from workflows.survey import rules as survey
@@ -363,6 +363,13 @@ class _Run:
         added = self.apply(event)
         return decide.action_answer(self.state, event.type, added, self.now,
                                     small=self.patched(shell.SMALL_ACTION_ANSWER))
+
+    def migrate(self, inp: core.MigratePolicy) -> Any:
+        """The shell's migrate_policy: the old policy's due deadlines first, then the move to the new snapshot."""
+        self.apply_due()
+        out = core.migrate(self.state, self.policy, inp.policy, self.now, inp.actor, inp.reason, inp.from_version)
+        self.state, self.policy, self.changed = out.state, intern_policy(inp.policy), True
+        return out.plan
 
     def customer_replied(self, e: core.CustomerReply) -> None:
         if self.state.closed:
@@ -742,6 +749,11 @@ class _Walk:
                 actor = notice.actor
                 run.incident(notice)
                 computed: Any = core.resolved_by(run.state, notice.actor)
+            elif name == "migrate_policy":
+                move = core.MigratePolicy.model_validate(raw)
+                actor = move.actor
+                self.validate_migration(e, move)
+                computed = run.migrate(move)
             elif name in core.ACTIONS:
                 event = core.ACTIONS[name].model_validate(raw)
                 actor = event.actor
@@ -789,6 +801,18 @@ class _Walk:
             core.check(state, event, run.policy)
         except core.Rejected as exc:
             self.differ(e, "update", f"{event.type} by {event.actor} accepted", f"rejected by the rules: {exc.message}")
+
+    def validate_migration(self, e: HistoryEvent, move: core.MigratePolicy) -> None:
+        """migrate_policy's validator, as the shell runs it: a move the rules refuse would never have been accepted."""
+        run = self.run
+        assert run is not None
+        state = run.state
+        if core.next_due(state, run.now, run.policy) is not None:
+            state = core.catch_up(state, run.now, run.policy).state
+        try:
+            core.check_migration(state, move.policy, move.from_version)
+        except core.Rejected as exc:
+            self.differ(e, "update", f"migrate_policy by {move.actor} accepted", f"rejected by the rules: {exc.message}")
 
     def other_input(self, e: HistoryEvent, now: datetime) -> bool:
         """An input other than a Signal: True when it is the loop's timer firing."""

@@ -170,3 +170,21 @@ def test_the_cli_reports_differing_decisions_as_its_own_failure(tmp_path: Path) 
                           capture_output=True, text=True, timeout=120)
     assert text.returncode == 9
     assert "DECISIONS people_told" in text.stdout and f"event {timer['eventId']} (TimerStarted) timer" in text.stdout
+
+
+async def test_a_changed_target_in_a_recorded_policy_migration_is_reported() -> None:
+    """The migration's new snapshot is an input: a Tier 1 target edited in it after the fact moves the due times the
+    core computes, so the recorded timer and the migration's answer no longer match it."""
+    data = load(HISTORIES / "policy_migrated.json")
+    accepted = first(data, "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED", lambda e: e[
+        "workflowExecutionUpdateAcceptedEventAttributes"]["acceptedRequest"]["input"]["name"] == "migrate_policy")
+    holder = accepted["workflowExecutionUpdateAcceptedEventAttributes"]["acceptedRequest"]["input"]["args"]["payloads"][0]
+    move = payload(holder)
+    assert move["policy"]["priorities"]["P1"]["tier"]["tier1"] in ("40m", "PT40M")
+    move["policy"]["priorities"]["P1"]["tier"]["tier1"] = "35m"  # still breached before the resolve: same commands
+    set_payload(holder, move)
+
+    assert (await audit(data, decisions=False)).verdicts[0].passed, "replay alone does not see it"
+    with pytest.raises(DecisionsDiffer) as info:
+        await replay(data, "H-migrated")
+    assert "update_answer" in info.value.message and "timer" in info.value.message, info.value.message
