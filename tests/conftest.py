@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -13,12 +14,19 @@ import pytest
 import pytest_asyncio
 from temporalio.client import Client
 
-from starter.devstack.stack import Stack
-from starter.runtime.policy_file import load_policy
-from starter.runtime.temporal import connect
-from tests.support.api import Tokens, asgi_client, fake_app, in_process_app, make_tokens
-from tests.support.fake_client import FakeTicketClient
-from workflows.common.policy import Policy
+from tests.support.codec import key_ring_json
+
+# The session's payload encryption keys (random, never a real key), set before anything reads the settings: every
+# process the tests start (worker, API, CLI) inherits them from this environment, so they all share one key ring.
+os.environ["ESCALATION_CODEC_KEYS"] = key_ring_json("test-session")
+os.environ.pop("ESCALATION_CODEC_KEY_FILE", None)
+
+from starter.devstack.stack import Stack  # noqa: E402
+from starter.runtime.policy_file import load_policy  # noqa: E402
+from starter.runtime.temporal import connect  # noqa: E402
+from tests.support.api import Tokens, asgi_client, fake_app, in_process_app, make_tokens  # noqa: E402
+from tests.support.fake_client import FakeTicketClient  # noqa: E402
+from workflows.common.policy import Policy  # noqa: E402
 
 
 @dataclass

@@ -57,6 +57,15 @@ class Settings(BaseSettings):
     escalation_kb_dir: str = Field("var/kb", description="the knowledge base: completed post-mortems' articles "
                                                          "(markdown files)")
     escalation_delivery_timeout_s: float = Field(15.0, description="one delivery attempt's time limit")
+    # Payload encryption (starter/runtime/codec.py): worker, API, CLI and replay must share the keys
+    escalation_codec_keys: str | None = Field(None, description="payload encryption keys inline: {\"current\": ID, "
+                                                                "\"keys\": {ID: base64, ...}}; none: read from "
+                                                                "ESCALATION_CODEC_KEY_FILE")
+    escalation_codec_key_file: str = Field("var/codec-keys.json", description="the payload encryption key ring's "
+                                                                               "file (make run creates one)")
+    escalation_codec_cors_origins: str = Field("http://localhost:8233,http://127.0.0.1:8233",
+                                               description="the Temporal Web UI origins (comma-separated) allowed "
+                                                           "to call the API's codec endpoint /codec")
     # HTTP API (starter/http)
     escalation_api_host: str = Field("127.0.0.1", description="where the HTTP API listens (0.0.0.0 in a container)")
     escalation_api_port: int = Field(8000, description="the HTTP API's port")
