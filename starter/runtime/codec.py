@@ -50,6 +50,7 @@ KEY_ID = "encryption-key-id"
 NONCE_BYTES = 12
 KEY_ID_SHAPE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 KEY_BYTES = (16, 24, 32)  # AES-128/192/256; new keys are 256-bit
+UNDECRYPTABLE = "payload encrypted with key"  # how every decryption error begins (the replay tells it from a divergence)
 
 
 class CodecKeyError(ValueError):
@@ -77,14 +78,14 @@ class Keyring:
         aead = self._aead.get(key_id)
         if aead is None:
             raise CodecKeyError(
-                f"payload encrypted with key {key_id!r}, which this process does not have (it has: "
+                f"{UNDECRYPTABLE} {key_id!r}, which this process does not have (it has: "
                 f"{', '.join(sorted(self.keys))}); add that key to ESCALATION_CODEC_KEY_FILE / ESCALATION_CODEC_KEYS "
                 "(old keys must be kept as long as histories or archives written with them exist)")
         try:
             return aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], key_id.encode())
         except InvalidTag:
             raise CodecKeyError(
-                f"payload encrypted with key {key_id!r} does not decrypt with this process's key {key_id!r} (the "
+                f"{UNDECRYPTABLE} {key_id!r} does not decrypt with this process's key {key_id!r} (the "
                 "authentication tag does not match: a different key under the same id, or an altered payload)"
             ) from None
 

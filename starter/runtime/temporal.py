@@ -22,7 +22,7 @@ import httpx
 import structlog
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
+from temporalio.converter import DataConverter, DefaultFailureConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
@@ -118,8 +118,10 @@ async def connect(address: str | None = None, namespace: str | None = None, *, k
 
 def replayer(workflows: Sequence[type] = (), *, keys: Keyring | None = None) -> Replayer:
     """Replays a history of any registered workflow type (or of `workflows`), as the worker would run it."""
+    # Its failures are never written anywhere: they stay readable (a missing key is named, not "Encoded failure").
+    converter = dataclasses.replace(data_converter(keys), failure_converter_class=DefaultFailureConverter)
     return Replayer(workflows=list(workflows) or WORKFLOWS, workflow_runner=workflow_runner(),
-                    data_converter=data_converter(keys), runtime=replay_runtime())
+                    data_converter=converter, runtime=replay_runtime())
 
 
 @cache
