@@ -21,12 +21,12 @@ from tests.support.codec import key_ring_json
 os.environ["ESCALATION_CODEC_KEYS"] = key_ring_json("test-session")
 os.environ.pop("ESCALATION_CODEC_KEY_FILE", None)
 
-from starter.devstack.stack import Stack  # noqa: E402
-from starter.runtime.policy_file import load_policy  # noqa: E402
-from starter.runtime.temporal import connect  # noqa: E402
-from tests.support.api import Tokens, asgi_client, fake_app, in_process_app, make_tokens  # noqa: E402
-from tests.support.fake_client import FakeTicketClient  # noqa: E402
-from workflows.common.policy import Policy  # noqa: E402
+from starter.devstack.stack import Stack
+from starter.runtime.policy_file import load_policy
+from starter.runtime.temporal import connect
+from tests.support.api import Tokens, asgi_client, fake_app, in_process_app, make_tokens
+from tests.support.fake_client import FakeTicketClient
+from workflows.common.policy import Policy
 
 
 @dataclass

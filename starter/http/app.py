@@ -27,8 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starter.http.deps import ApiState, TicketClient, bind_policy
 from starter.http.errors import STATUS_CODES, BodyTooLarge, ErrorBody, ErrorInfo, input_rejected, install_error_handlers
 from starter.http.input_guard import InputGuard
-from starter.http.routers import (actions, audit, codec, health, incidents, intake, postmortems, sponsorships, surveys,
-                                  tickets)
+from starter.http.routers import actions, audit, codec, health, incidents, intake, postmortems, sponsorships, surveys, tickets
 from starter.runtime.settings import Settings, settings_or_exit
 from starter.runtime.settings import settings as default_settings
 from starter.security.auth import TokenStore, load_tokens

@@ -43,7 +43,7 @@ from google.protobuf.json_format import MessageToDict, ParseDict
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
-from starter.runtime.settings import Settings, settings
+from starter.runtime.settings import Settings, SettingsError, settings
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
@@ -53,8 +53,9 @@ KEY_BYTES = (16, 24, 32)  # AES-128/192/256; new keys are 256-bit
 UNDECRYPTABLE = "payload encrypted with key"  # how every decryption error begins (the replay tells it from a divergence)
 
 
-class CodecKeyError(ValueError):
-    """A payload that cannot be decrypted, or a key ring that cannot be used; the message names the key id."""
+class CodecKeyError(SettingsError):
+    """A payload that cannot be decrypted, or a key ring that cannot be used; the message names the key id. A setting
+    error: the fix is in the keys this process is given (the CLI says so in one line, exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -214,6 +215,17 @@ def add_key(path: Path, key_id: str | None = None) -> str:
         f.write("\n")
     os.replace(tmp, path)
     return kid
+
+
+def ephemeral_keys() -> None:
+    """A throwaway run (the bench): a random key ring in this process's environment, inherited by the processes it
+    starts, unless keys are configured. Its histories are deleted with the run, so the key may die with it."""
+    if os.environ.get("ESCALATION_CODEC_KEYS") or Path(Settings().escalation_codec_key_file).exists():
+        return
+    key = base64.b64encode(secrets.token_bytes(32)).decode()
+    os.environ["ESCALATION_CODEC_KEYS"] = json.dumps({"current": "ephemeral", "keys": {"ephemeral": key}})
+    settings.cache_clear()
+    keyring.cache_clear()
 
 
 def dev_key_file(path: Path) -> Path:

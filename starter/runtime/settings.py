@@ -109,9 +109,14 @@ def settings() -> Settings:
 
 
 def settings_or_exit() -> Settings:
-    """For a process entry point: a bad setting is a one-line error and exit status 2, not a traceback."""
+    """For a process entry point: a bad setting is a one-line error and exit status 2, not a traceback (the payload
+    encryption keys included: a worker or API without them would fail on its first payload)."""
+    from starter.runtime.codec import keyring  # it reads these settings
+
     try:
-        return settings()
+        s = settings()
+        keyring()
+        return s
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

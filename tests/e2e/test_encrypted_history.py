@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import json
 import os
 import subprocess
@@ -26,7 +27,7 @@ from starter.devstack.devserver import venv_bin
 from starter.devstack.mailserver import MailServer
 from starter.runtime.codec import EncryptionCodec, Keyring, keyring, parse_keyring
 from starter.runtime.replay import histories_in
-from starter.runtime.temporal import build_worker, connect, replayer
+from starter.runtime.temporal import connect, replayer
 from tests.conftest import TemporalStack
 from tests.support.codec import key_ring_json
 from tests.support.workflows import policy_with, start_ticket, ticket
@@ -58,10 +59,8 @@ def readable(show_output: str) -> str:
     payload's data and metadata), as text."""
     parts = [show_output]
     for s in strings(json.loads(show_output)):
-        try:
+        with contextlib.suppress(binascii.Error, ValueError):  # not base64: not a payload
             parts.append(base64.b64decode(s, validate=True).decode("utf-8", errors="replace"))
-        except (binascii.Error, ValueError):
-            pass
     return "\n".join(parts)
 
 
@@ -172,19 +171,29 @@ async def run_ticket(client: Client, tq: str, *, close: bool) -> str:
 
 async def test_rotation_a_history_under_key_1_replays_and_its_export_reads_after_key_2_is_current(
         temporal_stack: TemporalStack, tmp_path: Path) -> None:
-    ring1 = parse_keyring(key_ring_json("k1"), "ring 1")
+    ring1_json = key_ring_json("k1")
+    ring1 = parse_keyring(ring1_json, "ring 1")
     ring2 = Keyring("k2", {**ring1.keys, **parse_keyring(key_ring_json("k2"), "k2").keys})  # k1 kept, k2 current
+    ring2_json = json.dumps({"current": "k2", "keys": {k: base64.b64encode(v).decode() for k, v in ring2.keys.items()}})
     tq = f"rotate-{uuid.uuid4().hex[:8]}"
+    stack = temporal_stack.stack
     client1 = await connect(temporal_stack.address, keys=ring1)
     client2 = await connect(temporal_stack.address, keys=ring2)
-    async with build_worker(client1, tq, max_cached_workflows=0):
+    # Worker processes given their keys by the environment, as in production: first key 1 alone ...
+    worker = stack.start_worker(task_queue=tq, name="k1 worker", env={"ESCALATION_CODEC_KEYS": ring1_json})
+    try:
         wid = await run_ticket(client1, tq, close=False)
-    # Rotated: the worker has k2 as current and k1 to read what k1 wrote; the open ticket goes on, to its end.
-    async with build_worker(client2, tq, max_cached_workflows=0):
+    finally:
+        stack.stop_child(worker)
+    # ... then rotated: key 2 current, key 1 kept to read what it wrote; the open ticket goes on, to its end.
+    worker = stack.start_worker(task_queue=tq, name="k2 worker", env={"ESCALATION_CODEC_KEYS": ring2_json})
+    try:
         handle = client2.get_workflow_handle(wid)
         await handle.execute_update(TicketWorkflow.resolve, core.Resolve(actor="agent:codec", summary="refunded"))
         await handle.execute_update(TicketWorkflow.close, core.Close(actor="agent:codec"))
         await handle.result()
+    finally:
+        stack.stop_child(worker)
     raw = temporal_show(temporal_stack, wid)
     ids = {base64.b64decode(m).decode() for m in _metadata_values(json.loads(raw)["events"], "encryption-key-id")}
     assert ids == {"k1", "k2"}, ids
@@ -199,11 +208,10 @@ async def test_rotation_a_history_under_key_1_replays_and_its_export_reads_after
     assert (await replayer(keys=ring2).replay_workflow(run, raise_on_replay_failure=False)).replay_failure is None
 
     # The auditor's CLI, with the rotated ring from its environment: passes; without k1: fails, naming k1.
-    doc = {"current": "k2", "keys": {k: base64.b64encode(v).decode() for k, v in ring2.keys.items()}}
-    ok = audit_replay(export, json.dumps(doc))
+    ok = audit_replay(export, ring2_json)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    doc["keys"].pop("k1")
-    missing = audit_replay(export, json.dumps(doc))
+    keys = json.loads(ring2_json)["keys"]
+    missing = audit_replay(export, json.dumps({"current": "k2", "keys": {"k2": keys["k2"]}}))
     assert missing.returncode not in (0, 5), "a missing key is not a divergence (exit 5)"
     assert "'k1'" in missing.stdout + missing.stderr, missing.stdout + missing.stderr
     [verdict] = json.loads(missing.stdout)["verdicts"]  # one JSON document: unreadable (not a divergence), naming k1
@@ -239,3 +247,11 @@ async def test_a_missing_or_wrong_key_is_an_error_naming_the_key_id(temporal_sta
     except Exception as exc:  # the SDK wraps the codec's error in its own
         chain = f"{exc} {exc.__cause__} {exc.__context__}"
         assert "'test-session'" in chain, chain
+
+    # The CLI (the one client) without the key: one line naming the key, no traceback, no garbage.
+    cli = subprocess.run([sys.executable, "-m", "starter.cli", "ticket", "show", wid.removeprefix("ticket-")], cwd=ROOT,
+                         env=temporal_stack.env(ESCALATION_CODEC_KEYS=key_ring_json("other")), capture_output=True,
+                         text=True, timeout=60)
+    assert cli.returncode == 2, cli.stdout + cli.stderr
+    assert cli.stderr.startswith("error: payload encrypted with key 'test-session', which this process does not have")
+    assert "Traceback" not in cli.stderr and cli.stdout == "", cli.stdout + cli.stderr
