@@ -10,6 +10,7 @@ overriding the server's: the three values the dialog stores in localStorage, set
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,9 +22,10 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
-from starter.devstack.devserver import free_port
+from starter.devstack.devserver import free_port, venv_bin
 from starter.devstack.stack import Stack
 from starter.runtime.temporal import connect
+from tests.e2e.test_encrypted_history import readable
 from tests.e2e.test_survey_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.api import Tokens, make_tokens
 from tests.support.workflows import start_ticket, ticket
@@ -39,6 +41,8 @@ class UiStack:
     api: str
     tokens: Tokens
     run_path: str  # the ticket's history page in the UI
+    address: str  # Temporal's
+    workflow_id: str
 
 
 @pytest.fixture(scope="module")
@@ -55,15 +59,15 @@ def ui_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiStack]:
         stack.start_worker()
         stack.start_api(port=api_port, tokens_file=home / "tokens.yaml")
 
-        async def open_ticket() -> str:
+        async def open_ticket() -> tuple[str, str]:
             client = await connect(stack.address, stack.namespace)
             t = ticket(datetime.now(UTC), customer_contact=CONTACT, subject=SUBJECT)
             handle = await start_ticket(client, stack.task_queue, t)
-            return f"/namespaces/{stack.namespace}/workflows/{handle.id}/{handle.result_run_id}/history"
+            return handle.id, f"/namespaces/{stack.namespace}/workflows/{handle.id}/{handle.result_run_id}/history"
 
         with ThreadPoolExecutor(1) as pool:  # its own event loop: the session's may be running in this thread
-            run_path = pool.submit(asyncio.run, open_ticket()).result()
-        yield UiStack(ui, api, tokens, run_path)
+            workflow_id, run_path = pool.submit(asyncio.run, open_ticket()).result()
+        yield UiStack(ui, api, tokens, run_path, stack.address, workflow_id)
     finally:
         stack.stop()
 
@@ -149,3 +153,19 @@ async def test_a_signed_in_auditor_sees_decoded_payloads_in_the_web_ui(ui_stack:
     statuses, text = await codec_statuses_and_text(page, ui_stack.ui + ui_stack.run_path)
     assert set(statuses) == {401}, statuses
     assert CONTACT not in text
+
+
+@pytest.mark.parametrize("who", ["auditor", "agent"])
+def test_the_temporal_cli_decodes_through_the_codec_endpoint_for_an_auditor(ui_stack: UiStack, who: str) -> None:
+    """`temporal workflow show --codec-endpoint $API/codec --codec-auth "Bearer $TOKEN"` (the README's line)."""
+    shown = subprocess.run([venv_bin("temporal"), "workflow", "show", "-w", ui_stack.workflow_id, "--output", "json",
+                            "--address", ui_stack.address, "--codec-endpoint", f"{ui_stack.api}/codec",
+                            "--codec-auth", f"Bearer {ui_stack.tokens.by_name[who]}"],
+                           capture_output=True, text=True, timeout=60)
+    if who == "auditor":
+        assert shown.returncode == 0, shown.stderr
+        assert CONTACT in readable(shown.stdout) and SUBJECT in readable(shown.stdout)
+    else:
+        # Refused (403); the CLI retries the codec call until its deadline, then fails without showing the history.
+        assert shown.returncode != 0, shown.stdout[-500:] + shown.stderr
+        assert CONTACT not in readable(shown.stdout or "{}")
