@@ -63,6 +63,8 @@ EXPECT: dict[str, Callable[[list[dict[str, Any]]], bool]] = {
                                                              if e["actor"] != "system:notify"][-1] == "admin:dev",
     "/v1/intake/email": lambda o: o[-1]["outcome"] == "opened" and o[-1]["ticket"]["department"] == "billing",
     "/v1/tickets?": lambda o: [t["id"] for t in o[-1]["tickets"]] == ["HD-1001"],
+    "/codec/decode": lambda o: o[0]["principal"] == "admin:dev" and o[-1]["payloads"] == [
+        {"metadata": {"encoding": "anNvbi9wbGFpbg=="}, "data": "ImhlbGxvIg=="}],
     "/v1/audit/replays": lambda o: o[-1]["ok"] is True and o[-1]["histories"] >= 2
     and {v["workflow_id"] for v in o[-1]["verdicts"]} == {"ticket-HD-1001", "ticket-HD-2002"},
 }
