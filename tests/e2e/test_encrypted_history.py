@@ -22,6 +22,7 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHistory
 
+from starter.client import EscalationClient
 from starter.client.histories import export_runs
 from starter.devstack.devserver import venv_bin
 from starter.devstack.mailserver import MailServer
@@ -92,9 +93,10 @@ async def test_the_server_holds_no_customer_data_in_plaintext_failures_and_logs_
     worker = temporal_stack.stack.start_worker(task_queue=tq, name="codec worker", env={
         "ESCALATION_SMTP_URL": mail.url, "ESCALATION_OUTBOX": str(tmp_path / "outbox.jsonl")})
     try:
-        client = temporal_stack.client
+        # Opened through the one client (as the API and CLI do): its memo (the list's subject) is checked too.
         t = ticket(datetime.now(UTC), customer_contact=CONTACT, subject=SUBJECT, description=MESSAGE)
-        handle = await start_ticket(client, tq, t, policy_with(acknowledge="1h"))
+        await EscalationClient(temporal_stack.client, policy_with(acknowledge="1h"), tq).open(t)
+        handle = temporal_stack.client.get_workflow_handle(f"ticket-{t.id}")
 
         async def failed() -> bool:
             state: core.TicketState = await handle.query(TicketWorkflow.current_state)
@@ -118,6 +120,7 @@ async def test_the_server_holds_no_customer_data_in_plaintext_failures_and_logs_
     leaked = [s for s in SECRETS if s in seen]
     assert leaked == [], f"plaintext customer data in the stored history: {leaked}"
     events = json.loads(raw)["events"]
+    assert "memo" in events[0]["workflowExecutionStartedEventAttributes"], "the memo is in the stored history"
     failures = [e for e in events if "activityTaskFailedEventAttributes" in e]
     assert failures, "the delivery refusal is in the history"
     for e in failures:
