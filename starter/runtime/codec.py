@@ -41,8 +41,10 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from google.protobuf.json_format import MessageToDict, ParseDict
 from temporalio.api.common.v1 import Payload
-from temporalio.converter import PayloadCodec
+from temporalio.api.failure.v1 import Failure
+from temporalio.converter import DefaultFailureConverter, PayloadCodec, PayloadConverter
 
+from starter.runtime.sdk_private import raised_in_query
 from starter.runtime.settings import Settings, SettingsError, settings
 
 ENCODING = b"binary/encrypted"
@@ -161,6 +163,23 @@ class EncryptionCodec(PayloadCodec):
         if not kid:
             raise CodecKeyError(f"an encrypted payload without its {KEY_ID!r} metadata")
         return Payload.FromString(self.ring.decrypt(kid, payload.data))
+
+
+class HistoryFailureConverter(DefaultFailureConverter):
+    """Every failure's message and stack trace moved into its encoded (so encrypted) attributes, as the SDK's
+    DefaultFailureConverterWithEncodedAttributes does, except a query's: a query writes nothing to history and its
+    failure goes to its caller only, who may read the state anyway; encrypted, the client could not say what failed
+    (neither server here passes the whole failure on, and the SDK does not log it)."""
+
+    def __init__(self) -> None:
+        super().__init__(encode_common_attributes=True)
+        self._readable = DefaultFailureConverter()
+
+    def to_failure(self, exception: BaseException, payload_converter: PayloadConverter, failure: Failure) -> None:
+        if raised_in_query(exception):
+            self._readable.to_failure(exception, payload_converter, failure)
+        else:
+            super().to_failure(exception, payload_converter, failure)
 
 
 # ----- the codec-server protocol (the Web UI, `temporal --codec-endpoint`): payloads as protobuf JSON ---------------

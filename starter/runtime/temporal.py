@@ -22,7 +22,7 @@ import httpx
 import structlog
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, DefaultFailureConverter, DefaultFailureConverterWithEncodedAttributes
+from temporalio.converter import DataConverter, DefaultFailureConverter
 from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
@@ -35,7 +35,7 @@ from activities.notify import Notifier, Outbox
 from activities.prepare import Preparer
 from activities.rotation import EscalationManagers
 from activities.sponsorship import Sponsorships
-from starter.runtime.codec import EncryptionCodec, Keyring, keyring
+from starter.runtime.codec import EncryptionCodec, HistoryFailureConverter, Keyring, keyring
 from starter.runtime.directory_file import DEFAULT_TEMPLATES, directory_path, load_directory
 from starter.runtime.sdk_private import activity_name
 from starter.runtime.settings import Settings, customer_channels, settings, survey_secret
@@ -85,9 +85,9 @@ def activities(s: Settings) -> list[Any]:
 def data_converter(keys: Keyring | None = None) -> DataConverter:
     """Pydantic models on the wire (datetimes stay datetimes), every payload encrypted (starter/runtime/codec.py:
     this process's key ring, or `keys`), failure messages and stack traces too (moved into an encoded attribute: an
-    SMTP error names an address)."""
+    SMTP error names an address; a query's failure, never in history, stays readable for its caller)."""
     return dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(keys or keyring()),
-                               failure_converter_class=DefaultFailureConverterWithEncodedAttributes)
+                               failure_converter_class=HistoryFailureConverter)
 
 
 @cache
