@@ -26,7 +26,6 @@ async def test_a_failing_query_is_workflow_task_failed_naming_the_failure() -> N
             client = EscalationClient(env.client, load_policy(), tq, rpc_timeout=timedelta(seconds=10))
             with pytest.raises(WorkflowTaskFailed) as failed:
                 await client.state("BROKEN-1", principal=Principal.operator("agent:test"))
-        # Failures are encrypted in history (starter/runtime/codec.py), but a query's is not history: still named.
         assert "BROKEN-1" in failed.value.message and "state cannot be built" in failed.value.message
     finally:
         await env.shutdown()
