@@ -40,6 +40,7 @@ import httpx
 
 from bench.procfs import tree_cpu_s
 from starter.devstack.stack import Child, Stack
+from starter.runtime.codec import ephemeral_keys
 
 ROOT = Path(__file__).resolve().parents[1]
 P99_LIMIT_MS = 50.0
@@ -345,6 +346,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--no-search", action="store_true", help="only the fixed rate")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "api.json")
     args = p.parse_args(argv)
+    ephemeral_keys()  # payloads encrypted as in production, keys gone with the run
 
     with tempfile.TemporaryDirectory(prefix="api-bench-") as tmp_dir:
         _log(f"starting the stack (dev server with SQLite WAL in {tmp_dir}, worker, API) ...")

@@ -61,6 +61,7 @@ from bench.replay_bench import replay_targets, run_replay_bench
 from bench.stats import quantile
 from starter.client import EscalationClient, Principal, workflow_id
 from starter.devstack.stack import Child, Stack
+from starter.runtime.codec import ephemeral_keys
 from starter.runtime.settings import Settings
 from starter.runtime.temporal import connect
 from workflows import ticket as core
@@ -660,6 +661,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    ephemeral_keys()  # payloads encrypted as in production (the codec's cost included), keys gone with the run
     git = git_commit()  # the code the workers load now, not whatever is committed by the end of the run
     tmp = Path(tempfile.mkdtemp(prefix="escalation-bench-"))
     started = datetime.now(UTC)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -12,6 +13,14 @@ import httpx
 import pytest
 import pytest_asyncio
 from temporalio.client import Client
+
+from tests.support.codec import session_ring_json
+
+# The session's payload encryption keys (a random current key, and the committed histories' fixture key), set before
+# anything reads the settings: every process the tests start (worker, API, CLI) inherits them from this environment,
+# so they all share one key ring.
+os.environ["ESCALATION_CODEC_KEYS"] = session_ring_json()
+os.environ.pop("ESCALATION_CODEC_KEY_FILE", None)
 
 from starter.devstack.stack import Stack
 from starter.runtime.policy_file import load_policy

@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 VAR = ROOT / "var"
 
 # The settings each process reads (names of Settings' fields); a test checks every field is someone's.
-CONNECTION = ("temporal_address", "temporal_namespace", "escalation_task_queue", "escalation_log_level")
+CONNECTION = ("temporal_address", "temporal_namespace", "escalation_task_queue", "escalation_log_level",
+              "escalation_codec_keys", "escalation_codec_key_file")
 WORKER_SETTINGS = (*CONNECTION, "escalation_max_cached_workflows", "escalation_outbox", "escalation_directory",
                    "escalation_templates", "escalation_smtp_url", "escalation_mail_from", "escalation_mail_domain",
                    "escalation_webhook_secret", "escalation_public_url", "escalation_delivery_timeout_s",
@@ -32,7 +33,8 @@ API_SETTINGS = (*CONNECTION, "escalation_policy", "escalation_max_backdate_days"
                 "escalation_api_port", "escalation_tokens_file", "escalation_tokens", "escalation_max_body_bytes",
                 "escalation_api_timeout_s", "escalation_api_rate_per_s", "escalation_api_burst",
                 "escalation_api_trusted_proxies", "escalation_survey_secret", "escalation_survey_secret_file",
-                "escalation_directory", "escalation_templates", "escalation_public_url")
+                "escalation_directory", "escalation_templates", "escalation_public_url",
+                "escalation_codec_cors_origins")
 
 
 def settings_help(names: tuple[str, ...]) -> str:

@@ -101,8 +101,9 @@ class DevServer:
 
     def __init__(self, *, db_file: Path | None = None, port: int | None = None, ui_port: int | None = None,
                  headless: bool = False, dynamic_config: dict[str, str] | None = None,
-                 log_file: Path | None = None, namespace: str = "default") -> None:
+                 log_file: Path | None = None, namespace: str = "default", ui_codec_endpoint: str | None = None) -> None:
         self.db_file = db_file
+        self.ui_codec_endpoint = ui_codec_endpoint  # the API's /codec: the Web UI decrypts payloads through it
         self.port = port or free_port()
         self.ui_port = ui_port or free_port()
         self.headless = headless
@@ -123,6 +124,8 @@ class DevServer:
         cmd = [venv_bin("temporal"), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(self.port),
                "--namespace", self.namespace, "--log-level", "warn", *search_attributes.cli_flags()]
         cmd += ["--headless"] if self.headless else ["--ui-port", str(self.ui_port)]
+        if self.ui_codec_endpoint and not self.headless:
+            cmd += ["--ui-codec-endpoint", self.ui_codec_endpoint]
         if self.db_file is not None:
             self.db_file.parent.mkdir(parents=True, exist_ok=True)
             cmd += ["--db-filename", str(self.db_file), *WAL_PRAGMAS]

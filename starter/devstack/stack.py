@@ -31,6 +31,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
 from starter.devstack.devserver import DevServer, free_port, port_open, run_to_end, spawn, stop_process
 from starter.devstack.mailserver import MailServer
+from starter.runtime.codec import dev_key_file
 from starter.runtime.logs import configure_logging
 from starter.runtime.settings import Settings, settings
 from starter.runtime.temporal import DEFAULT_TASK_QUEUE, connect
@@ -84,11 +85,13 @@ class Stack:
 
     def __init__(self, home: Path, *, persistent: bool = False, port: int | None = None, ui_port: int | None = None,
                  headless: bool = True, namespace: str = "default", task_queue: str | None = None,
-                 env: Mapping[str, str | None] | None = None, retention: str | None = None) -> None:
+                 env: Mapping[str, str | None] | None = None, retention: str | None = None,
+                 ui_codec_endpoint: str | None = None) -> None:
         home.mkdir(parents=True, exist_ok=True)
         self.home = home
         self.server = DevServer(db_file=home / "temporal.db" if persistent else None, port=port, ui_port=ui_port,
-                                headless=headless, log_file=home / "temporal.log", namespace=namespace)
+                                headless=headless, log_file=home / "temporal.log", namespace=namespace,
+                                ui_codec_endpoint=ui_codec_endpoint)
         self.task_queue = task_queue or DEFAULT_TASK_QUEUE
         self.retention = retention
         self.extra_env = dict(env or {})
@@ -239,9 +242,11 @@ def main() -> int:
                   f"TEMPORAL_ADDRESS / TEMPORAL_UI_PORT / ESCALATION_API_PORT", file=sys.stderr)
             return 2
     mail = None if s.escalation_smtp_url else MailServer(VAR / "mail", port=int(os.environ.get("ESCALATION_MAIL_PORT", "0")))
+    env = {"ESCALATION_SMTP_URL": mail.url} if mail else {}
+    env.update(codec_env(s, ui_port))
     stack = Stack(VAR, persistent=True, port=grpc_port, ui_port=ui_port, headless=False,
-                  namespace=s.temporal_namespace, task_queue=s.escalation_task_queue, retention="720h",
-                  env={"ESCALATION_SMTP_URL": mail.url} if mail else None)
+                  namespace=s.temporal_namespace, task_queue=s.escalation_task_queue, retention="720h", env=env,
+                  ui_codec_endpoint=f"http://localhost:{api_port}/codec")
     print(f"starting Temporal dev server on {stack.address} (SQLite {stack.server.db_file}), the worker and the API ...",
           flush=True)
     stopping = threading.Event()
@@ -280,12 +285,27 @@ def archive_schedule(stack: Stack) -> str:
     return f"Audit archive: {first}\n  archive folder   {stack.env()['ESCALATION_ARCHIVE_DIR']}"
 
 
+def codec_env(s: Settings, ui_port: int) -> dict[str, str]:
+    """Payload encryption for `make run`: a development key ring under var/ made on first run (kept: the histories
+    in var/temporal.db are encrypted with it), unless ESCALATION_CODEC_KEYS is set; the Web UI's origin may call the
+    API's codec endpoint."""
+    env = {"ESCALATION_CODEC_CORS_ORIGINS": f"http://localhost:{ui_port},http://127.0.0.1:{ui_port}"}
+    if not s.escalation_codec_keys:
+        key_file = Path(s.escalation_codec_key_file)
+        env["ESCALATION_CODEC_KEY_FILE"] = str(dev_key_file(key_file if key_file.is_absolute() else ROOT / key_file))
+    return env
+
+
 def _mail_line(mail: MailServer | None, s: Settings) -> str:
     if mail:
         return (f"  mail             every mail kept in {mail.handler.folder}/ (SMTP {mail.url}; "
                 "ESCALATION_SMTP_URL for a real server)")
     server = (s.escalation_smtp_url or "").rpartition("@")[2]  # never the credentials
     return f"  mail             sent through {server}"
+
+
+def _keys_line(s: Settings) -> str:
+    return "ESCALATION_CODEC_KEYS" if s.escalation_codec_keys else str(Path(s.escalation_codec_key_file))
 
 
 def banner(stack: Stack, api_port: int, token: str | None, s: Settings, mail: MailServer | None = None) -> str:
@@ -304,6 +324,7 @@ def banner(stack: Stack, api_port: int, token: str | None, s: Settings, mail: Ma
         f"  HTTP API         http://localhost:{api_port}   (docs: http://localhost:{api_port}/docs)",
         f"  logs             {stack.home}/worker.log, {stack.home}/api.log, {stack.home}/temporal.log",
         f"  outbox           {stack.outbox}",
+        f"  payload keys     {_keys_line(s)}; Web UI decoding: sign in at http://localhost:{api_port}/v1/session",
         _mail_line(mail, s),
         "In another terminal (the CLI and the README's examples use these):",
         f"  export {' '.join(exports)}",

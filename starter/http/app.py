@@ -27,7 +27,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starter.http.deps import ApiState, TicketClient, bind_policy
 from starter.http.errors import STATUS_CODES, BodyTooLarge, ErrorBody, ErrorInfo, input_rejected, install_error_handlers
 from starter.http.input_guard import InputGuard
-from starter.http.routers import actions, audit, health, incidents, intake, policies, postmortems, sponsorships, surveys, tickets
+from starter.http.routers import (
+    actions,
+    audit,
+    codec,
+    health,
+    incidents,
+    intake,
+    policies,
+    postmortems,
+    sponsorships,
+    surveys,
+    tickets,
+)
 from starter.runtime.settings import Settings, settings_or_exit
 from starter.runtime.settings import settings as default_settings
 from starter.security.auth import TokenStore, load_tokens
@@ -173,15 +185,17 @@ def create_app(settings: Settings | None = None, *, client: TicketClient | None 
         {"name": "sponsorships", "description": "the executive sponsorship program, one per customer account"},
         {"name": "surveys", "description": "satisfaction surveys: the customer's signed link (no bearer token)"},
         {"name": "audit", "description": "auditors: replay recorded histories against the code"},
+        {"name": "codec", "description": "decrypted payloads for the Temporal Web UI (auditors, admins; a session cookie)"},
         {"name": "health", "description": "liveness and readiness"},
     ])
     app.state.api = ApiState(s, policy, tokens, client)
     _serve_docs_offline(app)
     app.add_middleware(InputGuard, reject=input_rejected)  # inside the size limit: added before it
     app.add_middleware(RequestMiddleware, max_body=s.escalation_max_body_bytes)
+    app.add_middleware(codec.CodecCors, allowed=codec.origins(s.escalation_codec_cors_origins))  # outermost
     install_error_handlers(app)
     for router in (health.router, tickets.router, actions.router, intake.router, incidents.router, postmortems.router,
-                   sponsorships.router, surveys.router, audit.router, policies.router):
+                   sponsorships.router, surveys.router, audit.router, policies.router, codec.router):
         app.include_router(router)
     _document_policy(app, policy)
     return app

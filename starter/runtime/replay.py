@@ -22,6 +22,7 @@ from temporalio.client import WorkflowHistory
 
 from starter.client.errors import DecisionsDiffer, HistoryDiverged
 from starter.client.histories import run_id_of
+from starter.runtime.codec import UNDECRYPTABLE
 from starter.runtime.decisions import DecisionVerdict, check_decisions
 from starter.runtime.sdk_private import workflow_type_name
 from starter.runtime.temporal import WORKFLOWS, replayer
@@ -164,12 +165,14 @@ async def replay_all(histories: AsyncIterator[Sourced], progress: Callable[[RunV
                 raise ValueError(f"a replay did not finish within {REPLAY_TIMEOUT_S}s (a malformed history?)") from None
             h = result.history
             source, kind = pending.pop(id(h))
-            failure = None if result.replay_failure is None else diverged_at(h, str(result.replay_failure))
-            checked = await decisions_of(h) if decisions and failure is None else None
+            reason = None if result.replay_failure is None else str(result.replay_failure)
+            keyless = reason if reason is not None and UNDECRYPTABLE in reason else None  # a key missing: not a divergence
+            failure = None if reason is None or keyless else diverged_at(h, reason)
+            checked = await decisions_of(h) if decisions and reason is None else None
             _record(verdicts, RunVerdict(workflow_id=h.workflow_id, run_id=run_id_of(h), workflow_type=kind,
                                          source=source, events=len(h.events),
-                                         passed=failure is None and (checked is None or checked.clean),
-                                         divergence=failure, decisions=checked), progress)
+                                         passed=reason is None and (checked is None or checked.clean),
+                                         divergence=failure, unreadable=keyless, decisions=checked), progress)
     seconds = time.perf_counter() - started
     return ReplayAudit(histories=len(verdicts), passed=sum(v.passed for v in verdicts),
                        diverged=sum(v.divergence is not None for v in verdicts),

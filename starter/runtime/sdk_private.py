@@ -34,3 +34,12 @@ def started_new(handle: Any) -> bool:
     The SDK keeps the server's answer on the handle but does not expose it."""
     response = getattr(handle, "_start_workflow_response", None)
     return bool(getattr(response, "started", False))
+
+
+QUERY_TASK = ("temporalio.worker._workflow_instance", "run_query")  # where the worker catches a query's failure
+
+
+def raised_in_query(exc: BaseException) -> bool:
+    """Whether the worker caught `exc` answering a query: its traceback begins in the worker's query task."""
+    tb = exc.__traceback__
+    return tb is not None and (tb.tb_frame.f_globals.get("__name__"), tb.tb_frame.f_code.co_name) == QUERY_TASK

@@ -62,6 +62,15 @@ class Settings(BaseSettings):
     escalation_audit_signing_key: str = Field("var/audit-signing.key", description="the operator's Ed25519 key that "
                                                                                  "signs exports' and the archive's "
                                                                                  "manifests (made on first use)")
+    # Payload encryption (starter/runtime/codec.py): worker, API, CLI and replay must share the keys
+    escalation_codec_keys: str | None = Field(None, description="payload encryption keys inline: {\"current\": ID, "
+                                                                "\"keys\": {ID: base64, ...}}; none: read from "
+                                                                "ESCALATION_CODEC_KEY_FILE")
+    escalation_codec_key_file: str = Field("var/codec-keys.json", description="the payload encryption key ring's "
+                                                                               "file (make run creates one)")
+    escalation_codec_cors_origins: str = Field("http://localhost:8233,http://127.0.0.1:8233",
+                                               description="the Temporal Web UI origins (comma-separated) allowed "
+                                                           "to call the API's codec endpoint /codec")
     # HTTP API (starter/http)
     escalation_api_host: str = Field("127.0.0.1", description="where the HTTP API listens (0.0.0.0 in a container)")
     escalation_api_port: int = Field(8000, description="the HTTP API's port")
@@ -105,9 +114,14 @@ def settings() -> Settings:
 
 
 def settings_or_exit() -> Settings:
-    """For a process entry point: a bad setting is a one-line error and exit status 2, not a traceback."""
+    """For a process entry point: a bad setting is a one-line error and exit status 2, not a traceback (the payload
+    encryption keys included: a worker or API without them would fail on its first payload)."""
+    from starter.runtime.codec import keyring  # it reads these settings
+
     try:
-        return settings()
+        s = settings()
+        keyring()
+        return s
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

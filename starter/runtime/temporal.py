@@ -7,6 +7,7 @@ change here (a payload codec, a new workflow type, a new activity) is made once.
 from __future__ import annotations
 
 import compileall
+import dataclasses
 import gc
 import inspect
 import logging
@@ -21,7 +22,7 @@ import httpx
 import structlog
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter
+from temporalio.converter import DataConverter, DefaultFailureConverter
 from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
@@ -35,6 +36,7 @@ from activities.prepare import Preparer
 from activities.rotation import EscalationManagers
 from activities.sponsorship import Sponsorships
 from starter.runtime.archive import Archiver
+from starter.runtime.codec import EncryptionCodec, HistoryFailureConverter, Keyring, keyring
 from starter.runtime.directory_file import DEFAULT_TEMPLATES, directory_path, load_directory
 from starter.runtime.sdk_private import activity_name
 from starter.runtime.settings import Settings, customer_channels, settings, survey_secret
@@ -83,9 +85,12 @@ def activities(s: Settings) -> list[Any]:
             Archiver(Path(s.escalation_archive_dir), Path(s.escalation_audit_signing_key)).archive]
 
 
-def data_converter() -> DataConverter:
-    """Pydantic models on the wire (datetimes stay datetimes); the place a payload codec goes."""
-    return pydantic_data_converter
+def data_converter(keys: Keyring | None = None) -> DataConverter:
+    """Pydantic models on the wire (datetimes stay datetimes), every payload encrypted (starter/runtime/codec.py:
+    this process's key ring, or `keys`), failure messages and stack traces too (moved into an encoded attribute: an
+    SMTP error names an address; a query's failure, never in history, stays readable for its caller)."""
+    return dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(keys or keyring()),
+                               failure_converter_class=HistoryFailureConverter)
 
 
 @cache
@@ -108,16 +113,18 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*pure_modules()))
 
 
-async def connect(address: str | None = None, namespace: str | None = None) -> Client:
+async def connect(address: str | None = None, namespace: str | None = None, *, keys: Keyring | None = None) -> Client:
     s = settings()
     return await Client.connect(address or s.temporal_address, namespace=namespace or s.temporal_namespace,
-                                data_converter=data_converter())
+                                data_converter=data_converter(keys))
 
 
-def replayer(workflows: Sequence[type] = ()) -> Replayer:
+def replayer(workflows: Sequence[type] = (), *, keys: Keyring | None = None) -> Replayer:
     """Replays a history of any registered workflow type (or of `workflows`), as the worker would run it."""
+    # Its failures are never written anywhere: they stay readable (a missing key is named, not "Encoded failure").
+    converter = dataclasses.replace(data_converter(keys), failure_converter_class=DefaultFailureConverter)
     return Replayer(workflows=list(workflows) or WORKFLOWS, workflow_runner=workflow_runner(),
-                    data_converter=data_converter(), runtime=replay_runtime())
+                    data_converter=converter, runtime=replay_runtime())
 
 
 @cache

@@ -66,6 +66,8 @@ EXPECT: dict[str, Callable[[list[dict[str, Any]]], bool]] = {
     "/v1/policy/migrations": lambda o: o[0]["id"] == "HD-3003" and o[-1]["dry_run"] is True
     and o[-1]["to_version"].startswith("lean@") and o[-1]["tickets"][0]["outcome"] == "would_apply"
     and o[-1]["tickets"][0]["ticket_id"] == "HD-3003",
+    "/codec/decode": lambda o: o[0]["principal"] == "admin:dev" and o[-1]["payloads"] == [
+        {"metadata": {"encoding": "anNvbi9wbGFpbg=="}, "data": "ImhlbGxvIg=="}],
     "/v1/audit/replays": lambda o: o[-1]["ok"] is True and o[-1]["histories"] >= 2
     and {v["workflow_id"] for v in o[-1]["verdicts"]} == {"ticket-HD-1001", "ticket-HD-2002"},
 }

@@ -37,7 +37,7 @@ IMAGE_ENV: dict[str, set[str]] = {
     },
     "temporalio/ui": {
         "TEMPORAL_ADDRESS", "TEMPORAL_CORS_ORIGINS", "TEMPORAL_UI_PORT", "TEMPORAL_DEFAULT_NAMESPACE",
-        "TEMPORAL_CODEC_ENDPOINT", "TEMPORAL_UI_PUBLIC_PATH", "TEMPORAL_AUTH_ENABLED",
+        "TEMPORAL_CODEC_ENDPOINT", "TEMPORAL_CODEC_INCLUDE_CREDENTIALS", "TEMPORAL_UI_PUBLIC_PATH", "TEMPORAL_AUTH_ENABLED",
     },
 }
 # Upper limits of custom search attributes per type on SQL (PostgreSQL) visibility without Elasticsearch.

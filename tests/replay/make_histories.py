@@ -5,6 +5,10 @@
 It writes only the scenarios that have no file yet: the point of the committed files is
 that they were produced by *earlier* code, so a change that alters replay fails CI until
 it is guarded with `workflow.patched`. Add a scenario, run this, commit the new file.
+
+Payloads are encrypted as in production, under the committed, public fixture key
+(tests/replay/codec_fixture_keys.json, which the test session's key ring keeps), never under
+a real key: the files recorded before the codec stay plaintext and replay as they are.
 """
 
 from __future__ import annotations
@@ -454,6 +458,15 @@ def _id_and_run(found: str | tuple[str, str]) -> tuple[str, str | None]:
     return (found, None) if isinstance(found, str) else found
 
 
+async def encrypted_lifecycle(env: WorkflowEnvironment, tq: str) -> str:
+    """The full lifecycle recorded with the codec on: pins the codec's format (an encrypted history of before keeps
+    decoding)."""
+    return await full_lifecycle(env, tq)
+
+
+SCENARIOS.append((encrypted_lifecycle, time_skipping_env))
+
+
 async def main() -> None:
     for scenario, start_env in SCENARIOS:
         path = OUT / f"{scenario.__name__}.json"
@@ -475,6 +488,9 @@ if __name__ == "__main__":
     import os
     import sys
 
+    from tests.support.codec import fixture_ring_json
+
+    os.environ["ESCALATION_CODEC_KEYS"] = fixture_ring_json()  # before anything reads the settings
     asyncio.run(main())
     sys.stdout.flush()
     os._exit(0)  # the SDK's Rust threads may abort interpreter finalisation (see worker.main)

@@ -80,7 +80,9 @@ def test_role_permissions() -> None:
     assert ROLE_PERMISSIONS[Role.admin] == frozenset(Permission)
     assert Permission.history not in ROLE_PERMISSIONS[Role.agent] | ROLE_PERMISSIONS[Role.supervisor]
     assert ROLE_PERMISSIONS[Role.auditor] == {Permission.read, Permission.list, Permission.history,
-                                              Permission.read_incident}
+                                              Permission.read_incident, Permission.decode_payloads}
+    assert [r for r in Role if Permission.decode_payloads in ROLE_PERMISSIONS[r]] == [
+        Role.auditor, Role.admin, Role.operator], "payloads in clear: auditors and admins (and the CLI's operator)"
     assert ROLE_PERMISSIONS[Role.supervisor] - ROLE_PERMISSIONS[Role.agent] == {
         Permission.assign, Permission.escalate_executive, Permission.declare_incident}
     assert ROLE_PERMISSIONS[Role.monitoring] == {Permission.declare_incident, Permission.read_incident}, \

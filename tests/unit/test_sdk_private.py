@@ -71,3 +71,25 @@ def test_activity_name_reads_the_registered_name_of_a_function_and_a_bound_metho
 
     assert sdk_private.activity_name(Notifier(Outbox(tmp_path / "o.jsonl")).notify) == "notify"
     assert sdk_private.activity_name(EscalationManagers(lambda e: []).assign) == "assign_escalation_manager"
+
+
+def test_the_worker_still_catches_a_query_failure_in_its_query_task() -> None:
+    """codec.HistoryFailureConverter leaves a query's failure readable by where the worker caught it."""
+    import inspect
+
+    from temporalio.worker import _workflow_instance
+
+    module, function = sdk_private.QUERY_TASK
+    assert _workflow_instance.__name__ == module
+    source = inspect.getsource(_workflow_instance._WorkflowInstanceImpl._apply_query_workflow)
+    assert f"async def {function}()" in source and "respond_to_query.failed" in source
+
+    def caught_in_run_query() -> BaseException:
+        def run_query() -> BaseException:  # a frame named as the worker's, in another module: not it
+            try:
+                raise ValueError("x")
+            except ValueError as exc:
+                return exc
+        return run_query()
+
+    assert not sdk_private.raised_in_query(caught_in_run_query())
