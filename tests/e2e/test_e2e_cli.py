@@ -175,6 +175,8 @@ def readme_blocks(prefix: str) -> list[str]:
 def test_readme_cli_examples_run_verbatim(stack: dict[str, str], tmp_path: Path) -> None:
     """A new user pastes the README's command lines (with `make run`'s server; here the test's, via the env)."""
     (tmp_path / ".venv").symlink_to(ROOT / ".venv")
+    (tmp_path / "config").symlink_to(ROOT / "config")  # as in the clone: the policy file the examples copy
+    (tmp_path / "var").mkdir()
     # as in a user's terminal: the signing key is var/audit-signing.key where they stand (the stack's worker has it
     # set to its own home, which under `make run` is that same var/)
     stack = {k: v for k, v in stack.items() if k != "ESCALATION_AUDIT_SIGNING_KEY"}
