@@ -28,7 +28,8 @@ def test_every_action_of_the_core_is_an_update_of_the_ticket_workflow() -> None:
     from workflows.ticket.workflow import TicketWorkflow, update_names
 
     updates = update_arg_types(TicketWorkflow)
-    system = {"incident_resolution": [core.IncidentNotice]}  # sent by the incident's fan-out, not an agent action
+    system = {"incident_resolution": [core.IncidentNotice],  # sent by the incident's fan-out, not an agent action
+              "migrate_policy": [core.MigratePolicy]}  # an admin's move to another policy version
     assert set(updates) - set(system) == set(core.ACTIONS) == set(update_names())
     assert {name: updates[name] for name in system} == system
     for name, cls in core.ACTIONS.items():
