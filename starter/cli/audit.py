@@ -17,7 +17,7 @@ import re
 import sys
 import zlib
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,10 @@ def add_parser(sub: SubParsers) -> None:
     rp.add_argument("source", metavar="TICKET|FILE", help="a ticket id (its history fetched from the server, every run) "
                                                           "or an export file (`ticket history -o`, .json or .json.gz)")
     rp.add_argument("--workflow-id", help="a file's workflow id (default: the export's, else the file's name)")
-    rp.add_argument("--json", action="store_true", help="print the report as one JSON document")
+    shape = rp.add_mutually_exclusive_group()
+    shape.add_argument("--json", action="store_true", help="print the report as one JSON document")
+    shape.add_argument("--html", metavar="FILE", help="write the report as one self-contained HTML file (no script, "
+                                                      "nothing fetched) to attach to a finding")
     rp.set_defaults(run=cmd_report)
 
     ar = au.add_parser("archive", help="write closed workflows' histories (every type, every run) to a folder as "
@@ -334,9 +337,26 @@ async def run_report(a: argparse.Namespace) -> ExitCode:
         built = await report.build_report(runs[0][1].workflow_id, runs)
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    emit(built, a.json, lambda: report.render_text(built))
+    if a.html:
+        page = report.render_html(built, generated_at=datetime.now(UTC), source=a.source, code_version=code_version())
+        try:
+            Path(a.html).write_text(page, encoding="utf-8")
+        except OSError as exc:
+            raise CliError(f"--html {a.html}: cannot write it: {exc.strerror}") from None
+        print(f"wrote {a.html}: {report.verdict_text(built)}")
+    else:
+        emit(built, a.json, lambda: report.render_text(built))
     return {"passed": ExitCode.ok, "diverged": ExitCode.history_diverged,
             "decisions_differ": ExitCode.decisions_differ}.get(built.verdict, ExitCode.invalid_input)
+
+
+def code_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"escalation-engine {version('escalation-engine')}"
+    except PackageNotFoundError:
+        return "escalation-engine (not installed)"
 
 
 def cmd_report(a: argparse.Namespace) -> int:

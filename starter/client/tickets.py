@@ -50,6 +50,7 @@ from starter.client.histories import closed_query, every_run, export_runs, match
 
 if TYPE_CHECKING:
     from starter.runtime.replay import ReplayAudit
+    from starter.runtime.report import AuditReport
 from starter.client.incidents import Declared, IncidentClient, TicketIdsPage
 from starter.client.macros import MacroRenderer
 from starter.client.migrations import MAX_MIGRATIONS_PER_CALL, MigrationReport, migrate_all
@@ -579,6 +580,19 @@ class EscalationClient:
         async with self._errors(ticket_id):
             runs = await every_run(self.temporal, workflow_id(ticket_id), self.rpc_timeout)
         return export_runs(workflow_id(ticket_id), runs)
+
+    async def report(self, ticket_id: str, *, principal: Principal) -> AuditReport:
+        """The ticket's audit report from its history alone (every run replayed, its decisions recomputed): works for
+        completed and terminated tickets, with no worker. One report or replay at a time per process (CPU-bound)."""
+        from starter.runtime.report import build_report  # here: the report's modules import the client's
+
+        if principal.scoped:
+            await self.state(ticket_id, principal=principal)
+        wid = workflow_id(ticket_id)
+        async with self._errors(ticket_id):
+            runs = await every_run(self.temporal, wid, self.rpc_timeout)
+        async with self._replaying:
+            return await build_report(wid, [(f"server:{wid}", h) for h in runs])
 
     async def closed_workflow_ids(self, since: datetime, until: datetime | None, limit: int) -> list[str]:
         """The workflows (every type) whose chain of runs closed in [since, until), for the archive."""

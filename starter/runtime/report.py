@@ -242,3 +242,80 @@ def render_text(r: AuditReport) -> str:
         lines += [f"      {d.recipient} ({d.channel}): {d.outcome}" + (f" at {_t(d.at)}" if d.at else "")
                   for d in n.deliveries]
     return "\n".join(lines)
+
+
+# ----- the HTML view: one self-contained file (inline CSS, no script, nothing fetched) --------------------------------
+
+HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<title>Audit report: ticket {{ r.ticket_id or r.workflow_id }}</title>
+<style>
+body{font:14px/1.45 system-ui,sans-serif;margin:2rem;color:#1b1b1b;max-width:1400px}
+h1{font-size:1.4rem;margin:0 0 .3rem} h2{font-size:1.1rem;margin:1.6rem 0 .4rem}
+table{border-collapse:collapse;width:100%} th,td{border:1px solid #ccc;padding:.25rem .45rem;text-align:left;
+vertical-align:top} th{background:#f2f2f2} td.num{white-space:nowrap} .late{color:#a40000;font-weight:600}
+.verdict{display:inline-block;padding:.3rem .7rem;border-radius:4px;font-weight:700;font-size:1.05rem}
+.passed{background:#dff3df;color:#14532d;border:1px solid #14532d} .failed{background:#fde2e2;color:#7f1d1d;
+border:1px solid #7f1d1d} .meta{color:#555} ul.diff{color:#7f1d1d} code{font-size:.92em}
+</style></head>
+<body>
+<h1>Audit report: ticket <span id="ticket">{{ r.ticket_id or "?" }}</span></h1>
+<p class="meta">workflow {{ r.workflow_id }} &middot; policy version <code id="policy">{{ r.policy_version or "?" }}</code>
+&middot; {{ r.priority or "?" }}, {{ r.tier or "?" }}, {{ r.department or "?" }} &middot; status at the end of the
+history: {{ r.status or "?" }}</p>
+<p><span id="verdict" class="verdict {{ 'passed' if r.ok else 'failed' }}">{{ verdict_text }}</span></p>
+<p class="meta">Read from the ticket's recorded history alone ({{ r.runs|length }} run(s)): replayed against the code
+in hand and every decision recomputed with the rules from the recorded inputs. Generated {{ generated_at }}{% if
+source %} from {{ source }}{% endif %}{% if code_version %} by code {{ code_version }}{% endif %}.</p>
+
+<h2>Runs</h2>
+<table id="runs"><tr><th>run</th><th>run id</th><th>source</th><th>events</th><th>verdict</th>
+<th>decisions verified</th><th>detail</th></tr>
+{% for run in r.runs %}<tr><td class="num">{{ loop.index0 }}</td><td><code>{{ run.run_id or "-" }}</code></td>
+<td>{{ run.source }}</td><td class="num">{{ run.events }}</td><td>{{ run.verdict }}</td>
+<td class="num">{{ run.decisions_verified }}</td><td>{{ run.detail or "" }}
+{% if run.differences %}<ul class="diff">{% for d in run.differences %}<li>{{ d }}</li>{% endfor %}</ul>{% endif %}
+{% for n in run.notes %}<div class="meta">note: {{ n }}</div>{% endfor %}</td></tr>
+{% endfor %}</table>
+
+<h2>Decisions</h2>
+<table id="decisions"><tr><th>when</th><th>who</th><th>what</th><th>why</th><th>rule</th><th>clock</th><th>due</th>
+<th>lateness</th><th>applied later by</th><th>event</th></tr>
+{% for d in r.decisions %}<tr><td class="num">{{ t(d.at) }}</td><td>{{ d.who }}</td><td>{{ d.what }}</td>
+<td>{{ d.why }}</td><td>{{ d.rule or "" }}</td><td>{{ d.clock or "" }}</td><td class="num">{{ t(d.due_at) if d.due_at
+else "" }}</td><td class="num{{ ' late' if d.lateness and not d.lateness.startswith('-') and d.lateness != 'PT0S'
+else '' }}">{{ d.lateness or "" }}</td><td class="num">{{ d.applied_late_by or "" }}</td>
+<td class="num">{{ d.run }}/{{ d.event_id }}</td></tr>
+{% endfor %}</table>
+
+<h2>Notifications</h2>
+<table id="notifications"><tr><th>when</th><th>kind</th><th>roles asked</th><th>reached</th><th>outcome</th>
+<th>deliveries</th><th>event</th></tr>
+{% for n in r.notifications %}<tr><td class="num">{{ t(n.at) }}</td><td>{{ n.kind }}</td><td>{{ n.roles|join(", ")
+}}</td><td>{{ n.reached|join(", ") or "-" }}{% for u in n.unreached %}<div class="late">unreached: {{ u }}</div>{%
+endfor %}</td><td>{{ n.outcome }}</td><td>{% for d in n.deliveries %}<div>{{ d.recipient }} ({{ d.channel }}): {{
+d.outcome }}{% if d.at %} at {{ t(d.at) }}{% endif %}</div>{% endfor %}</td><td class="num">{{ n.run }}/{{
+n.event_id }}</td></tr>
+{% endfor %}</table>
+</body></html>
+"""
+
+
+def verdict_text(r: AuditReport) -> str:
+    return {"passed": "PASSED: replayed, and every decision is the rules'",
+            "diverged": "FAILED: the history diverges from this code",
+            "decisions_differ": "FAILED: decisions differ from what the rules compute",
+            "unreadable": "FAILED: a run could not be read"}.get(r.verdict, r.verdict.upper())
+
+
+def render_html(r: AuditReport, *, generated_at: datetime, source: str | None = None,
+                code_version: str | None = None) -> str:
+    """One self-contained page (inline CSS, no script, nothing fetched: its own CSP says so) an auditor can attach to
+    a finding. Every value is escaped (autoescape): a subject or actor holding markup shows as text."""
+    from jinja2 import Environment
+
+    env = Environment(autoescape=True, keep_trailing_newline=True)
+    return env.from_string(HTML).render(r=r, t=_t, verdict_text=verdict_text(r), source=source,
+                                        code_version=code_version,
+                                        generated_at=generated_at.strftime("%Y-%m-%d %H:%M:%S %Z").strip())

@@ -70,6 +70,8 @@ EXPECT: dict[str, Callable[[list[dict[str, Any]]], bool]] = {
         {"metadata": {"encoding": "anNvbi9wbGFpbg=="}, "data": "ImhlbGxvIg=="}],
     "/v1/audit/replays": lambda o: o[-1]["ok"] is True and o[-1]["histories"] >= 2
     and {v["workflow_id"] for v in o[-1]["verdicts"]} == {"ticket-HD-1001", "ticket-HD-2002"},
+    "/report": lambda o: o[-1]["ticket_id"] == "HD-1001" and o[-1]["verdict"] == "passed"
+    and any(d["what"] == "opened" for d in o[-1]["decisions"]),
 }
 
 

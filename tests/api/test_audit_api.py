@@ -49,3 +49,36 @@ async def test_replays_are_bounded_and_for_auditors(http: httpx.AsyncClient, tok
     assert r.status_code == 422 and "at most 1 in one call" in r.text, r.text
     r = await replays(http, tokens, {"tickets": [t["id"]] * 101})
     assert r.status_code == 422, "at most 100 ids"
+
+
+SCRIPT = "<script>alert(1)</script>"
+
+
+async def test_an_auditor_reads_a_tickets_report_as_json_and_as_a_page(http: httpx.AsyncClient, tokens: Tokens) -> None:
+    t = await open_ticket(http, tokens)
+    r = await http.post(f"/v1/tickets/{t['id']}/escalate", json={"reason": f"app bug {SCRIPT}"},
+                        headers=tokens.header("admin"))
+    assert r.status_code == 200, r.text
+    r = await http.get(f"/v1/tickets/{t['id']}/report", headers=tokens.header("auditor"))
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert (report["ticket_id"], report["verdict"]) == (t["id"], "passed"), report
+    escalated = [d for d in report["decisions"] if SCRIPT in d["why"]]
+    assert escalated and escalated[0]["who"].startswith("admin"), report
+    assert report["policy_version"] and report["runs"][0]["decisions_verified"] > 0
+
+    r = await http.get(f"/v1/tickets/{t['id']}/report", params={"format": "html"}, headers=tokens.header("admin"))
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html"), r.headers
+    assert "default-src 'none'" in r.headers["content-security-policy"]
+    assert SCRIPT not in r.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in r.text, "escaped, shown as text"
+    assert "<script" not in r.text.lower(), "the page has no script of its own either"
+
+
+async def test_a_report_is_for_auditors_and_names_a_missing_ticket(http: httpx.AsyncClient, tokens: Tokens) -> None:
+    t = await open_ticket(http, tokens)
+    for who in ("agent", "supervisor", "intake"):
+        r = await http.get(f"/v1/tickets/{t['id']}/report", headers=tokens.header(who))
+        assert r.status_code == 403, (who, r.text)
+    error(await http.get("/v1/tickets/NOPE-404/report", headers=tokens.header("auditor")), 404, "not_found")
+    r = await http.get(f"/v1/tickets/{t['id']}/report", params={"format": "pdf"}, headers=tokens.header("auditor"))
+    assert r.status_code == 422 and "html" in r.text, r.text

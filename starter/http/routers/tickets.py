@@ -4,10 +4,11 @@
 import hashlib
 import hmac
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import structlog
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import HTMLResponse
 from pydantic import AfterValidator
 
 from starter.client import InvalidInput, OpenResult, TicketPage
@@ -15,6 +16,7 @@ from starter.client.principal import Permission, Principal
 from starter.http.deps import one_of_policy, requires, temporal
 from starter.http.errors import ApiError, ErrorDetail, errors
 from starter.http.models import TicketIdPath, TicketIn, TicketOut, TimelineOut
+from starter.runtime.report import AuditReport, render_html
 from workflows.common.vocabulary import CustomerId, Priority, Status
 from workflows.ticket import Handoff, Ticket
 from workflows.ticket.views import TicketView
@@ -110,6 +112,28 @@ async def get_history(request: Request, ticket_id: TicketIdPath,
                       who: Annotated[Principal, Depends(requires(Permission.history))]) -> dict[str, Any]:
     """The ticket's Temporal event history as JSON (auditors and admins): replayable against the code."""
     return await temporal(request, lambda c: c.history_json(ticket_id, principal=who))
+
+
+# The HTML report is a document, never an app: no script may run in it, nothing is fetched; its styles are inline.
+REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+
+@router.get("/v1/tickets/{ticket_id}/report", response_model=AuditReport, responses={
+    **errors(403, 404, 500), 200: {"content": {"text/html": {}}, "description": "the report (JSON, or the HTML page)"}})
+async def get_report(request: Request, ticket_id: TicketIdPath,
+                     who: Annotated[Principal, Depends(requires(Permission.history))],
+                     format: Annotated[Literal["json", "html"], Query(
+                         description="json (default), or html: one self-contained page to attach to a finding")] = "json",
+                     ) -> AuditReport | HTMLResponse:
+    """The ticket's audit report from its history alone (auditors and admins): each decision with who, when, why,
+    rule and clock (due time, lateness); each notification and its delivery; the policy version; the verdicts (every
+    run replayed against the API's code, its decisions recomputed from the recorded inputs). Completed and
+    terminated tickets too."""
+    built = await temporal(request, lambda c: c.report(ticket_id, principal=who))
+    if format == "html":
+        page = render_html(built, generated_at=datetime.now(UTC), source=f"the server's history of ticket {ticket_id}")
+        return HTMLResponse(page, headers={"Content-Security-Policy": REPORT_CSP, "X-Content-Type-Options": "nosniff"})
+    return built
 
 
 # ----- cursors ---------------------------------------------------------------------------------------------------
