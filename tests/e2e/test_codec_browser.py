@@ -26,8 +26,8 @@ from starter.devstack.devserver import free_port, venv_bin
 from starter.devstack.stack import Stack
 from starter.runtime.temporal import connect
 from tests.e2e.test_encrypted_history import readable
-from tests.e2e.test_survey_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.api import Tokens, make_tokens
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.workflows import start_ticket, ticket
 
 pytestmark = pytest.mark.timeout(240)

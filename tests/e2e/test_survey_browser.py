@@ -19,17 +19,14 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
 from starter.runtime.settings import survey_secret
 from tests.conftest import TemporalStack
 from tests.support.api import error, live_api, make_tokens, ticket_body, unique
+from tests.support.browser import chromium
 from workflows.survey import sign, survey_workflow_id
 
-CHROMIUM = "/usr/bin/chromium"  # Debian's package, installed by `make test` (Makefile: $(CHROMIUM))
-# As root, with no network: no sandbox, and none of Chromium's own background connections.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 TOKENS = make_tokens()
 pytestmark = pytest.mark.timeout(180)
 
@@ -45,13 +42,8 @@ def api(temporal_stack: TemporalStack, tmp_path_factory: pytest.TempPathFactory)
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def browser() -> AsyncIterator[Browser]:
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: `make test` installs Debian's chromium package"
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            await b.close()
+    async with chromium() as b:
+        yield b
 
 
 def survey_mail(outbox: Path, ticket_id: str, timeout: float = 30) -> dict[str, Any]:

@@ -92,7 +92,8 @@ async def every_run_exports_and_replays(env: WorkflowEnvironment, tq: str, ticke
             yield "export", h
 
     report = await replay_all(sourced())
-    assert (report.histories, report.passed) == (len(runs), len(runs)), report.verdicts
+    assert (report.histories, report.passed) == (len(runs), len(runs)), [
+        (v.verdict, v.divergence, v.unreadable, v.decisions.differences if v.decisions else None) for v in report.verdicts]
     assert report.events == sum(len(r["events"]) for r in runs)
     # each run's decisions recomputed from its own input (the next run's state is the one the last carried over)
     assert all(v.decisions is not None and v.decisions.checked and not v.decisions.differences
