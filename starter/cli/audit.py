@@ -83,6 +83,8 @@ def add_parser(sub: SubParsers) -> None:
                     help="each run archives what closed in this many days before it (1 to 29, default 7: a missed "
                          "run is covered by the next; the archive skips what it has)")
     sc.add_argument("--show", action="store_true", help="show the schedule, change nothing")
+    sc.add_argument("--if-missing", action="store_true",
+                    help="create it only if there is none (`make run` and compose: an operator's changes are kept)")
     sc.add_argument("--run-now", action="store_true", help="also start an archive run now")
     sc.add_argument("--json", action="store_true", help="print the schedule as JSON")
     sc.set_defaults(run=cmd_schedule)
@@ -279,6 +281,8 @@ def with_integrity(report: audit.ReplayAudit, checks: dict[Path, manifest.Folder
             v.tampered = public_given
             continue
         v.integrity, v.tampered = check.verdict(Path(v.source))
+    for v in report.verdicts:  # a file changed since export replays, but it is not the history that was recorded
+        v.passed = v.passed and not v.tampered
     for check in (c for c in checks.values() if c is not None):  # listed, but deleted since
         report.verdicts += [audit.RunVerdict(workflow_id=rel, source=str(Path(check.folder) / rel), passed=False,
                                              unreadable="listed in the signed manifest, but not in the folder",
@@ -287,6 +291,7 @@ def with_integrity(report: audit.ReplayAudit, checks: dict[Path, manifest.Folder
     tampered = sum(v.tampered for v in report.verdicts)
     signed = [c for c in checks.values() if c is not None]
     return report.model_copy(update={"tampered": tampered, "histories": len(report.verdicts),
+                                     "passed": sum(v.passed for v in report.verdicts),
                                      "unreadable": sum(v.unreadable is not None for v in report.verdicts),
                                      "manifests": [
         {"folder": c.folder, "signature": c.signature, "key_id": c.key_id, "files": len(c.files)} for c in signed]})
@@ -401,7 +406,8 @@ async def run_schedule(a: argparse.Namespace) -> dict[str, Any]:
     if a.show:
         shown = await client.schedules.show_archive()
     else:
-        shown = await client.schedules.ensure_archive(a.at, ArchiveRequest(lookback_days=a.lookback_days))
+        shown = await client.schedules.ensure_archive(a.at, ArchiveRequest(lookback_days=a.lookback_days),
+                                                      keep_existing=a.if_missing)
     out = shown.model_dump()
     if a.run_now:
         out["started"] = await client.schedules.run_archive_now()

@@ -63,13 +63,17 @@ class ScheduleClient:
         self.task_queue = task_queue
         self.rpc_timeout = rpc_timeout
 
-    async def ensure_archive(self, at: timedelta, request: ArchiveRequest) -> ArchiveSchedule:
-        """Create the schedule, or bring an existing one to these settings (idempotent: `make run` calls it at
-        every start). Pausing is the operator's and is kept."""
+    async def ensure_archive(self, at: timedelta, request: ArchiveRequest, *,
+                             keep_existing: bool = False) -> ArchiveSchedule:
+        """Create the schedule, or bring an existing one to these settings (`keep_existing`: leave it as it is, as
+        `make run` does at every start so that an operator's change survives a restart). Pausing is the operator's
+        and is always kept."""
         wanted = schedule_of(request, at, self.task_queue)
         try:
             await self.temporal.create_schedule(ARCHIVE_SCHEDULE_ID, wanted, rpc_timeout=self.rpc_timeout)
         except ScheduleAlreadyRunningError:
+            if keep_existing:
+                return await self.show_archive()
             def update(current: ScheduleUpdateInput) -> ScheduleUpdate:
                 wanted.state.paused = current.description.schedule.state.paused
                 wanted.state.note = current.description.schedule.state.note or wanted.state.note

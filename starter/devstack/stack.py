@@ -257,8 +257,9 @@ def main() -> int:
             mail.start()
         with stack.running() as running:
             api = running.start_api(port=api_port)
-            print(banner(running, api.port, api.token, s, mail), flush=True)
-            print(archive_schedule(running), flush=True)
+            archiving = archive_schedule(running)
+            print(banner(running, api.port, api.token, s, mail).replace("\nIn another terminal", f"\n{archiving}"
+                                                                          "\nIn another terminal", 1), flush=True)
             while not stopping.wait(0.5):
                 if (gone := running.exited()) is not None:
                     print(f"error: the {gone.name} exited with {gone.returncode}; see {gone.log_file}", file=sys.stderr)
@@ -277,12 +278,12 @@ def main() -> int:
 def archive_schedule(stack: Stack) -> str:
     """The daily Schedule that archives closed workflows before the 30 days' retention deletes them: created, or
     brought up to date, by the same command the compose file's `archive-schedule` service runs."""
-    done = subprocess.run([sys.executable, "-m", "starter.cli", "audit", "schedule"], cwd=ROOT, env=stack.env(),
+    done = subprocess.run([sys.executable, "-m", "starter.cli", "audit", "schedule", "--if-missing"], cwd=ROOT, env=stack.env(),
                           capture_output=True, text=True, timeout=60)
     if done.returncode != 0:
         return f"warning: the audit archive's schedule was not created: {done.stderr.strip()}"
     first = done.stdout.strip().splitlines()[0] if done.stdout.strip() else "created"
-    return f"Audit archive: {first}\n  archive folder   {stack.env()['ESCALATION_ARCHIVE_DIR']}"
+    return f"  audit archive    {first}\n                   into {stack.env()['ESCALATION_ARCHIVE_DIR']}"
 
 
 def codec_env(s: Settings, ui_port: int) -> dict[str, str]:

@@ -123,6 +123,7 @@ async def build_report(workflow_id: str, runs: Sequence[tuple[str, WorkflowHisto
             report.priority = check.final_state.get("priority")
             report.tier = check.final_state.get("tier")
             report.department = check.final_state.get("department")
+            report.policy_version = check.final_state.get("policy_version") or report.policy_version  # after a move
     report.verdict = max((r.verdict for r in report.runs), key=ORDER.index)
     return report
 

@@ -87,3 +87,9 @@ async def test_a_terminated_ticket_is_reported_from_what_its_history_holds() -> 
     assert r.verdict == "passed" and r.status == "open", "not closed: it was terminated"
     assert r.runs[0].decisions_verified > 20 and not r.runs[0].differences
     assert any(d.what == "acknowledged" for d in r.decisions) and r.notifications
+
+
+async def test_a_migrated_tickets_report_names_the_policy_in_force_at_the_end() -> None:
+    r = await report_of("policy_migrated")
+    moved = next(d for d in r.decisions if d.what == "policy_migrated")
+    assert r.policy_version is not None and f"-> {r.policy_version}" in moved.why, (r.policy_version, moved.why)
