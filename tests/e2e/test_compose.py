@@ -185,3 +185,13 @@ def test_dockerfile_builds_what_compose_runs() -> None:
     assert 'CMD ["python", "worker.py"]' in text
     assert "pip install -c constraints.txt ." in text
     assert re.search(r"^USER (?!root)", text, flags=re.M)
+
+
+def test_every_app_service_gets_the_payload_keys_it_is_pointed_at(config: dict[str, Any]) -> None:
+    """A service whose environment names the codec key file as a secret must mount that secret, or its CLI/worker/API
+    exits at once ("no payload encryption key") and, with a restart limit, never runs."""
+    for name, svc in config["services"].items():
+        key_file = (svc.get("environment") or {}).get("ESCALATION_CODEC_KEY_FILE", "")
+        if key_file.startswith("/run/secrets/"):
+            mounted = {s["source"] if isinstance(s, dict) else s for s in svc.get("secrets") or []}
+            assert key_file.rsplit("/", 1)[1] in mounted, (name, key_file, mounted)
