@@ -23,11 +23,12 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, ListWorkersRequest
 
 from starter.devstack.devserver import DevServer, free_port, port_open, run_to_end, spawn, stop_process
 from starter.devstack.mailserver import MailServer
@@ -133,7 +134,8 @@ class Stack:
         child = Child(name, args or WORKER, self.env(ESCALATION_TASK_QUEUE=queue, **(env or {})),
                       self.home / (log_name or f"{name.replace(' ', '-')}.log"))
         self.children.append(child)
-        run_to_end(_until_polled(self.address, self.namespace, queue, child))
+        # worker.py heartbeats every 3 s; /readyz counts it from its first heartbeat (other programs: their polls)
+        run_to_end(_until_polled(self.address, self.namespace, queue, child, heartbeat=args is None))
         return child
 
     def start_api(self, *, port: int | None = None, tokens_file: Path | None = None, task_queue: str | None = None,
@@ -205,14 +207,21 @@ class Stack:
             self.stop_child(api.process)
 
 
-async def _until_polled(address: str, namespace: str, task_queue: str, child: Child) -> None:
-    """A started worker has not necessarily reached the server yet: wait until the server lists its poller, so that
-    nothing (a test of /readyz, the bench's first batch) races the worker's first poll."""
+async def _until_polled(address: str, namespace: str, task_queue: str, child: Child, *, heartbeat: bool = False) -> None:
+    """A started worker has not necessarily reached the server yet: wait until the server lists its poller (and,
+    with `heartbeat`, its first worker heartbeat), so that nothing (a test of /readyz, the bench's first batch)
+    races the worker's first poll."""
     client = await connect(address, namespace)
     request = DescribeTaskQueueRequest(namespace=namespace, task_queue=TaskQueue(name=task_queue),
                                        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW)
+    workers = ListWorkersRequest(namespace=namespace, query=f"TaskQueue = '{task_queue}'")
+    started = datetime.now(UTC) - timedelta(seconds=1)  # a dead worker's old heartbeats do not count
+
+    async def heartbeats() -> bool:
+        return any(w.worker_heartbeat.heartbeat_time.ToDatetime(tzinfo=UTC) >= started
+                   for w in (await client.workflow_service.list_workers(workers)).workers_info)
     deadline = time.monotonic() + START_TIMEOUT_S
-    while not (await client.workflow_service.describe_task_queue(request)).pollers:
+    while not (await client.workflow_service.describe_task_queue(request)).pollers or (heartbeat and not await heartbeats()):
         child.check()
         if time.monotonic() > deadline:
             raise TimeoutError(f"no worker polled {task_queue!r} within {START_TIMEOUT_S:.0f} s; see {child.log_file}")
