@@ -28,6 +28,7 @@ from tests.support.api import ticket_body, unique
 from tests.support.workflows import policy_with
 
 pytestmark = pytest.mark.timeout(300)
+RESTARTS = int(os.environ.get("CHAOS_RESTARTS", "1"))  # `make chaos`: more
 
 
 async def test_the_dev_server_killed_and_restarted_on_its_sqlite_file_keeps_every_ticket_and_timer(
@@ -36,11 +37,11 @@ async def test_the_dev_server_killed_and_restarted_on_its_sqlite_file_keeps_ever
     with stack.running():
         client = EscalationClient(await connect(stack.address, stack.namespace), policy_with(acknowledge=ACK),
                                   stack.task_queue)
-        due = await open_wave(client, 40, datetime.now(UTC) + timedelta(seconds=8), 8.0)
+        due = await open_wave(client, 30, datetime.now(UTC) + timedelta(seconds=4), 6.0)
         assert stack.server.process is not None
         os.killpg(stack.server.process.pid, signal.SIGKILL)  # breaches fall due while it is dead
         stack.server.process.wait()
-        await asyncio.sleep(10)
+        await asyncio.sleep(6)
         await asyncio.to_thread(stack.server.start)  # same port, same SQLite file
         client = EscalationClient(await connect(stack.address, stack.namespace), policy_with(acknowledge=ACK),
                                   stack.task_queue)
@@ -118,12 +119,12 @@ async def test_agents_actions_while_the_worker_restarts_are_applied_or_reported_
                         assert "may or may not be applied" in r.text, r.text
                     await asyncio.sleep(0.1)
             agents = [asyncio.create_task(agent(t)) for t in ids]
-            for _ in range(2):  # two restarts under the agents' feet
-                await asyncio.sleep(2)
+            for _ in range(RESTARTS):  # restarts under the agents' feet
+                await asyncio.sleep(1.5)
                 kill(stack.children, worker)
-                await asyncio.sleep(4)
+                await asyncio.sleep(3)
                 worker = await asyncio.to_thread(stack.start_worker, task_queue=tq, name="actions worker again")
-            await asyncio.sleep(3)
+            await asyncio.sleep(2)
             stop.set()
             await asyncio.gather(*agents)
             timelines = {tid: (await http.get(f"/v1/tickets/{tid}")).text for tid in ids}
