@@ -28,7 +28,7 @@ test: $(STAMP) $(CHROMIUM)
 
 # The large fault tests (hundreds of tickets, longer outages, more restarts): real processes, SIGKILL; ~10 minutes.
 chaos: $(STAMP)
-	CHAOS_RESTARTS=4 $(PY) -m pytest -m chaos -s tests/e2e/test_worker_faults.py tests/e2e/test_process_faults.py
+	CHAOS_RESTARTS=4 $(PY) -m pytest -m chaos -s tests/e2e/test_worker_faults.py tests/e2e/test_process_faults.py tests/e2e/test_run_supervision.py
 	CHAOS_RESTARTS=4 $(PY) -m pytest -s tests/e2e/test_process_faults.py -k agents
 
 lint: $(STAMP)

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from starter.devstack.devserver import free_port
 from starter.devstack.stack import ROOT
@@ -45,8 +46,8 @@ def wait_for(check, timeout_s: float, what: str) -> float:  # type: ignore[no-un
     return time.monotonic() - start
 
 
-def test_make_run_restarts_a_killed_worker_and_api_and_exits_non_zero_when_the_server_dies(tmp_path: Path) -> None:
-    api_port = free_port()
+def start_make_run(tmp_path: Path, api_port: int) -> tuple[subprocess.Popen[bytes], Path, Path]:
+    """`python -m starter.devstack` (what `make run` runs) on free ports, its files in `tmp_path`."""
     env = {**os.environ, "ESCALATION_RUN_DIR": str(tmp_path), "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
            "TEMPORAL_UI_PORT": str(free_port()), "ESCALATION_API_PORT": str(api_port), "PYTHONUNBUFFERED": "1",
            "ESCALATION_TASK_QUEUE": "supervised"}
@@ -55,10 +56,34 @@ def test_make_run_restarts_a_killed_worker_and_api_and_exits_non_zero_when_the_s
     out, err = tmp_path / "run.out", tmp_path / "run.err"
     run = subprocess.Popen([sys.executable, "-m", "starter.devstack"], cwd=ROOT, env=env, stdout=out.open("wb"),
                            stderr=err.open("wb"), start_new_session=True)
+    wait_for(lambda: "Escalation engine running" in out.read_text() or run.poll() is not None, 120, "make run started")
+    assert run.poll() is None, err.read_text()
+    return run, out, err
+
+
+@pytest.mark.chaos
+def test_make_run_gives_up_on_a_worker_that_crashes_5_times_in_a_minute(tmp_path: Path) -> None:
+    run, _, err = start_make_run(tmp_path, free_port())
+    try:
+        for n in range(1, 5):
+            [worker] = children(run.pid, "worker.py")
+            os.kill(worker, signal.SIGKILL)
+            wait_for(lambda n=n: err.read_text().count("the worker is running again") == n, 60, f"restart {n}")  # type: ignore[misc]
+        [worker] = children(run.pid, "worker.py")
+        os.kill(worker, signal.SIGKILL)
+        assert run.wait(timeout=60) == 1
+        assert "the worker exited with status -9 (SIGKILL), 5 times within 60 s; giving up" in err.read_text()
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGTERM)
+            run.wait(timeout=60)
+
+
+def test_make_run_restarts_a_killed_worker_and_api_and_exits_non_zero_when_the_server_dies(tmp_path: Path) -> None:
+    api_port = free_port()
+    run, out, err = start_make_run(tmp_path, api_port)
     base = f"http://127.0.0.1:{api_port}"
     try:
-        wait_for(lambda: "Escalation engine running" in out.read_text() or run.poll() is not None, 120, "make run started")
-        assert run.poll() is None, err.read_text()
         token = next(line.split("TOKEN=")[1].split()[0] for line in out.read_text().splitlines() if "TOKEN=" in line)
         auth = {"Authorization": f"Bearer {token}"}
 
