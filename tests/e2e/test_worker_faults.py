@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import statistics
@@ -184,5 +185,7 @@ async def test_two_workers_one_killed_mid_load_do_not_stall(temporal_stack: Temp
         if first in stack.children:
             stack.stop_child(first)
     assert [len(e) for e in found.values()] == [1] * n, "every ticket escalated exactly once"
+    keys = Counter(json.loads(x)["key"] for x in (tmp_path / "outbox.jsonl").read_text().splitlines() if x.endswith("}"))
+    assert not [k for k, c in keys.items() if c > 1], "the shared outbox records each key once (its file lock)"
     print(f"\n{n} tickets, two workers, one SIGKILLed: all escalated {time.monotonic() - killed:.1f} s after the kill, "
           f"{caught_up:.1f} s after the last breach fell due")
