@@ -55,12 +55,19 @@ async def open_wave(client: EscalationClient, n: int, first_due: datetime, sprea
     return due
 
 
-async def escalations(client: EscalationClient, ids: list[str]) -> dict[str, list[core.TimelineEntry]]:
+async def escalations(client: EscalationClient, ids: list[str], *, patient: bool = False) -> dict[str, list[core.TimelineEntry]]:
+    """Each ticket's `escalated` timeline entries. `patient`: a ticket that does not answer in time (a busy worker
+    recovering its tickets) counts as not escalated yet, to be asked again."""
     sem = asyncio.Semaphore(16)
 
     async def one(i: str) -> list[core.TimelineEntry]:
         async with sem:
-            state = await client.state(i, principal=client_operator())
+            try:
+                state = await client.state(i, principal=client_operator())
+            except TemporalUnavailable:
+                if not patient:
+                    raise
+                return []
         return [e for e in state.timeline if e.action == "escalated"]
     return dict(zip(ids, await asyncio.gather(*(one(i) for i in ids)), strict=True))
 
@@ -69,10 +76,7 @@ async def until_escalated(client: EscalationClient, ids: list[str], timeout_s: f
     deadline = time.monotonic() + timeout_s
     pending = list(ids)
     while True:
-        try:  # a busy worker recovering its tickets may not answer a query in time: asked again
-            found = await escalations(client, pending)
-        except TemporalUnavailable:
-            found = {}
+        found = await escalations(client, pending, patient=True)
         pending = [i for i in pending if not found.get(i)]
         if not pending:
             return await escalations(client, ids)
