@@ -8,7 +8,7 @@ N ?= 2000
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench lint api worker clean-var
+.PHONY: run test chaos bench lint api worker clean-var
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ $(CHROMIUM):
 
 test: $(STAMP) $(CHROMIUM)
 	$(PY) -m pytest
+
+# The large fault tests (hundreds of tickets, longer outages, more restarts): real processes, SIGKILL; ~10 minutes.
+chaos: $(STAMP)
+	CHAOS_RESTARTS=4 $(PY) -m pytest -m chaos -s tests/e2e/test_worker_faults.py tests/e2e/test_process_faults.py tests/e2e/test_run_supervision.py
+	CHAOS_RESTARTS=4 $(PY) -m pytest -s tests/e2e/test_process_faults.py -k agents
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

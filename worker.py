@@ -11,14 +11,19 @@ import asyncio
 import os
 import signal
 import sys
+from datetime import timedelta
 
 import structlog
+from temporalio.runtime import Runtime, TelemetryConfig
 
 from starter.runtime.logs import configure_logging
 from starter.runtime.settings import settings_or_exit
 from starter.runtime.temporal import build_worker, connect, tune_gc
 
 log = structlog.get_logger("escalation.worker")
+# Temporal's worker heartbeat (the SDK's default is 60 s): the API's /readyz counts a worker live while its last
+# heartbeat is under 10 s old, so a SIGKILLed worker is noticed within ~10 s (starter/http/routers/health.py).
+WORKER_HEARTBEAT_INTERVAL = timedelta(seconds=3)
 
 
 async def run(stop: asyncio.Event | None = None) -> None:
@@ -28,6 +33,8 @@ async def run(stop: asyncio.Event | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    Runtime.set_default(Runtime(telemetry=TelemetryConfig(), worker_heartbeat_interval=WORKER_HEARTBEAT_INTERVAL),
+                        error_if_already_set=False)
     client = await connect()
     worker = build_worker(client)
     tune_gc(s.escalation_gc_young_objects)

@@ -9,10 +9,11 @@ delivery with a key already in the outbox is recognised and not written twice.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 import structlog
 from temporalio import activity
@@ -29,32 +30,32 @@ class Sink(Protocol):
 
 
 class Outbox:
-    """Append-only JSONL file; remembers the keys it holds so redeliveries are dropped."""
+    """Append-only JSONL file; remembers the keys it holds so redeliveries are dropped, also across processes: every
+    worker sharing the file (two on one machine; a restarted one) appends under an exclusive file lock, after
+    reading what the others appended since its last look."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._keys: set[str] | None = None
+        self._keys: set[str] = set()
+        self._offset = 0  # how far this process has read the file
         self._lock = asyncio.Lock()
 
-    def _load_keys(self) -> set[str]:
-        keys: set[str] = set()
-        if self.path.exists():
-            with self.path.open(encoding="utf-8") as f:
-                for line in f:
-                    try:
-                        keys.add(json.loads(line)["key"])
-                    except (ValueError, KeyError):
-                        continue  # a torn last line after a crash
-        return keys
-
-    def _end_torn_line(self) -> None:
-        if self.path.exists() and self.path.stat().st_size:
-            with self.path.open("rb") as f:
-                f.seek(-1, 2)
-                torn = f.read(1) != b"\n"
-            if torn:
-                with self.path.open("a", encoding="utf-8") as f:
-                    f.write("\n")
+    def _catch_up(self, f: BinaryIO) -> None:
+        """Read the lines appended since our last look (by us or another process); end a torn last line (a writer
+        killed mid-write: nobody else writes while we hold the lock)."""
+        size = f.seek(0, 2)
+        if size < self._offset:  # truncated or replaced: read it afresh
+            self._keys, self._offset = set(), 0
+        f.seek(self._offset)
+        data = f.read()
+        if data and not data.endswith(b"\n"):
+            f.write(b"\n")
+        for line in data.splitlines():
+            try:
+                self._keys.add(json.loads(line)["key"])
+            except (ValueError, KeyError, TypeError):
+                continue  # a torn line
+        self._offset = f.seek(0, 2)
 
     async def deliver(self, n: Notify) -> NotifyResult:
         added = await self.append(n.key, n.model_dump(mode="json"))
@@ -63,17 +64,18 @@ class Outbox:
     async def append(self, key: str, record: dict[str, object]) -> bool:
         """Append the record under its key, unless the outbox holds that key already (False: a redelivery)."""
         async with self._lock:
-            if self._keys is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._keys = self._load_keys()
-                self._end_torn_line()
-            if key in self._keys:
-                return False
-            line = {"recorded_at": datetime.now(UTC).isoformat(), **record, "key": key}
-            with self.path.open("a", encoding="utf-8") as f:
-                f.write(json.dumps(line, separators=(",", ":")) + "\n")
-            self._keys.add(key)
-            return True
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a+b") as f:
+                fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes (also if this process dies)
+                self._catch_up(f)
+                if key in self._keys:
+                    return False
+                line = {"recorded_at": datetime.now(UTC).isoformat(), **record, "key": key}
+                f.write((json.dumps(line, separators=(",", ":")) + "\n").encode())
+                f.flush()
+                self._offset = f.tell()
+                self._keys.add(key)
+                return True
 
 
 class Notifier:

@@ -192,6 +192,8 @@ async def _temporal_errors(ticket_id: str | None = None, task_queue: str | None 
 
 
 DEFAULT_RPC_TIMEOUT = timedelta(seconds=10)
+# A worker heartbeats every 3 s (worker.py): three missed in a row mean it is gone (/readyz).
+WORKER_HEARTBEAT_WINDOW = timedelta(seconds=10)
 
 
 def _environment_survey_secret() -> str:
@@ -905,6 +907,28 @@ class EscalationClient:
         since = datetime.now(UTC) - within
         return sum(1 for p in resp.pollers
                    if not p.HasField("last_access_time") or p.last_access_time.ToDatetime(tzinfo=UTC) >= since)
+
+    async def live_workers(self, within: timedelta = WORKER_HEARTBEAT_WINDOW) -> int | None:
+        """How many workers on this client's task queue are running and sent the server a worker heartbeat within
+        `within` (Temporal's own worker heartbeats: the worker's SDK sends one every few seconds, see worker.py; a
+        SIGKILLed worker simply stops). None when the server does not offer them (ListWorkers disabled or older
+        than 1.29): the caller falls back to the pollers."""
+        from temporalio.api.enums.v1 import WorkerStatus
+        from temporalio.api.workflowservice.v1 import ListWorkersRequest
+
+        request = ListWorkersRequest(namespace=self.temporal.namespace, query=f"TaskQueue = '{self.task_queue}'")
+        async with self._errors():
+            try:
+                resp = await self.temporal.workflow_service.list_workers(request, timeout=self.rpc_timeout)
+            except RPCError as exc:
+                if exc.status in (RPCStatusCode.UNIMPLEMENTED, RPCStatusCode.PERMISSION_DENIED,
+                                  RPCStatusCode.FAILED_PRECONDITION):
+                    return None
+                raise
+        since = datetime.now(UTC) - within
+        return sum(1 for w in resp.workers_info
+                   if w.worker_heartbeat.status == WorkerStatus.WORKER_STATUS_RUNNING
+                   and w.worker_heartbeat.heartbeat_time.ToDatetime(tzinfo=UTC) >= since)
 
 
 FILTER_FIELDS = {"TicketStatus": "status", "TicketTier": "tier", "TicketPriority": "priority",

@@ -107,7 +107,9 @@ class DevServer:
         self.port = port or free_port()
         self.ui_port = ui_port or free_port()
         self.headless = headless
-        self.dynamic_config = {"frontend.namespaceCount": "100000", **(dynamic_config or {})}
+        # worker heartbeats (and ListWorkers, which reads them): how /readyz tells a live worker from a dead one
+        self.dynamic_config = {"frontend.namespaceCount": "100000", "frontend.WorkerHeartbeatsEnabled": "true",
+                               "frontend.ListWorkersEnabled": "true", **(dynamic_config or {})}
         self.log_file = log_file
         self.namespace = namespace
         self.process: subprocess.Popen[bytes] | None = None

@@ -23,11 +23,12 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, ListWorkersRequest
 
 from starter.devstack.devserver import DevServer, free_port, port_open, run_to_end, spawn, stop_process
 from starter.devstack.mailserver import MailServer
@@ -136,7 +137,8 @@ class Stack:
         child = Child(name, args or WORKER, self.env(ESCALATION_TASK_QUEUE=queue, **(env or {})),
                       self.home / (log_name or f"{name.replace(' ', '-')}.log"))
         self.children.append(child)
-        run_to_end(_until_polled(self.address, self.namespace, queue, child))
+        # worker.py heartbeats every 3 s; /readyz counts it from its first heartbeat (other programs: their polls)
+        run_to_end(_until_polled(self.address, self.namespace, queue, child, heartbeat=args is None))
         return child
 
     def start_api(self, *, port: int | None = None, tokens_file: Path | None = None, task_queue: str | None = None,
@@ -208,14 +210,21 @@ class Stack:
             self.stop_child(api.process)
 
 
-async def _until_polled(address: str, namespace: str, task_queue: str, child: Child) -> None:
-    """A started worker has not necessarily reached the server yet: wait until the server lists its poller, so that
-    nothing (a test of /readyz, the bench's first batch) races the worker's first poll."""
+async def _until_polled(address: str, namespace: str, task_queue: str, child: Child, *, heartbeat: bool = False) -> None:
+    """A started worker has not necessarily reached the server yet: wait until the server lists its poller (and,
+    with `heartbeat`, its first worker heartbeat), so that nothing (a test of /readyz, the bench's first batch)
+    races the worker's first poll."""
     client = await connect(address, namespace)
     request = DescribeTaskQueueRequest(namespace=namespace, task_queue=TaskQueue(name=task_queue),
                                        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW)
+    workers = ListWorkersRequest(namespace=namespace, query=f"TaskQueue = '{task_queue}'")
+    started = datetime.now(UTC) - timedelta(seconds=1)  # a dead worker's old heartbeats do not count
+
+    async def heartbeats() -> bool:
+        return any(w.worker_heartbeat.heartbeat_time.ToDatetime(tzinfo=UTC) >= started
+                   for w in (await client.workflow_service.list_workers(workers)).workers_info)
     deadline = time.monotonic() + START_TIMEOUT_S
-    while not (await client.workflow_service.describe_task_queue(request)).pollers:
+    while not (await client.workflow_service.describe_task_queue(request)).pollers or (heartbeat and not await heartbeats()):
         child.check()
         if time.monotonic() > deadline:
             raise TimeoutError(f"no worker polled {task_queue!r} within {START_TIMEOUT_S:.0f} s; see {child.log_file}")
@@ -241,10 +250,11 @@ def main() -> int:
             print(f"error: port {p} ({name}) is already in use; stop what holds it or set "
                   f"TEMPORAL_ADDRESS / TEMPORAL_UI_PORT / ESCALATION_API_PORT", file=sys.stderr)
             return 2
-    mail = None if s.escalation_smtp_url else MailServer(VAR / "mail", port=int(os.environ.get("ESCALATION_MAIL_PORT", "0")))
+    home = Path(os.environ.get("ESCALATION_RUN_DIR") or VAR)  # another folder: a second stack, or a test's
+    mail = None if s.escalation_smtp_url else MailServer(home / "mail", port=int(os.environ.get("ESCALATION_MAIL_PORT", "0")))
     env = {"ESCALATION_SMTP_URL": mail.url} if mail else {}
     env.update(codec_env(s, ui_port))
-    stack = Stack(VAR, persistent=True, port=grpc_port, ui_port=ui_port, headless=False,
+    stack = Stack(home, persistent=True, port=grpc_port, ui_port=ui_port, headless=False,
                   namespace=s.temporal_namespace, task_queue=s.escalation_task_queue, retention="720h", env=env,
                   ui_codec_endpoint=f"http://localhost:{api_port}/codec")
     print(f"starting Temporal dev server on {stack.address} (SQLite {stack.server.db_file}), the worker and the API ...",
@@ -260,9 +270,10 @@ def main() -> int:
             archiving = archive_schedule(running)
             print(banner(running, api.port, api.token, s, mail).replace("\nIn another terminal", f"\n{archiving}"
                                                                           "\nIn another terminal", 1), flush=True)
+            supervisor = Supervisor(running, api_port)
             while not stopping.wait(0.5):
-                if (gone := running.exited()) is not None:
-                    print(f"error: the {gone.name} exited with {gone.returncode}; see {gone.log_file}", file=sys.stderr)
+                if (failure := supervisor.check()) is not None:
+                    print(f"error: {failure}", file=sys.stderr, flush=True)
                     return 1
             print("stopping ...", flush=True)
     except (RuntimeError, TimeoutError) as exc:
@@ -273,6 +284,55 @@ def main() -> int:
             mail.stop()
     print("stopped.", flush=True)
     return 0
+
+
+class Supervisor:
+    """`make run` keeps the worker and the API up: one that exits (a crash, a SIGKILL, the OOM killer) is started
+    again, with a line naming it, its exit status and its log. It gives up (`check` returns why; `make run` exits 1)
+    when one of them exited MAX_CRASHES times within CRASH_WINDOW_S (a crash loop a restart will not fix), or when
+    the dev server itself died (everything depends on it; its SQLite file keeps the tickets for the next run)."""
+
+    MAX_CRASHES = 5
+    CRASH_WINDOW_S = 60.0
+
+    def __init__(self, stack: Stack, api_port: int) -> None:
+        self.stack = stack
+        self.api_port = api_port
+        self.crashes: dict[str, list[float]] = {}
+
+    def check(self) -> str | None:
+        server = self.stack.server.process
+        if server is not None and server.poll() is not None:
+            return (f"the Temporal dev server exited with {_status(server.returncode)}; see {self.stack.server.log_file}"
+                    f" (its data stay in {self.stack.server.db_file})")
+        for child in [c for c in self.stack.children if c.returncode is not None]:
+            now = time.monotonic()
+            recent = [t for t in self.crashes.get(child.name, []) if now - t < self.CRASH_WINDOW_S] + [now]
+            self.crashes[child.name] = recent
+            self.stack.stop_child(child)
+            if len(recent) >= self.MAX_CRASHES:
+                return (f"the {child.name} exited with {_status(child.returncode)}, {len(recent)} times within "
+                        f"{self.CRASH_WINDOW_S:.0f} s; giving up; see {child.log_file}")
+            print(f"warning: the {child.name} exited with {_status(child.returncode)} ({len(recent)} time(s) in the "
+                  f"last {self.CRASH_WINDOW_S:.0f} s); restarting it; see {child.log_file}", file=sys.stderr, flush=True)
+            try:
+                if child.name == "api":
+                    self.stack.start_api(port=self.api_port)
+                else:
+                    self.stack.start_worker()
+                print(f"the {child.name} is running again", file=sys.stderr, flush=True)
+            except (RuntimeError, TimeoutError) as exc:  # exited again at once: counted at the next check
+                print(f"warning: restarting the {child.name} failed: {exc}", file=sys.stderr, flush=True)
+        return None
+
+
+def _status(returncode: int | None) -> str:
+    if returncode is not None and returncode < 0:
+        try:
+            return f"status {returncode} ({signal.Signals(-returncode).name})"
+        except ValueError:
+            pass
+    return f"status {returncode}"
 
 
 def archive_schedule(stack: Stack) -> str:

@@ -47,7 +47,7 @@ async def test_healthz_and_readyz(http: httpx.AsyncClient) -> None:
     assert r.status_code == 200 and r.json() == {"status": "ok", "checks": {}}
     r = await http.get("/readyz")
     assert r.status_code == 200, r.text
-    assert r.json()["status"] == "ready" and "1 poller" in r.json()["checks"]["worker"]
+    assert r.json()["status"] == "ready" and "1 heartbeating worker(s)" in r.json()["checks"]["worker"]
 
 
 async def test_readyz_without_a_worker_is_503(temporal_stack: Any, tokens: Tokens) -> None:

@@ -131,6 +131,9 @@ class FakeTicketClient(EscalationClient):
     async def workflow_pollers(self, within: timedelta = timedelta(minutes=2)) -> int:
         return self.pollers
 
+    async def live_workers(self, within: timedelta = timedelta(seconds=10)) -> int | None:
+        return self.pollers
+
 
 def _matches(s: core.TicketState, wanted: dict[str, str | None], breached: bool | None) -> bool:
     """The visibility query's clauses, over the search attributes the workflow publishes."""

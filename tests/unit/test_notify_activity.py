@@ -70,3 +70,15 @@ async def test_the_activity_hands_each_notification_to_its_sink() -> None:
     sink = Recorder()
     result = await ActivityEnvironment().run(Notifier(sink).notify, notification("k-9"))
     assert (sink.seen, result.key) == (["k-9"], "k-9")
+
+
+async def test_two_processes_sharing_an_outbox_record_a_key_once(tmp_path: Path) -> None:
+    """Two workers (two Outbox objects, as in two processes) append to one file: each sees the other's keys."""
+    path = tmp_path / "outbox.jsonl"
+    first, second = Outbox(path), Outbox(path)
+    assert (await second.deliver(notification("k-0"))).duplicate is False  # `second` has read the file once
+    assert (await first.deliver(notification("k-1"))).duplicate is False
+    assert (await second.deliver(notification("k-1"))).duplicate is True, "the other process's key is seen"
+    path.write_text(path.read_text() + '{"torn')  # the other process killed mid-write
+    assert (await first.deliver(notification("k-2"))).duplicate is False
+    assert [json.loads(x)["key"] for x in path.read_text().splitlines() if x != '{"torn'] == ["k-0", "k-1", "k-2"]
