@@ -23,7 +23,7 @@ async def healthz() -> Health:
 async def readyz(request: Request, api: Api) -> Any:
     """Temporal is reachable and a worker polls the task queue."""
     try:
-        pollers = await temporal(request, lambda c: c.workflow_pollers())
+        pollers = await temporal(request, lambda c: c.workflow_pollers(), shed=False)  # never shed
     except TemporalUnavailable as exc:
         return error_response(request, 503, "not_ready", f"Temporal unreachable: {exc.message}",
                               [ErrorDetail(loc=["temporal"], message="unreachable", type="temporal")],
