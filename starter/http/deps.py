@@ -23,7 +23,7 @@ from starter.client.incidents import Declared, TicketIdsPage
 from starter.client.migrations import MigrationReport
 from starter.client.principal import Permission, Principal
 from starter.client.sponsorships import SponsorshipPage
-from starter.http.errors import OVERLOADED_RETRY_AFTER_S, ApiError
+from starter.http.errors import ApiError, Shed
 from starter.runtime.replay import ReplayAudit
 from starter.runtime.settings import Settings
 from starter.security.auth import TokenStore
@@ -149,9 +149,7 @@ async def temporal(request: Request, call: Callable[[TicketClient], Awaitable[T]
             async with api.in_flight.slot():
                 return await call(await api.client())
         except Overloaded as exc:
-            raise ApiError(503, "overloaded", f"the API is at its bound of {exc.limit} Temporal calls in flight; "
-                           f"this request was not sent to Temporal, retry after {OVERLOADED_RETRY_AFTER_S}s",
-                           headers={"Retry-After": str(OVERLOADED_RETRY_AFTER_S)}) from None
+            raise Shed(exc.limit) from None
     finally:
         request.state.temporal_ms = getattr(request.state, "temporal_ms", 0.0) + (time.perf_counter() - started) * 1000
 

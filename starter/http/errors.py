@@ -69,6 +69,15 @@ class ApiError(HTTPException):
         self.details = details or []
 
 
+class Shed(ApiError):
+    """Back-pressure: the API is at its bound of Temporal calls in flight, and this one was not made."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(503, "overloaded", f"the API is at its bound of {limit} Temporal calls in flight; this "
+                         f"request was not sent to Temporal, retry after {OVERLOADED_RETRY_AFTER_S}s",
+                         headers={"Retry-After": str(OVERLOADED_RETRY_AFTER_S)})
+
+
 class BodyTooLarge(ApiError):
     def __init__(self, limit: int) -> None:
         super().__init__(413, "payload_too_large", f"request body larger than {limit} bytes")

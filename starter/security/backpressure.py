@@ -40,13 +40,15 @@ class InFlightLimit:
         self.shed = 0
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
+    async def slot(self, wait_s: float | None = None) -> AsyncIterator[None]:
+        """Hold a slot for the block; `wait_s` overrides the limit's own wait."""
         if self._sem is None:
             yield
             return
-        if not await self._acquire():
+        wait = self.wait_s if wait_s is None else wait_s
+        if not await self._acquire(wait):
             self.shed += 1
-            raise Overloaded(self.limit, self.wait_s)
+            raise Overloaded(self.limit, wait)
         self.in_flight += 1
         try:
             yield
@@ -54,15 +56,15 @@ class InFlightLimit:
             self.in_flight -= 1
             self._sem.release()
 
-    async def _acquire(self) -> bool:
+    async def _acquire(self, wait_s: float) -> bool:
         assert self._sem is not None
         if not self._sem.locked():  # a free slot and nobody queued before us: no await, no timer
             await self._sem.acquire()
             return True
-        if self.wait_s <= 0:
+        if wait_s <= 0:
             return False
         try:
-            await asyncio.wait_for(self._sem.acquire(), self.wait_s)
+            await asyncio.wait_for(self._sem.acquire(), wait_s)
         except TimeoutError:
             return False
         return True

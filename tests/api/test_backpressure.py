@@ -124,3 +124,38 @@ async def test_a_request_waits_for_a_slot_within_the_queue_wait(temporal_stack: 
             r = await second
             assert r.status_code == 201, r.text
             assert limit.shed == 0
+
+
+async def test_an_applied_action_is_answered_even_when_its_follow_up_read_is_shed(
+        gated: tuple[Gate, Any, httpx.AsyncClient], tokens: Tokens) -> None:
+    """An action's answer reads the whole ticket after the Update: shedding that read must not turn an applied
+    action into a 503 saying it was not sent (the Update's own view answers)."""
+    gate, app, api = gated
+    limit = app.state.api.in_flight
+    admin = tokens.header("admin")
+    r = await api.post("/v1/tickets", json=ticket_body(tid := unique()), headers=admin)
+    assert r.status_code == 201, r.text
+    release = asyncio.Event()
+
+    async def another_request(wait_s: float) -> None:
+        async with limit.slot(wait_s=wait_s):
+            await release.wait()
+
+    gate.close()
+    action = asyncio.create_task(api.post(f"/v1/tickets/{tid}/acknowledge", json={}, headers=admin))
+    await _until(lambda: limit.in_flight == 1)
+    others = [asyncio.create_task(another_request(0))]
+    await _until(lambda: limit.in_flight == BOUND)
+    others.append(asyncio.create_task(another_request(30)))  # queued: takes the action's slot when it frees
+    await asyncio.sleep(0.05)
+    gate.open()
+    r = await action
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert answer["acknowledged_at"], answer
+    assert limit.shed >= 1  # the follow-up read was shed
+    release.set()
+    await asyncio.gather(*others)
+    full = (await api.get(f"/v1/tickets/{tid}", headers=admin)).json()
+    # the answer is the Update's own view: only the entries the action added, not the whole timeline
+    assert len(answer["timeline"]) < len(full["timeline"]) and full["acknowledged_at"] == answer["acknowledged_at"]
