@@ -20,7 +20,7 @@ async def _hold(limit: InFlightLimit, release: asyncio.Event, order: list[int], 
 
 @pytest.mark.asyncio
 async def test_beyond_the_bound_is_refused_at_once_without_a_wait() -> None:
-    limit, release, order = InFlightLimit(2), asyncio.Event(), []
+    limit, release, order = InFlightLimit(2), asyncio.Event(), list[int]()
     holders = [asyncio.create_task(_hold(limit, release, order, n)) for n in range(2)]
     await asyncio.sleep(0)
     assert limit.in_flight == 2
@@ -37,7 +37,7 @@ async def test_beyond_the_bound_is_refused_at_once_without_a_wait() -> None:
 
 @pytest.mark.asyncio
 async def test_waiters_take_freed_slots_first_come_first_served_within_their_wait() -> None:
-    limit, release, order = InFlightLimit(1, wait_s=5), asyncio.Event(), []
+    limit, release, order = InFlightLimit(1, wait_s=5), asyncio.Event(), list[int]()
     tasks = [asyncio.create_task(_hold(limit, release, order, n)) for n in range(3)]
     await asyncio.sleep(0.01)
     assert order == [0]
@@ -48,7 +48,7 @@ async def test_waiters_take_freed_slots_first_come_first_served_within_their_wai
 
 @pytest.mark.asyncio
 async def test_a_waiter_is_shed_when_its_wait_runs_out_and_leaves_no_slot_behind() -> None:
-    limit, release, order = InFlightLimit(1, wait_s=0.05), asyncio.Event(), []
+    limit, release, order = InFlightLimit(1, wait_s=0.05), asyncio.Event(), list[int]()
     holder = asyncio.create_task(_hold(limit, release, order, 0))
     await asyncio.sleep(0)
     with pytest.raises(Overloaded):
@@ -61,7 +61,7 @@ async def test_a_waiter_is_shed_when_its_wait_runs_out_and_leaves_no_slot_behind
 
 @pytest.mark.asyncio
 async def test_zero_means_no_bound() -> None:
-    limit, release, order = InFlightLimit(0), asyncio.Event(), []
+    limit, release, order = InFlightLimit(0), asyncio.Event(), list[int]()
     tasks = [asyncio.create_task(_hold(limit, release, order, n)) for n in range(50)]
     await asyncio.sleep(0.01)
     assert len(order) == 50
