@@ -8,7 +8,7 @@ N ?= 2000
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test chaos bench lint api worker clean-var
+.PHONY: run test chaos bench soak lint api worker clean-var
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,12 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench.run --open-tickets $(N) $(if $(SMTP),--smtp)
+
+# Mixed API traffic (opens, actions, reads) at RATE opens/s for MINUTES on a stack of its own: bench/results/soak.json
+MINUTES ?= 10
+RATE ?= 20
+soak: $(STAMP)
+	$(PY) -m bench.soak --minutes $(MINUTES) --rate $(RATE)
 
 clean-var:
 	rm -rf var/

@@ -32,6 +32,7 @@ WORKER_SETTINGS = (*CONNECTION, "escalation_max_cached_workflows", "escalation_o
 API_SETTINGS = (*CONNECTION, "escalation_policy", "escalation_max_backdate_days", "escalation_api_host",
                 "escalation_api_port", "escalation_tokens_file", "escalation_tokens", "escalation_max_body_bytes",
                 "escalation_api_timeout_s", "escalation_api_rate_per_s", "escalation_api_burst",
+                "escalation_api_max_in_flight", "escalation_api_queue_wait_ms",
                 "escalation_api_trusted_proxies", "escalation_survey_secret", "escalation_survey_secret_file",
                 "escalation_directory", "escalation_templates", "escalation_public_url",
                 "escalation_codec_cors_origins")

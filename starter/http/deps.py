@@ -23,11 +23,12 @@ from starter.client.incidents import Declared, TicketIdsPage
 from starter.client.migrations import MigrationReport
 from starter.client.principal import Permission, Principal
 from starter.client.sponsorships import SponsorshipPage
-from starter.http.errors import ApiError
+from starter.http.errors import ApiError, Shed
 from starter.runtime.replay import ReplayAudit
 from starter.runtime.report import AuditReport
 from starter.runtime.settings import Settings
 from starter.security.auth import TokenStore
+from starter.security.backpressure import InFlightLimit, Overloaded
 from starter.security.ratelimit import RateLimiter
 from workflows import ticket as core
 from workflows.common.policy import Policy
@@ -110,6 +111,8 @@ class ApiState:
         self.connected = client
         self._lock = asyncio.Lock()
         self.limiter = RateLimiter(settings.escalation_api_rate_per_s, settings.escalation_api_burst)
+        self.in_flight = InFlightLimit(settings.escalation_api_max_in_flight,
+                                       settings.escalation_api_queue_wait_ms / 1000)
         self.max_backdate = timedelta(days=settings.escalation_max_backdate_days)
 
     async def client(self) -> TicketClient:
@@ -133,12 +136,23 @@ Api = Annotated[ApiState, Depends(api_state)]
 # ----- Temporal, timed --------------------------------------------------------------------------------------------
 
 
-async def temporal(request: Request, call: Callable[[TicketClient], Awaitable[T]]) -> T:
+async def temporal(request: Request, call: Callable[[TicketClient], Awaitable[T]], *, shed: bool = True) -> T:
     """One use of the client (each of its calls to Temporal bounded by its rpc_timeout), its duration added to the
-    request's Server-Timing."""
+    request's Server-Timing.
+
+    Back-pressure: the use holds one of the process's in-flight slots (ESCALATION_API_MAX_IN_FLIGHT); without one
+    after the queue wait, the request is answered 503 `overloaded` and nothing was sent to Temporal. `shed=False`
+    (readiness) neither takes a slot nor is refused: a probe must report Temporal's state, not the API's load."""
+    api = api_state(request)
     started = time.perf_counter()
     try:
-        return await call(await api_state(request).client())
+        if not shed:
+            return await call(await api.client())
+        try:
+            async with api.in_flight.slot():
+                return await call(await api.client())
+        except Overloaded as exc:
+            raise Shed(exc.limit) from None
     finally:
         request.state.temporal_ms = getattr(request.state, "temporal_ms", 0.0) + (time.perf_counter() - started) * 1000
 

@@ -34,6 +34,7 @@ from starter.runtime.validation import allowed_values, problem
 
 log = structlog.get_logger("escalation.api")
 RETRY_AFTER_S = 5
+OVERLOADED_RETRY_AFTER_S = 1  # a shed request: the bound frees as soon as calls in flight finish
 
 
 class ErrorDetail(BaseModel):
@@ -46,7 +47,7 @@ class ErrorDetail(BaseModel):
 class ErrorInfo(BaseModel):
     code: str = Field(description="machine-readable: unauthorized, forbidden, out_of_scope, not_found, id_conflict, "
                                   "method_not_allowed, invalid_request, payload_too_large, rate_limited, busy, "
-                                  "workflow_task_failed, temporal_unavailable, or a rejected action's "
+                                  "workflow_task_failed, temporal_unavailable, overloaded, or a rejected action's "
                                   "reason (ticket_closed, top_tier, unknown_department, ...)")
     message: str
     details: list[ErrorDetail] = Field(default_factory=list)
@@ -66,6 +67,15 @@ class ApiError(HTTPException):
         self.code = code
         self.message = message
         self.details = details or []
+
+
+class Shed(ApiError):
+    """Back-pressure: the API is at its bound of Temporal calls in flight, and this one was not made."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(503, "overloaded", f"the API is at its bound of {limit} Temporal calls in flight; this "
+                         f"request was not sent to Temporal, retry after {OVERLOADED_RETRY_AFTER_S}s",
+                         headers={"Retry-After": str(OVERLOADED_RETRY_AFTER_S)})
 
 
 class BodyTooLarge(ApiError):
@@ -128,9 +138,11 @@ ERRORS = {
     500: {"model": ErrorBody, "description": "the ticket's workflow task keeps failing, a bug in the code the worker "
                                              "runs (`workflow_task_failed`, the message names the failure; retrying "
                                              "does not help until it is fixed), or `internal_error`"},
-    503: {"model": ErrorBody, "description": "Temporal unreachable or not answering (`temporal_unavailable`), or the "
-                                             "ticket cannot answer yet, e.g. its workflow task is in flight after a "
-                                             "worker restart (`busy`); see Retry-After"},
+    503: {"model": ErrorBody, "description": "Temporal unreachable or not answering (`temporal_unavailable`: a write "
+                                             "may or may not be applied), or the ticket cannot answer yet, e.g. its "
+                                             "workflow task is in flight after a worker restart (`busy`), or the API "
+                                             "is at its bound of Temporal calls in flight (`overloaded`: the request "
+                                             "was not sent to Temporal, safe to retry); see Retry-After"},
 }
 
 

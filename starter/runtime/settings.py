@@ -84,6 +84,11 @@ class Settings(BaseSettings):
                                                                      "address for bad tokens); 0: no limit")
     escalation_api_burst: int = Field(200, ge=1, description="requests a caller may send at once before the "
                                                              "rate applies")
+    escalation_api_max_in_flight: int = Field(16, ge=0, description="Temporal calls in flight at once per API "
+                                                                   "process; beyond (after the queue wait): 503 "
+                                                                   "overloaded with Retry-After; 0: no bound")
+    escalation_api_queue_wait_ms: int = Field(100, ge=0, description="how long a request beyond the in-flight bound "
+                                                                     "waits for a slot before it is shed")
     escalation_api_trusted_proxies: str = Field("", description="reverse proxies (comma-separated addresses) whose "
                                                                 "X-Forwarded-For names the client; empty: the "
                                                                 "connecting address is the client")

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starter.client import OutOfScope, ReplyAccepted, TemporalUnavailable, TicketNotFound
 from starter.client.principal import Permission, Principal
 from starter.http.deps import TicketClient, requires, temporal
-from starter.http.errors import errors
+from starter.http.errors import Shed, errors
 from starter.http.models import ACTION_BODIES, ACTION_DOCS, ACTION_EVENTS, ACTION_PERMISSIONS, TicketIdPath, TicketOut
 from workflows import ticket as core
 from workflows.ticket.views import TicketView, ticket_view
@@ -35,7 +35,7 @@ async def full_view(request: Request, view: TicketView, who: Principal) -> Ticke
     moved the ticket out of the principal's scope), the Update's own result is still the truth about the action."""
     try:
         state = await temporal(request, lambda c: c.state(view.id, principal=who))
-    except (TemporalUnavailable, TicketNotFound, OutOfScope):
+    except (TemporalUnavailable, TicketNotFound, OutOfScope, Shed):  # the action was applied: never a 503 overloaded
         return view
     last_seq = max((e.seq for e in view.timeline), default=0)
     return ticket_view(state, datetime.now(UTC)) if state.seq >= last_seq else view

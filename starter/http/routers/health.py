@@ -26,10 +26,10 @@ async def readyz(request: Request, api: Api) -> Any:
     heartbeats (ListWorkers off): a worker that polled within 2 minutes, as before."""
     tq = api.settings.escalation_task_queue
     try:
-        live = await temporal(request, lambda c: c.live_workers())
+        live = await temporal(request, lambda c: c.live_workers(), shed=False)  # readiness is never shed
         how = "heartbeating worker(s)"
         if live is None:
-            live = await temporal(request, lambda c: c.workflow_pollers())
+            live = await temporal(request, lambda c: c.workflow_pollers(), shed=False)
             how = "poller(s) (the server offers no worker heartbeats)"
     except TemporalUnavailable as exc:
         return error_response(request, 503, "not_ready", f"Temporal unreachable: {exc.message}",
