@@ -319,7 +319,8 @@ class Policy(_Strict):
 
     @cached_property
     def _version(self) -> str:
-        digest = hashlib.sha256(self.model_dump_json(by_alias=True, exclude={"catch_up"} if self.catch_up is None else None).encode()).hexdigest()[:12]
+        left_out = {"catch_up"} if self.catch_up is None else None  # the default: existing policies keep their version
+        digest = hashlib.sha256(self.model_dump_json(by_alias=True, exclude=left_out).encode()).hexdigest()[:12]
         return f"{self.name}@{digest}"
 
 
