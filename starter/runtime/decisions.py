@@ -342,7 +342,8 @@ class _Run:
     # the shell's _apply_due / _apply / _act
     def apply_due(self) -> None:
         out = decide.due_caught_up(self.state, self.now, self.policy,
-                                   supersede=lambda: self.patched(shell.SUPERSEDE_DUE_WARNINGS))
+                                   supersede=lambda: self.patched(shell.SUPERSEDE_DUE_WARNINGS),
+                                   acted_at=lambda: self.patched(shell.CATCH_UP_ACTED_AT))
         if out is not None:
             self.state = out.state
             self.pending += out.effects

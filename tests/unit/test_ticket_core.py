@@ -296,20 +296,48 @@ def test_an_early_or_stale_deadline_is_ignored() -> None:
     assert out.effects == [] and out.state.timeline == sim.s.timeline
 
 
-def test_catch_up_after_a_late_wake_up() -> None:
-    """A worker that wakes late applies each missed deadline at its own due time, as timers on time would."""
+def test_catch_up_after_a_late_wake_up_gives_the_new_tier_its_time() -> None:
+    """The default: the acknowledge deadline (T0+1h) and Tier 2's (1h+4h) both passed while the worker was down;
+    one escalation, applied when the system acted, and Tier 2's clock starts then (a full 4 hours to act)."""
     sim = Sim()
     late = T0 + 6 * H
     out = tc.catch_up(sim.s, late, POLICY)
+    assert out.state.tier == "tier2" and out.state.escalation_count == 1
+    (esc,) = [e for e in out.state.timeline if e.action == "escalated"]
+    assert (esc.due_at, esc.at, esc.acted_at) == (T0 + H, late, late)
+    (breach,) = [e for e in out.state.timeline if e.action == "sla_breached" and e.clock == ACK]
+    assert (breach.due_at, breach.acted_at) == (T0 + H, late)
+    assert out.state.clocks[TIER].due_at == late + 4 * H, "tier2's 4 hours counted from when the system acted"
+    assert tc.next_due(out.state, late, POLICY) is None
+    assert [f.kind for f in out.effects].count("escalation") == 1
+    # the old rule (a shell replaying a history from before its patch): no acted_at, each at its due time
+    old = tc.catch_up(sim.s, late, POLICY, acted_at=lambda: False)
+    assert old.state.tier == "tier3" and all(e.acted_at is None for e in old.state.timeline)
+
+
+def test_catch_up_cascades_when_the_policy_asks() -> None:
+    """`catch_up.new_tier_clock_starts: due_at`: each missed deadline at its own due time, as timers on time would."""
+    policy = Policy.model_validate({**POLICY.model_dump(by_alias=True, exclude={"catch_up"}),
+                                    "catch_up": {"new_tier_clock_starts": "due_at"}})
+    assert policy.version() != POLICY.version()
+    sim = Sim()
+    late = T0 + 6 * H
+    out = tc.catch_up(sim.s, late, policy)
     assert out.state.tier == "tier3" and out.state.escalation_count == 2
     first, second = [e for e in out.state.timeline if e.action == "escalated"]
-    assert (first.due_at, first.at) == (T0 + H, T0 + H)
-    assert (second.due_at, second.at) == (T0 + 5 * H, T0 + 5 * H), "tier2's 4 hours counted from its real entry"
-    assert tc.next_due(out.state, late, POLICY) is None
+    assert (first.due_at, first.at, first.acted_at) == (T0 + H, T0 + H, late)
+    assert (second.due_at, second.at, second.acted_at) == (T0 + 5 * H, T0 + 5 * H, late)
+    assert tc.next_due(out.state, late, policy) is None
     assert [f.kind for f in out.effects].count("escalation") == 2
     # the same as timers on time (the Sim)
     sim.advance(late)
     assert sim.s.tier == out.state.tier and sim.s.escalation_count == out.state.escalation_count
+
+
+def test_catch_up_option_is_checked() -> None:
+    with pytest.raises(ValueError, match="new_tier_clock_starts"):
+        Policy.model_validate({**POLICY.model_dump(by_alias=True, exclude={"catch_up"}),
+                               "catch_up": {"new_tier_clock_starts": "later"}})
 
 
 # ----- waiting on the customer ------------------------------------------------------------

@@ -208,6 +208,14 @@ class Postmortems(_Strict):
     calendar: str | None = Field(None, description="the business calendar of the due dates (default: P1's)")
 
 
+class CatchUp(_Strict):
+    """Deadlines missed while the worker was down (applied when it is back)."""
+
+    new_tier_clock_starts: Literal["acted_at", "due_at"] = Field(
+        "acted_at", description="acted_at: a tier entered by a late decision gets its full time from when the system "
+        "acted (one escalation per catch-up); due_at: from when the deadline fell due (a catch-up may cascade)")
+
+
 class Policy(_Strict):
     name: str = "default"
     tiers: list[Tier] = Field(min_length=1)
@@ -225,6 +233,8 @@ class Policy(_Strict):
     reopen_window: Duration = timedelta(days=3)
     escalation_notify: list[str] = Field(default_factory=lambda: ["escalation_manager"])
     breach_notify: list[str] = Field(default_factory=lambda: ["escalation_manager", "assignee"])
+    # None: the default (acted_at); left out of the version hash then, so existing policies keep their version
+    catch_up: CatchUp | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -300,13 +310,17 @@ class Policy(_Strict):
     def calendar_for(self, priority: str) -> BusinessCalendar:
         return self.calendars[self.sla(priority).calendar]
 
+    def new_tier_clock_starts(self) -> str:
+        return (self.catch_up or CatchUp()).new_tier_clock_starts
+
     def version(self) -> str:
         """Name plus a hash of the canonical content: two equal policies share it."""
         return self._version
 
     @cached_property
     def _version(self) -> str:
-        digest = hashlib.sha256(self.model_dump_json(by_alias=True).encode()).hexdigest()[:12]
+        left_out = {"catch_up"} if self.catch_up is None else None  # the default: existing policies keep their version
+        digest = hashlib.sha256(self.model_dump_json(by_alias=True, exclude=left_out).encode()).hexdigest()[:12]
         return f"{self.name}@{digest}"
 
 

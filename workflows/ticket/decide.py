@@ -26,11 +26,13 @@ def next_wait(state: TicketState, policy: Policy, now: datetime) -> tuple[timede
     return max(upcoming[0].at - now, SHORTEST_WAIT), upcoming[0]
 
 
-def due_caught_up(state: TicketState, now: datetime, policy: Policy, supersede: Callable[[], bool]) -> StepResult | None:
-    """Every deadline passed by `now` applied (None when none has passed: nothing to record)."""
+def due_caught_up(state: TicketState, now: datetime, policy: Policy, supersede: Callable[[], bool],
+                  acted_at: Callable[[], bool]) -> StepResult | None:
+    """Every deadline passed by `now` applied (None when none has passed: nothing to record). `acted_at`: the
+    catch-up rule of `catch_up` (the shell answers with its patch: before it, each deadline at its due time)."""
     if next_due(state, now, policy) is None:
         return None
-    return catch_up(state, now, policy, supersede=supersede)
+    return catch_up(state, now, policy, supersede=supersede, acted_at=acted_at)
 
 
 def added_since(state: TicketState, seq: int) -> list[TimelineEntry]:

@@ -586,24 +586,40 @@ def _always() -> bool:
     return True
 
 
-def catch_up(s: TicketState, now: datetime, p: Policy, supersede: Callable[[], bool] = _always) -> StepResult:
-    """Apply every deadline that has passed by `now`, in order, each at its due time.
+def catch_up(s: TicketState, now: datetime, p: Policy, supersede: Callable[[], bool] = _always,
+             acted_at: Callable[[], bool] = _always) -> StepResult:
+    """Apply every deadline that has passed by `now`, in order, earliest first.
 
-    A timer may fire late (a worker was down, a burst queued) or not have fired yet when
-    an action arrives; applying each deadline at its own instant keeps the ticket exactly
-    where the policy says it should be (an unacknowledged P1 found 6 hours late has climbed
-    twice, not once). Never earlier than the state's own `as_of`: time does not run back.
+    A timer may fire late (a worker was down, a burst queued) or not have fired yet when an action arrives. Each
+    automatic decision records when it fell due (`due_at`) and when the system acted (`acted_at`, `now`). Under the
+    policy's default (`catch_up.new_tier_clock_starts: acted_at`) each is applied at `now`: a tier entered late gets
+    its full time from when the system acted, so one catch-up escalates once (people get their time). With `due_at`
+    each is applied at its own instant, so the ticket is exactly where the policy says it should be (an
+    unacknowledged P1 found 6 hours late has climbed twice). Never earlier than the state's own `as_of`.
+    `acted_at` is asked once, when a deadline is applied (the workflow answers with `workflow.patched`: before that
+    patch every deadline was applied at its due time and no `acted_at` recorded).
 
     A warning whose clock's breach is also due by `now` is superseded: marked as passed, not sent (nobody needs
     "50 % used" in the same instant as "breached"). `supersede` is asked only when that case arises (the workflow
     answers with `workflow.patched`: before that patch such warnings were sent)."""
     effects: list[Effect] = []
+    record_acted: bool | None = None
     while (ev := next_due(s, now, p)) is not None:
         if _breach_also_due(s, ev, now) and supersede():
             s = _superseded(s, ev)
             continue
-        out = step(s, ev, min(max(ev.due_at, s.as_of), now), p)
+        if record_acted is None:
+            record_acted = acted_at()
+        at = min(max(ev.due_at, s.as_of), now)
+        if record_acted and p.new_tier_clock_starts() == "acted_at":
+            at = now
+        seen = s.seq
+        out = step(s, ev, at, p)
         s, effects = out.state, effects + out.effects
+        if record_acted:
+            for entry in s.timeline:
+                if entry.seq > seen:
+                    entry.acted_at = now
     return StepResult(state=s, effects=effects)
 
 

@@ -82,6 +82,7 @@ class TimelineEntry(BaseModel):
     rule: str | None = None  # the policy rule behind an automatic decision
     clock: ClockName | None = None
     due_at: datetime | None = None
+    acted_at: datetime | None = None  # an automatic decision: when the system applied it (entries before: unknown)
 
 
 class Breach(BaseModel):
@@ -191,12 +192,14 @@ def search_attributes(s: TicketState) -> dict[str, object]:
 
 
 def record(s: TicketState, at: datetime, actor: str, action: str, summary: str, reason: str = "", *,
-         rule: str | None = None, clock: ClockName | None = None, due_at: datetime | None = None) -> None:
+         rule: str | None = None, clock: ClockName | None = None, due_at: datetime | None = None,
+         acted_at: datetime | None = None) -> None:
     """Append to the timeline, within the state's bound: older entries keep a shorter text, the oldest drop out
     (counted). Deterministic: it depends only on the entries, so a replay folds and drops exactly the same."""
     s.seq += 1
     s.timeline.append(TimelineEntry(seq=s.seq, at=at, actor=actor, action=action, summary=_clip(summary, TEXT_KEPT),
-                                    reason=_clip(reason, TEXT_KEPT), rule=rule, clock=clock, due_at=due_at))
+                                    reason=_clip(reason, TEXT_KEPT), rule=rule, clock=clock, due_at=due_at,
+                                    acted_at=acted_at))
     for e in s.timeline[:-RECENT_KEPT_WHOLE]:  # every older entry (also those carried in from before this bound)
         if len(e.summary) > TEXT_FOLDED or len(e.reason) > TEXT_FOLDED:
             e.summary, e.reason = _clip(e.summary, TEXT_FOLDED), _clip(e.reason, TEXT_FOLDED)

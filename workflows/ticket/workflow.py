@@ -43,6 +43,10 @@ DEDUPLICATE_REPLIES = "deduplicate-replies"
 # A warning whose breach is also due when the deadlines are caught up is not sent (a ticket opened in the past, a
 # worker that was down); before this patch it was sent in the same instant as the breach.
 SUPERSEDE_DUE_WARNINGS = "supersede-due-warnings"
+# Automatic decisions record when the system acted (`acted_at`) and, under the policy's default, are applied then: a
+# tier entered by a late decision gets its full time; before this patch each was applied at its due time (a catch-up
+# after an outage could cascade through tiers in one instant).
+CATCH_UP_ACTED_AT = "catch-up-acted-at"
 # The customer hears of public replies (and of the policy's status updates): before this patch only of the
 # opening and the resolution. Decided once, at opening, and kept in the state (continue-as-new carries it).
 CUSTOMER_NOTICES = "customer-notices"
@@ -135,7 +139,8 @@ class TicketWorkflow:
 
     def _apply_due(self) -> None:
         caught_up = decide.due_caught_up(self.state, workflow.now(), self.policy,
-                                         supersede=lambda: workflow.patched(SUPERSEDE_DUE_WARNINGS))
+                                         supersede=lambda: workflow.patched(SUPERSEDE_DUE_WARNINGS),
+                                         acted_at=lambda: workflow.patched(CATCH_UP_ACTED_AT))
         if caught_up is None:
             return
         self.state = caught_up.state
