@@ -315,6 +315,18 @@ def test_catch_up_after_a_late_wake_up_gives_the_new_tier_its_time() -> None:
     assert old.state.tier == "tier3" and all(e.acted_at is None for e in old.state.timeline)
 
 
+def test_a_deadline_applied_within_late_after_stands_at_its_due_time() -> None:
+    """A timer's usual lag (here 59 s, under the default minute) is not an outage: the escalation stands at its due
+    time and Tier 2's clock starts there; acted_at still says when the system acted. 61 s late counts as late."""
+    for lag, expected_at in ((timedelta(seconds=59), T0 + H), (timedelta(seconds=61), T0 + H + timedelta(seconds=61))):
+        sim = Sim()
+        sim.advance(T0 + H - timedelta(microseconds=1))  # every earlier deadline on time
+        out = tc.catch_up(sim.s, T0 + H + lag, POLICY)
+        (esc,) = [e for e in out.state.timeline if e.action == "escalated"]
+        assert (esc.at, esc.acted_at) == (expected_at, T0 + H + lag), lag
+        assert out.state.clocks[TIER].due_at == expected_at + 4 * H
+
+
 def test_catch_up_cascades_when_the_policy_asks() -> None:
     """`catch_up.new_tier_clock_starts: due_at`: each missed deadline at its own due time, as timers on time would."""
     policy = Policy.model_validate({**POLICY.model_dump(by_alias=True, exclude={"catch_up"}),

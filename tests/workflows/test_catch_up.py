@@ -12,6 +12,7 @@ import pytest
 from starter.runtime.temporal import build_worker
 from tests.support.workflows import local_env, policy_with, start_ticket, ticket
 from workflows import ticket as core
+from workflows.common.policy import Policy
 from workflows.common.vocabulary import ClockName
 from workflows.ticket.workflow import TicketWorkflow
 
@@ -34,7 +35,9 @@ async def test_a_worker_down_across_two_deadlines_escalates_once_and_gives_tier2
     env = await local_env()
     try:
         tq = f"tq-{uuid.uuid4().hex[:8]}"
-        policy = policy_with(acknowledge="3s", tier={"tier0": "5m", "tier1": "20m", "tier2": "6s", "tier3": "8h"})
+        p1 = policy_with(acknowledge="3s", tier={"tier0": "5m", "tier1": "20m", "tier2": "6s", "tier3": "8h"})
+        # seconds-long targets: a decision more than 2 s late counts as noticed late (the default is a minute)
+        policy = Policy.model_validate({**p1.model_dump(mode="json", by_alias=True), "catch_up": {"late_after": "2s"}})
         async with build_worker(env.client, tq, max_cached_workflows=0):
             handle = await start_ticket(env.client, tq, ticket(datetime.now(UTC)), policy)
             opened = (await until(handle, lambda s: True)).ticket.opened_at

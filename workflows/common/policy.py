@@ -214,6 +214,8 @@ class CatchUp(_Strict):
     new_tier_clock_starts: Literal["acted_at", "due_at"] = Field(
         "acted_at", description="acted_at: a tier entered by a late decision gets its full time from when the system "
         "acted (one escalation per catch-up); due_at: from when the deadline fell due (a catch-up may cascade)")
+    late_after: Duration = Field(timedelta(minutes=1), description="a decision applied later than this after its "
+                                 "due time counts as late (acted_at); within it, at its due time (a timer's usual lag)")
 
 
 class Policy(_Strict):
@@ -310,8 +312,8 @@ class Policy(_Strict):
     def calendar_for(self, priority: str) -> BusinessCalendar:
         return self.calendars[self.sla(priority).calendar]
 
-    def new_tier_clock_starts(self) -> str:
-        return (self.catch_up or CatchUp()).new_tier_clock_starts
+    def catch_up_rule(self) -> CatchUp:
+        return self.catch_up or CatchUp()
 
     def version(self) -> str:
         """Name plus a hash of the canonical content: two equal policies share it."""

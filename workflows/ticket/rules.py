@@ -586,13 +586,21 @@ def _always() -> bool:
     return True
 
 
+def _noticed_late(p: Policy, due: datetime, now: datetime) -> bool:
+    """Under the default rule, a decision applied more than `late_after` after its due time counts from when the
+    system acted; within it (a timer's usual lag, a busy worker) it stands at its due time."""
+    rule = p.catch_up_rule()
+    return rule.new_tier_clock_starts == "acted_at" and now - due > rule.late_after
+
+
 def catch_up(s: TicketState, now: datetime, p: Policy, supersede: Callable[[], bool] = _always,
              acted_at: Callable[[], bool] = _always) -> StepResult:
     """Apply every deadline that has passed by `now`, in order, earliest first.
 
     A timer may fire late (a worker was down, a burst queued) or not have fired yet when an action arrives. Each
     automatic decision records when it fell due (`due_at`) and when the system acted (`acted_at`, `now`). Under the
-    policy's default (`catch_up.new_tier_clock_starts: acted_at`) each is applied at `now`: a tier entered late gets
+    policy's default (`catch_up.new_tier_clock_starts: acted_at`) one noticed more than `late_after` (1 minute)
+    late is applied at `now`: a tier entered late gets
     its full time from when the system acted, so one catch-up escalates once (people get their time). With `due_at`
     each is applied at its own instant, so the ticket is exactly where the policy says it should be (an
     unacknowledged P1 found 6 hours late has climbed twice). Never earlier than the state's own `as_of`.
@@ -611,7 +619,7 @@ def catch_up(s: TicketState, now: datetime, p: Policy, supersede: Callable[[], b
         if record_acted is None:
             record_acted = acted_at()
         at = min(max(ev.due_at, s.as_of), now)
-        if record_acted and p.new_tier_clock_starts() == "acted_at":
+        if record_acted and _noticed_late(p, at, now):
             at = now
         seen = s.seq
         out = step(s, ev, at, p)
