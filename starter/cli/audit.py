@@ -25,7 +25,6 @@ from starter.cli.common import CliError, ExitCode, SubParsers, emit, parse_time
 from starter.client import EscalationClient
 from starter.runtime import archive, manifest, report
 from starter.runtime import replay as audit
-from workflows.archive import ArchiveRequest
 from workflows.common.vocabulary import ID_PATTERN
 from workflows.ticket import workflow_id
 
@@ -78,10 +77,11 @@ def add_parser(sub: SubParsers) -> None:
 
     sc = au.add_parser("schedule", help="create or update the daily Temporal Schedule that archives closed workflows "
                                         "(`make run` and the compose file create it); --show only shows it")
-    sc.add_argument("--at", type=time_of_day, default="02:00", help="the time of day it runs, HH:MM UTC (default 02:00)")
-    sc.add_argument("--lookback-days", type=int, default=7,
-                    help="each run archives what closed in this many days before it (1 to 29, default 7: a missed "
-                         "run is covered by the next; the archive skips what it has)")
+    sc.add_argument("--at", type=time_of_day, help="the time of day it runs, HH:MM UTC (a new schedule: 02:00; an "
+                                                   "existing one keeps its own unless this is given)")
+    sc.add_argument("--lookback-days", type=int,
+                    help="each run archives what closed in this many days before it (1 to 29; a new schedule: 7, "
+                         "a missed run is covered by the next; an existing one keeps its own unless this is given)")
     sc.add_argument("--show", action="store_true", help="show the schedule, change nothing")
     sc.add_argument("--if-missing", action="store_true",
                     help="create it only if there is none (`make run` and compose: an operator's changes are kept)")
@@ -399,15 +399,14 @@ def time_of_day(text: str) -> timedelta:
 
 
 async def run_schedule(a: argparse.Namespace) -> dict[str, Any]:
-    if not 1 <= a.lookback_days <= 29:
+    if a.lookback_days is not None and not 1 <= a.lookback_days <= 29:
         raise CliError(f"--lookback-days {a.lookback_days} is out of range: 1 to 29 (shorter than the 30 days' "
                        "retention, longer than a day)")
     client = await EscalationClient.connect()
     if a.show:
         shown = await client.schedules.show_archive()
     else:
-        shown = await client.schedules.ensure_archive(a.at, ArchiveRequest(lookback_days=a.lookback_days),
-                                                      keep_existing=a.if_missing)
+        shown = await client.schedules.ensure_archive(a.at, a.lookback_days, keep_existing=a.if_missing)
     out = shown.model_dump()
     if a.run_now:
         out["started"] = await client.schedules.run_archive_now()

@@ -29,6 +29,13 @@ from starter.client.errors import InvalidInput, TemporalUnavailable, TicketNotFo
 from workflows.archive import ARCHIVE_SCHEDULE_ID, ARCHIVE_WORKFLOW_ID, ArchiveRequest
 
 DAY = timedelta(days=1)
+DEFAULT_AT = timedelta(hours=2)  # 02:00 UTC: a quiet hour for most support desks
+DEFAULT_LOOKBACK_DAYS = 7  # a missed run is covered by the next; the archive skips what it has
+
+
+def _time_of_day(hh_mm: str) -> timedelta:
+    hours, minutes = hh_mm.split(":")
+    return timedelta(hours=int(hours), minutes=int(minutes))
 
 
 class ArchiveSchedule(BaseModel):
@@ -63,20 +70,26 @@ class ScheduleClient:
         self.task_queue = task_queue
         self.rpc_timeout = rpc_timeout
 
-    async def ensure_archive(self, at: timedelta, request: ArchiveRequest, *,
+    async def ensure_archive(self, at: timedelta | None = None, lookback_days: int | None = None, *,
                              keep_existing: bool = False) -> ArchiveSchedule:
-        """Create the schedule, or bring an existing one to these settings (`keep_existing`: leave it as it is, as
-        `make run` does at every start so that an operator's change survives a restart). Pausing is the operator's
-        and is always kept."""
-        wanted = schedule_of(request, at, self.task_queue)
+        """Create the schedule (02:00 UTC, 7 days' look-back unless given), or bring an existing one to the settings
+        given; a setting not given keeps its current value (`keep_existing`: leave it all as it is, as `make run`
+        does at every start so that an operator's change survives a restart). Pausing is the operator's and is
+        always kept."""
+        wanted = schedule_of(ArchiveRequest(lookback_days=lookback_days or DEFAULT_LOOKBACK_DAYS),
+                             DEFAULT_AT if at is None else at, self.task_queue)
         try:
             await self.temporal.create_schedule(ARCHIVE_SCHEDULE_ID, wanted, rpc_timeout=self.rpc_timeout)
         except ScheduleAlreadyRunningError:
-            if keep_existing:
+            if keep_existing or (at is None and lookback_days is None):
                 return await self.show_archive()
-            def update(current: ScheduleUpdateInput) -> ScheduleUpdate:
-                wanted.state.paused = current.description.schedule.state.paused
-                wanted.state.note = current.description.schedule.state.note or wanted.state.note
+            current = await self.show_archive()
+            wanted = schedule_of(ArchiveRequest(lookback_days=lookback_days or current.lookback_days),
+                                 _time_of_day(current.at_utc) if at is None else at, self.task_queue)
+
+            def update(existing: ScheduleUpdateInput) -> ScheduleUpdate:
+                wanted.state.paused = existing.description.schedule.state.paused
+                wanted.state.note = existing.description.schedule.state.note or wanted.state.note
                 return ScheduleUpdate(schedule=wanted)
             await self._call(self.temporal.get_schedule_handle(ARCHIVE_SCHEDULE_ID).update(
                 update, rpc_timeout=self.rpc_timeout))

@@ -96,6 +96,8 @@ class DecisionVerdict(BaseModel):
     workflow_type: str
     checked: bool
     not_checked: str | None = Field(None, description="why the decisions were not checked")
+    check_failed: bool = Field(False, description="a ticket's check could not be completed (its recorded inputs "
+                               "unreadable, or the check itself failed): the run is not passed")
     decisions: int = Field(0, description="recorded decisions compared with the core's")
     differences: list[Difference] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list, description="what was not compared, and why")
@@ -961,5 +963,5 @@ async def check_decisions(history: WorkflowHistory, converter: DataConverter | N
     try:
         return _Walk(history, decoded).walk()
     except (ValidationError, ValueError, KeyError) as exc:
-        return DecisionCheck(workflow_type=kind, checked=False,
+        return DecisionCheck(workflow_type=kind, checked=False, check_failed=True,
                              not_checked=f"decisions not checked: the recorded inputs could not be read ({exc})")

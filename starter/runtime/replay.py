@@ -169,10 +169,12 @@ async def replay_all(histories: AsyncIterator[Sourced], progress: Callable[[RunV
             keyless = reason if reason is not None and UNDECRYPTABLE in reason else None  # a key missing: not a divergence
             failure = None if reason is None or keyless else diverged_at(h, reason)
             checked = await decisions_of(h) if decisions and reason is None else None
+            # a ticket whose decisions could not be checked is not passed (an auditor cannot vouch for it)
+            unchecked = checked.not_checked if checked is not None and checked.check_failed else None
             _record(verdicts, RunVerdict(workflow_id=h.workflow_id, run_id=run_id_of(h), workflow_type=kind,
                                          source=source, events=len(h.events),
-                                         passed=reason is None and (checked is None or checked.clean),
-                                         divergence=failure, unreadable=keyless, decisions=checked), progress)
+                                         passed=reason is None and unchecked is None and (checked is None or checked.clean),
+                                         divergence=failure, unreadable=keyless or unchecked, decisions=checked), progress)
     seconds = time.perf_counter() - started
     return ReplayAudit(histories=len(verdicts), passed=sum(v.passed for v in verdicts),
                        diverged=sum(v.divergence is not None for v in verdicts),
@@ -185,12 +187,12 @@ async def replay_all(histories: AsyncIterator[Sourced], progress: Callable[[RunV
 
 async def decisions_of(history: WorkflowHistory) -> DecisionVerdict:
     """The run's decision check; a failure of the check itself is reported on the run (not raised: the audit goes
-    on), as not checked, with the reason."""
+    on), as not checked, with the reason; the run is then not passed."""
     try:
         return (await check_decisions(history)).verdict()
     except Exception as exc:
         kind = workflow_type_of(history)
-        return DecisionVerdict(workflow_type=kind, checked=False,
+        return DecisionVerdict(workflow_type=kind, checked=False, check_failed=True,
                                not_checked=f"decisions not checked: the check failed ({type(exc).__name__}: {exc})")
 
 

@@ -132,6 +132,8 @@ def test_the_daily_schedule_archives_what_closed(stack: dict[str, str]) -> None:
     assert made["next_runs"] and "T03:30:00" in made["next_runs"][0], made["next_runs"]
     kept = cli_json(stack, "audit", "schedule", "--if-missing")  # as `make run` does at every start
     assert kept["at_utc"] == "03:30", "an operator's change survives a restart"
+    moved = cli_json(stack, "audit", "schedule", "--lookback-days", "3")
+    assert (moved["at_utc"], moved["lookback_days"]) == ("03:30", 3), "a setting not given keeps its value"
     cli_json(stack, "ticket", "open", "--id", "E2E-ARCH", "--subject", "Invoice missing", "--customer", "cust-9")
     cli_json(stack, "ticket", "acknowledge", "E2E-ARCH")
     cli_json(stack, "ticket", "resolve", "E2E-ARCH", "--summary", "sent again")
@@ -141,7 +143,7 @@ def test_the_daily_schedule_archives_what_closed(stack: dict[str, str]) -> None:
     deadline = time.monotonic() + 60
     while True:  # the ticket's workflow completes a moment after its close
         ran = cli_json(stack, "audit", "schedule", "--run-now")
-        assert (ran["at_utc"], ran["lookback_days"]) == ("02:00", 7), "brought back to the defaults"
+        assert (ran["at_utc"], ran["lookback_days"]) == ("03:30", 3), "--run-now alone changes no setting"
         assert ran["started"].startswith("audit-archive"), ran
         for _ in range(100):
             if written.exists():
@@ -155,7 +157,7 @@ def test_the_daily_schedule_archives_what_closed(stack: dict[str, str]) -> None:
     assert audited["ok"] and audited["manifests"][0]["signature"] == "valid", audited
     assert "ticket-E2E-ARCH" in {v["workflow_id"] for v in audited["verdicts"]}
     shown = cli(stack, "audit", "schedule", "--show")
-    assert shown.returncode == 0 and "daily at 02:00 UTC" in shown.stdout and "audit-archive" in shown.stdout
+    assert shown.returncode == 0 and "daily at 03:30 UTC" in shown.stdout and "audit-archive" in shown.stdout
 
 
 def test_bad_input_is_named(stack: dict[str, str]) -> None:

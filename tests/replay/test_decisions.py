@@ -188,3 +188,23 @@ async def test_a_changed_target_in_a_recorded_policy_migration_is_reported() -> 
     with pytest.raises(DecisionsDiffer) as info:
         await replay(data, "H-migrated")
     assert "update_answer" in info.value.message and "timer" in info.value.message, info.value.message
+
+
+async def test_a_ticket_whose_decision_check_fails_is_not_passed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fault in the check itself (injected here: the checker raises) must not read as a clean audit: the run
+    replays under the SDK, but it is reported unreadable with the reason, and the audit does not pass."""
+    import starter.runtime.replay as replay_module
+
+    async def broken(history: Any, converter: Any = None) -> Any:
+        raise RuntimeError("checker fault")
+
+    clean = await audit(load())
+    assert clean.passed == clean.histories >= 1
+    monkeypatch.setattr(replay_module, "check_decisions", broken)
+    report = await audit(load())
+    (v, *_) = report.verdicts
+    assert report.passed == 0 and report.unreadable == report.histories
+    assert v.verdict == "unreadable" and v.divergence is None
+    assert "the check failed (RuntimeError: checker fault)" in (v.unreadable or "")
+    # without the decision check (asked for), the same run passes: only the SDK's replay was asked
+    assert (await audit(load(), decisions=False)).passed == report.histories
