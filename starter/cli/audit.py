@@ -133,7 +133,7 @@ def export_files(path: Path) -> list[Path]:
     """A file, or the exports in a folder and its subfolders, in name order."""
     if path.is_dir():
         return sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith((".json", ".json.gz"))
-                      and p.name != manifest.MANIFEST)
+                      and p.name != manifest.MANIFEST and not p.name.startswith("."))  # the archive's own index
     return [path]
 
 
@@ -383,9 +383,9 @@ async def run_archive(a: argparse.Namespace) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise CliError(f"--signing-key {a.signing_key}: {exc}") from None
     client = await EscalationClient.connect()
-    ids = await client.closed_workflow_ids(a.since, a.until, a.limit)
+    chains = await client.closed_chains(a.since, a.until, a.limit)
     try:
-        result = await archive.write_archive(Path(a.folder), ids, client.workflow_export, key)
+        result = await archive.write_archive(Path(a.folder), chains, client.workflow_export, key)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     return result.model_dump()

@@ -16,11 +16,13 @@ from starter.client.errors import InvalidInput, TemporalUnavailable, TicketNotFo
 MAX_RUNS = 10_000  # a guard against a cycle in the chain of runs (never seen; a chain is finite)
 
 
-async def every_run(client: Client, workflow_id: str, rpc_timeout: timedelta) -> list[WorkflowHistory]:
-    """Every run of the workflow, oldest first: the latest run, then each run it continued from (its start event
-    names the run before it, `continued_execution_run_id`), as far back as the server still keeps them."""
+async def every_run(client: Client, workflow_id: str, rpc_timeout: timedelta,
+                    last_run_id: str | None = None) -> list[WorkflowHistory]:
+    """Every run of the workflow, oldest first: the latest run (or `last_run_id`, the end of one execution chain
+    of an id that was reused), then each run it continued from (its start event names the run before it,
+    `continued_execution_run_id`), as far back as the server still keeps them."""
     runs: list[WorkflowHistory] = []
-    run_id: str | None = None
+    run_id: str | None = last_run_id
     while len(runs) < MAX_RUNS:
         try:
             history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history(
@@ -58,6 +60,25 @@ async def matching_workflow_ids(client: Client, query: str, limit: int, rpc_time
                                field="query") from None
         raise TemporalUnavailable(f"Temporal refused or failed the listing: {exc.message}") from None
     return ids
+
+
+async def closed_chains(client: Client, since: datetime, until: datetime | None, limit: int,
+                        rpc_timeout: timedelta) -> list[tuple[str, str]]:
+    """(workflow id, last run id) of each execution chain that closed in [since, until), newest first, at most
+    `limit`: an id reused by a later execution (incidents, sponsorships allow it) is one chain per execution."""
+    chains: list[tuple[str, str]] = []
+    seen: set[tuple[str, str]] = set()
+    try:
+        async for execution in client.list_workflows(closed_query(since, until), page_size=min(limit, 1000),
+                                                     rpc_timeout=rpc_timeout):
+            if (chain := (execution.id, execution.run_id)) not in seen:  # a page boundary may repeat one
+                seen.add(chain)
+                chains.append(chain)
+                if len(chains) >= limit:
+                    break
+    except RPCError as exc:
+        raise TemporalUnavailable(f"Temporal refused or failed the listing: {exc.message}") from None
+    return chains
 
 
 def closed_query(since: datetime, until: datetime | None) -> str:

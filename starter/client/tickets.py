@@ -46,7 +46,7 @@ from starter.client.errors import (
     WorkflowTaskFailed,
 )
 from starter.client.handles import crowded, too_busy, while_crowded
-from starter.client.histories import closed_query, every_run, export_runs, matching_workflow_ids, runs_of_each
+from starter.client.histories import closed_chains, every_run, export_runs, matching_workflow_ids, runs_of_each
 
 if TYPE_CHECKING:
     from starter.runtime.replay import ReplayAudit
@@ -596,14 +596,16 @@ class EscalationClient:
         async with self._replaying:
             return await build_report(wid, [(f"server:{wid}", h) for h in runs])
 
-    async def closed_workflow_ids(self, since: datetime, until: datetime | None, limit: int) -> list[str]:
-        """The workflows (every type) whose chain of runs closed in [since, until), for the archive."""
-        return await matching_workflow_ids(self.temporal, closed_query(since, until), limit, self.rpc_timeout)
+    async def closed_chains(self, since: datetime, until: datetime | None, limit: int) -> list[tuple[str, str]]:
+        """(workflow id, last run id) of each chain of runs (every type) that closed in [since, until), for the
+        archive."""
+        return await closed_chains(self.temporal, since, until, limit, self.rpc_timeout)
 
-    async def workflow_export(self, workflow_id: str) -> dict[str, Any]:
-        """Every run of any workflow (the auditor's archive), in `ticket history`'s format."""
+    async def workflow_export(self, workflow_id: str, last_run_id: str | None = None) -> dict[str, Any]:
+        """Every run of any workflow (the auditor's archive; `last_run_id`: one execution of a reused id), in
+        `ticket history`'s format."""
         async with self._errors():
-            return export_runs(workflow_id, await every_run(self.temporal, workflow_id, self.rpc_timeout))
+            return export_runs(workflow_id, await every_run(self.temporal, workflow_id, self.rpc_timeout, last_run_id))
 
     async def workflow_ids(self, query: str, limit: int) -> list[str]:
         """The workflows (any type) a visibility query matches, for the auditor's replay."""

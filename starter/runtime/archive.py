@@ -1,6 +1,6 @@
 """The audit archive: closed workflows' histories written to a folder before the server's retention deletes them,
-one `<percent-encoded workflow id>.json.gz` per workflow (every run, `ticket history`'s format), the folder's
-manifest signed over what was written.
+one `<percent-encoded workflow id>.json.gz` per execution chain (every run, `ticket history`'s format; a later
+execution of a reused id adds `~<its last run id>`), the folder's manifest signed over what was written.
 
 One writer for both ways in: `escalation audit archive` (the operator, by hand) and the `archive_closed_workflows`
 activity that the daily Schedule's ArchiveWorkflow runs on a worker. (An activity of starter.runtime, not of
@@ -22,7 +22,7 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from temporalio import activity
 
-from starter.client.histories import closed_query, every_run, export_runs, matching_workflow_ids
+from starter.client.histories import closed_chains, every_run, export_runs
 from starter.runtime import manifest
 from workflows.archive import ARCHIVE_ACTIVITY, ArchivePeriod, ArchiveResult
 
@@ -30,9 +30,15 @@ log = structlog.get_logger("archive")
 LOCK = ".archive.lock"
 
 
-def archive_name(workflow_id: str) -> str:
-    """The id, percent-encoded: a file name whatever the workflow type's id holds (the replay reads the id inside)."""
-    return f"{urllib.parse.quote(workflow_id, safe='')}.json.gz"
+INDEX = ".archived-chains.json"  # {last run id: file name}: what is in the folder, without reading every file
+FILES_LISTED = 1000  # an activity's result stays far below the server's payload limit
+
+
+def archive_name(workflow_id: str, last_run_id: str | None = None) -> str:
+    """The id, percent-encoded: a file name whatever the workflow type's id holds (the replay reads the id inside).
+    A later execution of a reused id (incidents and sponsorships allow it) adds its last run id."""
+    quoted = urllib.parse.quote(workflow_id, safe="")
+    return f"{quoted}.json.gz" if last_run_id is None else f"{quoted}~{last_run_id}.json.gz"
 
 
 @contextlib.contextmanager
@@ -47,36 +53,62 @@ def locked(folder: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-async def write_archive(folder: Path, workflow_ids: list[str], export: Callable[[str], Awaitable[dict[str, Any]]],
+def archived_chains(folder: Path) -> dict[str, str]:
+    """Last run id -> file, for every archive file in the folder. The index is rebuilt from the files it does not
+    list (an archive written before it, a file copied in): each such file's last run id is read once."""
+    index_file = folder / INDEX
+    try:
+        index: dict[str, str] = json.loads(index_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        index = {}
+    listed = set(index.values())
+    for path in sorted(folder.glob("*.json.gz")):
+        if path.name not in listed:
+            try:
+                runs = json.loads(gzip.decompress(path.read_bytes()))["runs"]
+                index[runs[-1]["run_id"]] = path.name
+            except (OSError, ValueError, KeyError, IndexError, TypeError):
+                log.warning("archive_file_unreadable", file=str(path))  # the replay reports it, naming the file
+    return index
+
+
+async def write_archive(folder: Path, chains: list[tuple[str, str]],
+                        export: Callable[[str, str], Awaitable[dict[str, Any]]],
                         key: Ed25519PrivateKey | None, progress: Callable[[str], None] = lambda _: None,
                         ) -> ArchiveResult:
-    """Each workflow not yet in the folder: every run fetched, written compressed (atomically: a temporary file
-    renamed), then the folder's manifest signed over the files written, also when a later workflow failed (a file
-    written and never signed would read as tampered for good). Raises ValueError when the manifest cannot be
-    signed (it does not verify with this key)."""
+    """Each execution chain (workflow id, last run id) not yet in the folder: every run fetched, written compressed
+    (atomically: a temporary file renamed), then the folder's manifest signed over the files written, also when a
+    later workflow failed (a file written and never signed would read as tampered for good). Raises ValueError when
+    the manifest cannot be signed (it does not verify with this key)."""
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     kept = runs = 0
     signed = None
     with locked(folder):
+        index = archived_chains(folder)
         try:
-            for wid in workflow_ids:
-                path = folder / archive_name(wid)
-                if path.exists():
+            for wid, last_run_id in chains:
+                if last_run_id in index:
                     kept += 1
                     continue
-                exported = await export(wid)
+                path = folder / archive_name(wid)
+                if path.exists():  # the id's earlier execution has the plain name
+                    path = folder / archive_name(wid, last_run_id)
+                exported = await export(wid, last_run_id)
                 runs += len(exported["runs"])
                 tmp = path.with_name(path.name + ".tmp")
                 tmp.write_bytes(gzip.compress(json.dumps(exported).encode(), mtime=0))
                 tmp.replace(path)
                 written.append(path)
+                index[last_run_id] = path.name
                 progress(wid)
         finally:
+            (folder / INDEX).write_text(json.dumps(index, sort_keys=True), encoding="utf-8")
             if written and key is not None:
                 signed = str(manifest.sign_into_manifest(folder, written, key))
-    return ArchiveResult(folder=str(folder), matched=len(workflow_ids), written=len(written), runs_written=runs,
-                         already_archived=kept, manifest=signed, files=[p.name for p in written])
+    return ArchiveResult(folder=str(folder), matched=len(chains), written=len(written), runs_written=runs,
+                         already_archived=kept, manifest=signed, files=[p.name for p in written[:FILES_LISTED]],
+                         files_not_listed=max(0, len(written) - FILES_LISTED))
 
 
 class Archiver:
@@ -92,13 +124,12 @@ class Archiver:
     async def archive(self, covered: ArchivePeriod) -> ArchiveResult:
         key = manifest.signing_key(self.signing_key) if self.signing_key else None  # before anything is written
         client = activity.client()
-        ids = await matching_workflow_ids(client, closed_query(covered.since, covered.until), covered.limit,
-                                          self.rpc_timeout)
+        chains = await closed_chains(client, covered.since, covered.until, covered.limit, self.rpc_timeout)
 
-        async def export(wid: str) -> dict[str, Any]:
-            return export_runs(wid, await every_run(client, wid, self.rpc_timeout))
+        async def export(wid: str, last_run_id: str) -> dict[str, Any]:
+            return export_runs(wid, await every_run(client, wid, self.rpc_timeout, last_run_id))
 
-        result = await write_archive(self.folder, ids, export, key, progress=lambda wid: activity.heartbeat(wid))
+        result = await write_archive(self.folder, chains, export, key, progress=lambda wid: activity.heartbeat(wid))
         log.info("archived", folder=str(self.folder), matched=result.matched, written=result.written,
                  already_archived=result.already_archived, since=covered.since.isoformat())
         return result

@@ -38,7 +38,8 @@ class ArchiveResult(BaseModel):
     runs_written: int
     already_archived: int
     manifest: str | None = None
-    files: list[str] = Field(default_factory=list)
+    files: list[str] = Field(default_factory=list, description="the files written (the first 1000)")
+    files_not_listed: int = Field(0, description="files written beyond those listed")
 
 
 def period(request: ArchiveRequest, now: datetime) -> ArchivePeriod:
