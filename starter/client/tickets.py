@@ -684,20 +684,26 @@ class EscalationClient:
     async def send_migration(self, ticket_id: str, inp: core.MigratePolicy) -> core.MigrationPlan:
         """The `migrate_policy` Update; its validator refuses (writing nothing) what the core refuses."""
         handle = self.handle(ticket_id)
-        async with self._errors(ticket_id):
-            try:
-                return await while_crowded(lambda: handle.execute_update(
-                    TicketWorkflow.migrate_policy, inp, rpc_timeout=self.rpc_timeout))
-            except WorkflowUpdateFailedError as exc:
-                if isinstance(exc.cause, ApplicationError):
-                    raise ActionRejected(exc.cause.type or "rejected", exc.cause.message) from None
-                raise
-            except RPCError as exc:
-                if is_closed(exc):
-                    raise ActionRejected("ticket_closed", f"ticket {ticket_id} is closed") from None
-                raise
-            except WorkflowUpdateRPCTimeoutOrCancelledError:
-                raise no_answer(ticket_id, self.task_queue, self.rpc_timeout) from None
+        async with self._errors(ticket_id), self._update_errors(ticket_id):
+            return await while_crowded(lambda: handle.execute_update(
+                TicketWorkflow.migrate_policy, inp, rpc_timeout=self.rpc_timeout))
+
+    @asynccontextmanager
+    async def _update_errors(self, ticket_id: str) -> AsyncIterator[None]:
+        """An Update's failures in the client's words: the validator's or handler's refusal (ActionRejected with
+        its code), a closed ticket, no answer in time (it may or may not be applied)."""
+        try:
+            yield
+        except WorkflowUpdateFailedError as exc:
+            if isinstance(exc.cause, ApplicationError):
+                raise ActionRejected(exc.cause.type or "rejected", exc.cause.message) from None
+            raise
+        except RPCError as exc:
+            if is_closed(exc):
+                raise ActionRejected("ticket_closed", f"ticket {ticket_id} is closed") from None
+            raise
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            raise no_answer(ticket_id, self.task_queue, self.rpc_timeout) from None
 
     def _known_value(self, attr: str, value: str) -> str:
         """A filter on a closed vocabulary must use one of its words: a typo is an error, not an empty list."""
@@ -800,22 +806,11 @@ class EscalationClient:
     async def _execute_update(self, ticket_id: str, event: core.Event) -> ActionResult:
         name = _action_name(event)
         handle = self.handle(ticket_id)
-        async with self._errors(ticket_id):
+        async with self._errors(ticket_id), self._update_errors(ticket_id):
             try:
                 # Decoded by shape, not by type: a worker of before answers with the state (rolling deploy).
                 answer = await while_crowded(lambda: handle.execute_update(
                     update_names()[name], event, rpc_timeout=self.rpc_timeout, result_type=dict))
-            except WorkflowUpdateFailedError as exc:
-                cause = exc.cause
-                if isinstance(cause, ApplicationError):
-                    raise ActionRejected(cause.type or "rejected", cause.message) from None
-                raise
-            except RPCError as exc:
-                if is_closed(exc):
-                    raise ActionRejected("ticket_closed", f"ticket {ticket_id} is closed") from None
-                raise
-            except WorkflowUpdateRPCTimeoutOrCancelledError:
-                raise no_answer(ticket_id, self.task_queue, self.rpc_timeout) from None
             except WorkflowFailureError as exc:  # pragma: no cover - defensive
                 raise ActionRejected("rejected", str(exc)) from None
         # A worker of before the answer carried the ticket (rolling deploy): the ticket is read to show it.
