@@ -66,10 +66,12 @@ async def test_an_auditor_reads_a_tickets_report_as_json_and_as_a_page(http: htt
     escalated = [d for d in report["decisions"] if SCRIPT in d["why"]]
     assert escalated and escalated[0]["who"].startswith("admin"), report
     assert report["policy_version"] and report["runs"][0]["decisions_verified"] > 0
+    assert (r.headers["cache-control"], r.headers["referrer-policy"]) == ("no-store", "no-referrer"), "customer data"
 
     r = await http.get(f"/v1/tickets/{t['id']}/report", params={"format": "html"}, headers=tokens.header("admin"))
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html"), r.headers
     assert "default-src 'none'" in r.headers["content-security-policy"]
+    assert (r.headers["cache-control"], r.headers["referrer-policy"]) == ("no-store", "no-referrer")
     assert SCRIPT not in r.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in r.text, "escaped, shown as text"
     assert "<script" not in r.text.lower(), "the page has no script of its own either"
 

@@ -116,11 +116,13 @@ async def get_history(request: Request, ticket_id: TicketIdPath,
 
 # The HTML report is a document, never an app: no script may run in it, nothing is fetched; its styles are inline.
 REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+# It holds customer data: no cache keeps a copy, and a link followed from it does not carry its address.
+REPORT_PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
 @router.get("/v1/tickets/{ticket_id}/report", response_model=AuditReport, responses={
     **errors(403, 404, 500), 200: {"content": {"text/html": {}}, "description": "the report (JSON, or the HTML page)"}})
-async def get_report(request: Request, ticket_id: TicketIdPath,
+async def get_report(request: Request, response: Response, ticket_id: TicketIdPath,
                      who: Annotated[Principal, Depends(requires(Permission.history))],
                      format: Annotated[Literal["json", "html"], Query(
                          description="json (default), or html: one self-contained page to attach to a finding")] = "json",
@@ -132,7 +134,9 @@ async def get_report(request: Request, ticket_id: TicketIdPath,
     built = await temporal(request, lambda c: c.report(ticket_id, principal=who))
     if format == "html":
         page = render_html(built, generated_at=datetime.now(UTC), source=f"the server's history of ticket {ticket_id}")
-        return HTMLResponse(page, headers={"Content-Security-Policy": REPORT_CSP, "X-Content-Type-Options": "nosniff"})
+        return HTMLResponse(page, headers={"Content-Security-Policy": REPORT_CSP, "X-Content-Type-Options": "nosniff",
+                                           **REPORT_PRIVATE})
+    response.headers.update(REPORT_PRIVATE)
     return built
 
 
