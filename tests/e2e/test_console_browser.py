@@ -182,6 +182,21 @@ async def test_forms_need_the_csrf_token_and_the_session(api: str) -> None:
         assert r.status_code == 403 and "CSRF" in r.text, "a session's form without its token is refused"
         r = await http.get("/console/queue?priority=P9")
         assert r.status_code == 422 and "P9" in r.text
+
+        # Incidents (list and detail) and the other lists render through the same client calls as the API's.
+        service = unique("svc").lower()
+        r = await http.post("/v1/incidents", json={"service": service, "title": "<i>Edge</i> down", "severity": "SEV2",
+                                                   "commander": "mia"}, headers=TOKENS.header("supervisor"))
+        assert r.status_code == 201, r.text
+        r = await http.get("/console/incidents")
+        assert r.status_code == 200 and f'href="/console/incidents/{service}"' in r.text, r.text[-2000:]
+        assert "&lt;i&gt;Edge&lt;/i&gt; down" in r.text, "escaped"
+        r = await http.get(f"/console/incidents/{service}")
+        assert r.status_code == 200 and "mia" in r.text
+        for path in ("/console/postmortems", "/console/sponsorships"):
+            assert (await http.get(path)).status_code == 200, path
+        r = await http.get("/console/sponsorships/no-such-account")
+        assert r.status_code == 404 and "Not found" in r.text
     async with httpx.AsyncClient(base_url=api, timeout=30, follow_redirects=False) as anonymous:
         r = await anonymous.get("/console/queue")
         assert r.status_code == 303 and r.headers["location"] == "/console/sign-in"
