@@ -35,6 +35,7 @@ class Permission(StrEnum):
     read_incident = "read_incident"  # GET an incident, its linked tickets
     policy_migrate = "policy_migrate"  # move open tickets to a new policy version (admins and the CLI's operator)
     decode_payloads = "decode_payloads"  # the codec endpoint: encrypted history payloads in clear (the Web UI)
+    read_contact = "read_contact"  # a ticket's customer contact (personal data) in the console: supervisors, admins
 
 
 P = Permission
@@ -42,7 +43,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.intake: frozenset({P.open, P.intake, P.customer_reply}),
     Role.agent: frozenset({P.read, P.list, P.act, P.customer_reply, P.read_incident}),
     Role.supervisor: frozenset({P.read, P.list, P.act, P.customer_reply, P.assign, P.escalate_executive,
-                                P.declare_incident, P.read_incident}),
+                                P.declare_incident, P.read_incident, P.read_contact}),
     Role.auditor: frozenset({P.read, P.list, P.history, P.read_incident, P.decode_payloads}),
     Role.monitoring: frozenset({P.declare_incident, P.read_incident}),
     Role.admin: frozenset(Permission),

@@ -450,6 +450,24 @@ class EscalationClient:
         async with self._errors():
             return await self.incidents.tickets(service, page_size=page_size, cursor=cursor)
 
+    async def list_incidents(self, *, principal: Principal, limit: int = 50) -> list[IncidentState]:
+        """The newest incidents (visibility, then each one's state), those of the principal's services."""
+        ids = await self.workflow_ids("WorkflowType = 'IncidentWorkflow'", limit)
+        services = [i.removeprefix("incident-") for i in ids]
+        return list(await asyncio.gather(*(self.incident(svc, principal=principal) for svc in services
+                                           if principal.watches(svc))))
+
+    async def list_postmortems(self, *, principal: Principal, limit: int = 50) -> list[PostmortemState]:
+        """The newest post-mortems (visibility, then each one's state); a scoped agent's, those of its tickets."""
+        ids = await self.workflow_ids("WorkflowType = 'PostmortemWorkflow'", limit)
+
+        async def read(pm_id: str) -> PostmortemState | None:
+            try:
+                return await self.postmortem(pm_id, principal=principal)
+            except (OutOfScope, TicketNotFound):
+                return None
+        return [pm for pm in await asyncio.gather(*(read(i) for i in ids)) if pm is not None]
+
     @staticmethod
     def _watching(principal: Principal, service: str) -> None:
         if not principal.watches(service):

@@ -24,6 +24,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from starter.http import console
 from starter.http.deps import ApiState, TicketClient, bind_policy
 from starter.http.errors import STATUS_CODES, BodyTooLarge, ErrorBody, ErrorInfo, input_rejected, install_error_handlers
 from starter.http.input_guard import InputGuard
@@ -197,6 +198,7 @@ def create_app(settings: Settings | None = None, *, client: TicketClient | None 
     for router in (health.router, tickets.router, actions.router, intake.router, incidents.router, postmortems.router,
                    sponsorships.router, surveys.router, audit.router, policies.router, codec.router):
         app.include_router(router)
+    console.mount(app)  # the agents' web console under /console (starter/http/console)
     _document_policy(app, policy)
     return app
 

@@ -56,6 +56,7 @@ EXPECT: dict[str, Callable[[list[dict[str, Any]]], bool]] = {
     "/HD-2002/reply": lambda o: "more from you" in [e for e in o[-1]["timeline"]
                                                     if e["action"] == "public_reply"][-1]["summary"],
     "/escalate-to-executive": lambda o: o[1]["escalation_manager"] == "mia" and o[-1]["tier"] == "executive",
+    "CON-$RANDOM": lambda o: o[-1]["sla_breached"] is True and o[-1]["tier"] == "tier2",  # the console's example
     "-X POST $API/v1/tickets \\": lambda o: o[-1]["id"] == "HD-1001" and o[-1]["priority"] == "P2",
     "/v1/tickets/HD-1001 -H": lambda o: o[-1]["status"] == "new" and len(o[-1]["clocks"]) == 4,
     "/escalate": lambda o: o[0]["status"] == "open" and o[-1]["tier"] == "tier2",

@@ -84,7 +84,9 @@ def test_role_permissions() -> None:
     assert [r for r in Role if Permission.decode_payloads in ROLE_PERMISSIONS[r]] == [
         Role.auditor, Role.admin, Role.operator], "payloads in clear: auditors and admins (and the CLI's operator)"
     assert ROLE_PERMISSIONS[Role.supervisor] - ROLE_PERMISSIONS[Role.agent] == {
-        Permission.assign, Permission.escalate_executive, Permission.declare_incident}
+        Permission.assign, Permission.escalate_executive, Permission.declare_incident, Permission.read_contact}
+    assert [r for r in Role if Permission.read_contact in ROLE_PERMISSIONS[r]] == [
+        Role.supervisor, Role.admin, Role.operator], "a customer's contact: supervisors and admins (the console)"
     assert ROLE_PERMISSIONS[Role.monitoring] == {Permission.declare_incident, Permission.read_incident}, \
         "a monitoring token sees no ticket"
 
