@@ -316,9 +316,9 @@ def test_catch_up_after_a_late_wake_up_gives_the_new_tier_its_time() -> None:
 
 
 def test_a_deadline_applied_within_late_after_stands_at_its_due_time() -> None:
-    """A timer's usual lag (here 59 s, under the default minute) is not an outage: the escalation stands at its due
-    time and Tier 2's clock starts there; acted_at still says when the system acted. 61 s late counts as late."""
-    for lag, expected_at in ((timedelta(seconds=59), T0 + H), (timedelta(seconds=61), T0 + H + timedelta(seconds=61))):
+    """A timer's usual lag (here 9 s, under the default 10 s) is not an outage: the escalation stands at its due
+    time and Tier 2's clock starts there; acted_at still says when the system acted. 11 s late counts as late."""
+    for lag, expected_at in ((timedelta(seconds=9), T0 + H), (timedelta(seconds=11), T0 + H + timedelta(seconds=11))):
         sim = Sim()
         sim.advance(T0 + H - timedelta(microseconds=1))  # every earlier deadline on time
         out = tc.catch_up(sim.s, T0 + H + lag, POLICY)

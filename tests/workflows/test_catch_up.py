@@ -36,7 +36,7 @@ async def test_a_worker_down_across_two_deadlines_escalates_once_and_gives_tier2
     try:
         tq = f"tq-{uuid.uuid4().hex[:8]}"
         p1 = policy_with(acknowledge="3s", tier={"tier0": "5m", "tier1": "20m", "tier2": "6s", "tier3": "8h"})
-        # seconds-long targets: a decision more than 2 s late counts as noticed late (the default is a minute)
+        # seconds-long targets: a decision more than 2 s late counts as noticed late (the default is 10 s)
         policy = Policy.model_validate({**p1.model_dump(mode="json", by_alias=True), "catch_up": {"late_after": "2s"}})
         async with build_worker(env.client, tq, max_cached_workflows=0):
             handle = await start_ticket(env.client, tq, ticket(datetime.now(UTC)), policy)

@@ -214,7 +214,7 @@ class CatchUp(_Strict):
     new_tier_clock_starts: Literal["acted_at", "due_at"] = Field(
         "acted_at", description="acted_at: a tier entered by a late decision gets its full time from when the system "
         "acted (one escalation per catch-up); due_at: from when the deadline fell due (a catch-up may cascade)")
-    late_after: Duration = Field(timedelta(minutes=1), description="a decision applied later than this after its "
+    late_after: Duration = Field(timedelta(seconds=10), description="a decision applied later than this after its "
                                  "due time counts as late (acted_at); within it, at its due time (a timer's usual lag)")
 
 

@@ -599,7 +599,7 @@ def catch_up(s: TicketState, now: datetime, p: Policy, supersede: Callable[[], b
 
     A timer may fire late (a worker was down, a burst queued) or not have fired yet when an action arrives. Each
     automatic decision records when it fell due (`due_at`) and when the system acted (`acted_at`, `now`). Under the
-    policy's default (`catch_up.new_tier_clock_starts: acted_at`) one noticed more than `late_after` (1 minute)
+    policy's default (`catch_up.new_tier_clock_starts: acted_at`) one noticed more than `late_after` (10 s)
     late is applied at `now`: a tier entered late gets
     its full time from when the system acted, so one catch-up escalates once (people get their time). With `due_at`
     each is applied at its own instant, so the ticket is exactly where the policy says it should be (an
