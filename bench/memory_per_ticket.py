@@ -1,0 +1,350 @@
+"""Worker memory per cached ticket: where it goes, measured (`python -m bench.memory_per_ticket --tickets 1000`).
+
+One run, one process: a fresh dev server (the stack's), the real worker (`build_worker`: every workflow type and
+activity, the sandbox as shipped) in this process with a cache larger than everything the run opens, then
+
+1. warm-up: a few tickets and bare workflows, so that every one-off cost (imports, pydantic schemas, the shared
+   policy, the SDK's first-use state) is paid before measuring;
+2. `bare`: N bare workflows (bench/baseline.py's BaselineWorkflow: the ticket's Temporal operations, no business
+   logic), measured by RSS only;
+3. `ticket`: N long-lived tickets (the bench's P4 tickets, bench policy), measured by RSS only;
+4. `traced`: N more tickets with tracemalloc on, its snapshots diffed: the bytes per cached ticket grouped by file,
+   by line and by traceback (where in our code or the SDK's each allocation was made).
+
+Each phase opens its workflows, waits until each has run its first task and its notifications are out (every run is
+in the worker's cache, idle on its timer), collects garbage and reads the process's RSS; the per-workflow figure is
+the difference divided by N. RSS is the figure `make bench` reports (`worker_kb_per_cached_ticket`); tracemalloc
+counts only Python allocations (not the allocator's slack or the SDK core's Rust side) and says where they were made.
+A breakdown and JSON (`--json`, default bench/results/memory.json) come out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ctypes
+import gc
+import json
+import os
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+from bench.baseline import BaselineWorkflow, noop
+from bench.policy import LONG_PRIORITY, bench_policy
+from starter.devstack.stack import Stack
+from starter.runtime.codec import dev_key_file
+from starter.runtime.sdk_private import cached_workflow_runs
+from starter.runtime.temporal import WORKFLOWS, build_worker, connect
+from workflows.common.policy import Policy
+from workflows.ticket import Ticket, TicketInput, workflow_id
+from workflows.ticket.workflow import TicketWorkflow
+
+QUEUE = "memory-bench"
+RESULTS = Path(__file__).resolve().parent / "results" / "memory.json"
+WARMUP = 30
+TOP = 25
+
+
+def log(msg: str) -> None:
+    print(f"[memory {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def rss_kb() -> int:
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def settled_rss_kb() -> int:
+    gc.collect()
+    return rss_kb()
+
+
+def reading() -> dict[str, int]:
+    """The process's memory after a full collection, in KB: RSS, glibc's heap, Python's allocated blocks (count)."""
+    rss = settled_rss_kb()
+    return {"rss": rss, **{f"malloc_{k}": v for k, v in malloc_kb().items()}, "py_blocks": sys.getallocatedblocks()}
+
+
+def per_run(before: dict[str, int], after: dict[str, int], n: int) -> dict[str, float]:
+    return {k: round((after[k] - before[k]) / n, 1) for k in after if k in before}
+
+
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def malloc_kb() -> dict[str, int]:
+    """glibc's heap: bytes in use through malloc (the SDK core's Rust side, protobuf, Python's objects over 512
+    bytes) and bytes free in its arenas (fragmentation), in KB; empty where glibc is not the allocator."""
+    try:
+        fn = ctypes.CDLL(None).mallinfo2
+    except (OSError, AttributeError):
+        return {}
+    fn.restype = _Mallinfo2
+    m = fn()
+    return {"in_use": (m.uordblks + m.hblkhd) // 1024, "free": m.fordblks // 1024}
+
+
+# ----- opening workflows and waiting until each is cached and idle ---------------------------------------------
+
+
+async def open_all(n: int, start: Callable[[int], Awaitable[object]], concurrency: int) -> None:
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> None:
+        async with sem:
+            await start(i)
+
+    await asyncio.gather(*(one(i) for i in range(n)))
+
+
+def outbox_lines(path: Path) -> int:
+    try:
+        with path.open("rb") as f:
+            return sum(1 for _ in f)
+    except FileNotFoundError:
+        return 0
+
+
+async def settle(worker: Worker, expected_runs: int, outbox: Path, quiet_s: float, timeout_s: float) -> None:
+    """Until the worker caches `expected_runs` runs and the outbox stops growing for `quiet_s` (notifications out)."""
+    deadline = time.monotonic() + timeout_s
+    last, still_since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        lines, runs = outbox_lines(outbox), cached_workflow_runs(worker)
+        if lines != last:
+            last, still_since = lines, time.monotonic()
+        if runs >= expected_runs and time.monotonic() - still_since >= quiet_s:
+            return
+        await asyncio.sleep(0.25)
+    log(f"warning: not settled after {timeout_s:.0f}s: {cached_workflow_runs(worker)} of {expected_runs} cached")
+
+
+def ticket_starter(client: Client, policy: Policy, prefix: str) -> Callable[[int], Awaitable[object]]:
+    async def start(i: int) -> object:
+        ticket = Ticket(id=f"{prefix}-{i}", subject="memory bench long-lived", customer_id="bench",
+                        priority=LONG_PRIORITY, opened_at=datetime.now(UTC))
+        return await client.start_workflow(  # as bench/run.py opens its long-lived tickets
+            TicketWorkflow.run, TicketInput(ticket=ticket, policy=policy), id=workflow_id(ticket.id),
+            task_queue=QUEUE, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+    return start
+
+
+def bare_starter(client: Client, prefix: str) -> Callable[[int], Awaitable[object]]:
+    async def start(i: int) -> object:
+        return await client.start_workflow(BaselineWorkflow.run, f"{prefix}-{i}", id=f"{prefix}-{i}", task_queue=QUEUE)
+    return start
+
+
+# ----- the tracemalloc breakdown -------------------------------------------------------------------------------
+
+BUCKETS = (  # first match wins: where an allocation was made, by its innermost frame's file
+    ("workflow_sandbox", "temporalio/worker/workflow_sandbox/"),
+    ("sdk_workflow_instance", "temporalio/worker/_workflow_instance.py"),
+    ("sdk_worker", "temporalio/worker/"),
+    ("sdk_protobuf_bridge", "temporalio/bridge/"),
+    ("sdk_converter", "temporalio/converter.py"),
+    ("sdk_other", "temporalio/"),
+    ("protobuf", "google/protobuf/"),
+    ("pydantic", "pydantic"),
+    ("ticket_shell", "workflows/ticket/workflow.py"),
+    ("pure_core", "/workflows/"),
+    ("import_machinery", "<frozen importlib"),
+    ("asyncio", "/asyncio/"),
+    ("stdlib", "/lib/python3"),
+)
+
+
+def bucket(filename: str) -> str:
+    return next((name for name, part in BUCKETS if part in filename), "other")
+
+
+def short(filename: str) -> str:
+    for marker in ("site-packages/", "/lib/python3.11/", "wt-memory/", "/work/main/"):
+        if marker in filename:
+            return filename.split(marker, 1)[1]
+    return filename
+
+
+def breakdown(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, n: int) -> dict[str, Any]:
+    keep = [tracemalloc.Filter(False, tracemalloc.__file__)]
+    before, after = before.filter_traces(keep), after.filter_traces(keep)
+    by_line = after.compare_to(before, "lineno")
+    by_bucket: Counter[str] = Counter()
+    by_file: Counter[str] = Counter()
+    for s in by_line:
+        frame = s.traceback[0]
+        by_bucket[bucket(frame.filename)] += s.size_diff
+        by_file[short(frame.filename)] += s.size_diff
+    total = sum(s.size_diff for s in by_line)
+    blocks = sum(s.count_diff for s in by_line)
+
+    def kb(b: float) -> float:
+        return round(b / n / 1024, 2)
+
+    tb = after.compare_to(before, "traceback")[:TOP] if after.traceback_limit > 1 else []
+    return {
+        "python_kb_per_ticket": kb(total), "python_blocks_per_ticket": round(blocks / n, 1),
+        "by_bucket_kb": {k: kb(v) for k, v in by_bucket.most_common()},
+        "by_file_kb": {k: kb(v) for k, v in by_file.most_common(TOP)},
+        "by_line_kb": [{"at": f"{short(s.traceback[0].filename)}:{s.traceback[0].lineno}", "kb": kb(s.size_diff),
+                        "blocks": round(s.count_diff / n, 1)} for s in by_line[:TOP]],
+        "by_traceback_kb": [{"kb": kb(s.size_diff), "blocks": round(s.count_diff / n, 1),
+                             "frames": [f"{short(f.filename)}:{f.lineno}" for f in s.traceback
+                                        if "importlib._bootstrap" not in f.filename][-8:]} for s in tb],
+    }
+
+
+def objects_by_type() -> Counter[str]:
+    gc.collect()
+    return Counter(type(o).__qualname__ for o in gc.get_objects())
+
+
+# ----- the run -------------------------------------------------------------------------------------------------
+
+
+async def measure(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
+    n = args.tickets
+    os.environ.update({k: v for k, v in stack.env().items() if k.startswith(("ESCALATION_", "TEMPORAL_"))})
+    os.environ.pop("ESCALATION_POLICY", None)  # the bench brings its own policy
+    client = await connect(stack.address, stack.namespace)
+    policy = bench_policy()
+    capacity = WARMUP * 2 + n * 3 + 100  # never evicts: every run the phases open stays cached
+    runner = {} if args.runner == "sandboxed" else {"workflow_runner": UnsandboxedWorkflowRunner()}
+    worker = build_worker(client, QUEUE, workflows=[*WORKFLOWS, BaselineWorkflow], replace_activities=[noop],
+                          max_cached_workflows=capacity, max_concurrent_workflow_tasks=args.concurrency, **runner)
+    results: dict[str, Any] = {"tickets": n, "max_cached_workflows": capacity, "policy": policy.name,
+                               "runner": args.runner}
+    async with worker:
+        runs = 0
+
+        async def phase(name: str, start: Callable[[int], Awaitable[object]]) -> None:
+            nonlocal runs
+            t0 = time.monotonic()
+            await open_all(n, start, args.concurrency)
+            runs += n
+            await settle(worker, runs, stack.outbox, args.quiet, timeout_s=max(120.0, n / 5))
+            log(f"{name}: {n} opened and cached in {time.monotonic() - t0:.1f}s")
+
+        log("warm-up")
+        await open_all(WARMUP, ticket_starter(client, policy, "MW"), args.concurrency)
+        await open_all(WARMUP, bare_starter(client, "mem-bare-warm"), args.concurrency)
+        runs = 2 * WARMUP
+        await settle(worker, runs, stack.outbox, args.quiet, timeout_s=120)
+
+        idle = reading()
+        await phase("bare", bare_starter(client, "mem-bare"))
+        after_bare = reading()
+        await phase("ticket", ticket_starter(client, policy, "MT"))
+        after_tickets = reading()
+        results["readings_kb"] = {"idle": idle, "after_bare": after_bare, "after_tickets": after_tickets}
+        results["bare_kb_per_run"] = per_run(idle, after_bare, n)
+        results["ticket_kb_per_run"] = per_run(after_bare, after_tickets, n)
+        results["worker_kb_per_cached_bare"] = results["bare_kb_per_run"]["rss"]
+        results["worker_kb_per_cached_ticket"] = results["ticket_kb_per_run"]["rss"]
+        results["ticket_over_bare"] = round(results["worker_kb_per_cached_ticket"]
+                                            / max(results["worker_kb_per_cached_bare"], 0.1), 2)
+        log(f"per cached workflow: bare {results['bare_kb_per_run']}, ticket {results['ticket_kb_per_run']} (KB)")
+
+        if args.traced:
+            types0 = objects_by_type()
+            tracemalloc.start(args.frames)
+            snap0 = tracemalloc.take_snapshot()
+            before = reading()
+            await phase("traced tickets", ticket_starter(client, policy, "MX"))
+            gc.collect()
+            snap1 = tracemalloc.take_snapshot()
+            tracemalloc.stop()
+            types1 = objects_by_type()
+            results["traced"] = breakdown(snap0, snap1, n)
+            results["traced"]["kb_per_run_with_tracemalloc"] = per_run(before, reading(), n)
+            results["traced"]["objects_per_ticket"] = {
+                t: round(c / n, 2) for t, c in (types1 - types0).most_common(TOP)}
+        results["cached_runs"] = cached_workflow_runs(worker)
+    return results
+
+
+def print_report(r: dict[str, Any]) -> None:
+    print(f"worker KB per cached workflow (RSS, N={r['tickets']}, {r['runner']} runner): ticket "
+          f"{r['worker_kb_per_cached_ticket']}, bare {r['worker_kb_per_cached_bare']} (ticket / bare "
+          f"{r['ticket_over_bare']})")
+    print(f"  per ticket: {r['ticket_kb_per_run']}; per bare: {r['bare_kb_per_run']} (KB; py_blocks: a count)")
+    t = r.get("traced")
+    if not t:
+        return
+    print(f"\ntracemalloc: {t['python_kb_per_ticket']} KB of Python allocations per cached ticket "
+          f"({t['python_blocks_per_ticket']} blocks)")
+    print("\nby where (innermost frame), KB per ticket:")
+    for k, v in t["by_bucket_kb"].items():
+        print(f"  {v:8.2f}  {k}")
+    print("\nby file:")
+    for k, v in t["by_file_kb"].items():
+        print(f"  {v:8.2f}  {k}")
+    print("\nby line:")
+    for e in t["by_line_kb"]:
+        print(f"  {e['kb']:8.2f}  {e['blocks']:7.1f} blocks  {e['at']}")
+    if t["by_traceback_kb"]:
+        print("\nby traceback (outermost ... innermost):")
+        for e in t["by_traceback_kb"]:
+            print(f"  {e['kb']:8.2f}  {e['blocks']:7.1f} blocks  " + "  <  ".join(reversed(e["frames"])))
+    print("\nobjects per ticket by type:")
+    for k, v in t["objects_per_ticket"].items():
+        print(f"  {v:8.2f}  {k}")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="memory-bench-") as home:
+        if not os.environ.get("ESCALATION_CODEC_KEYS"):  # payloads are encrypted: a key ring of the run's own
+            os.environ["ESCALATION_CODEC_KEY_FILE"] = str(dev_key_file(Path(home) / "codec-keys.json"))
+        stack = Stack(Path(home))
+        stack.start_server()
+        try:
+            return asyncio.run(measure(args, stack))
+        finally:
+            stack.stop()
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.memory_per_ticket", description=__doc__.split("\n")[0])
+    p.add_argument("--tickets", type=int, default=1000, help="N per phase (at most 2000)")
+    p.add_argument("--no-traced", dest="traced", action="store_false", help="RSS only, no tracemalloc phase")
+    p.add_argument("--frames", type=int, default=8, help="tracemalloc frames kept per allocation")
+    p.add_argument("--concurrency", type=int, default=10, help="starts in flight (and the worker's concurrent tasks)")
+    p.add_argument("--runner", choices=("sandboxed", "unsandboxed"), default="sandboxed",
+                   help="unsandboxed: what the sandbox itself costs (for the breakdown; the worker ships sandboxed)")
+    p.add_argument("--quiet", type=float, default=2.0, help="seconds without a new outbox line that mean settled")
+    p.add_argument("--json", type=Path, default=RESULTS)
+    args = p.parse_args(argv)
+    if not 1 <= args.tickets <= 2000:
+        p.error(f"--tickets: {args.tickets} is out of range; allowed: 1..2000")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    results = run(args)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    print_report(results)
+    print(f"\nwritten: {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
