@@ -98,8 +98,7 @@ def pure_modules() -> tuple[str, ...]:
     """Every module under workflows/ except the workflow shells (`<domain>/workflow.py`): the pure core.
 
     It is deterministic, side-effect free at import and read-only at run time, so the sandbox passes it through
-    (loaded once per worker, not once per run: pydantic would build every model class again on each import). A
-    package is never listed (that would pass its `workflow` module through too); the shells stay sandboxed.
+    (loaded once per worker, not once per run: pydantic would build every model class again on each import).
     `tests/unit/test_workflow_purity.py` checks that what is listed here really is pure."""
     out = []
     for m in pkgutil.walk_packages(workflows.__path__, prefix="workflows."):
@@ -108,9 +107,18 @@ def pure_modules() -> tuple[str, ...]:
     return tuple(sorted(out))
 
 
+# Passed through whole: the pure core and the workflow shells. The sandbox re-imported a shell for every run it
+# started or replayed (about 100 KB of code objects, classes and handler definitions kept per cached run, most of
+# a cached ticket's Python memory: bench/memory_per_ticket.py). A shell keeps no module-level state and reads no
+# clock, random or I/O (the purity scan, tests/unit/test_workflow_purity.py, covers every module under
+# workflows/), so one copy serves every run; the sandbox still restricts builtins and the modules imported in it.
+PASSED_THROUGH = ("workflows",)
+
+
 def workflow_runner() -> SandboxedWorkflowRunner:
     """The sandbox every worker and replayer uses (the same code path for a live run and an auditor's replay)."""
-    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*pure_modules()))
+    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(
+        *pure_modules(), *PASSED_THROUGH))
 
 
 async def connect(address: str | None = None, namespace: str | None = None, *, keys: Keyring | None = None) -> Client:
