@@ -38,19 +38,19 @@ from typing import Any
 
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from bench.baseline import BaselineWorkflow, noop
 from bench.policy import LONG_PRIORITY, bench_policy
 from starter.devstack.stack import Stack
 from starter.runtime.codec import dev_key_file
 from starter.runtime.sdk_private import cached_workflow_runs
-from starter.runtime.temporal import WORKFLOWS, build_worker, connect
+from starter.runtime.temporal import WORKFLOWS, build_worker, connect, workflow_runner
 from workflows.common.policy import Policy
 from workflows.ticket import Ticket, TicketInput, workflow_id
 from workflows.ticket.workflow import TicketWorkflow
 
 QUEUE = "memory-bench"
+QUEUE_BEFORE = "memory-bench-before"
 RESULTS = Path(__file__).resolve().parent / "results" / "memory.json"
 WARMUP = 30
 TOP = 25
@@ -121,27 +121,27 @@ def outbox_lines(path: Path) -> int:
         return 0
 
 
-async def settle(worker: Worker, expected_runs: int, outbox: Path, quiet_s: float, timeout_s: float) -> None:
-    """Until the worker caches `expected_runs` runs and the outbox stops growing for `quiet_s` (notifications out)."""
+async def settle(cached: Callable[[], int], expected_runs: int, outbox: Path, quiet_s: float, timeout_s: float) -> None:
+    """Until the workers cache `expected_runs` runs and the outbox stops growing for `quiet_s` (notifications out)."""
     deadline = time.monotonic() + timeout_s
     last, still_since = -1, time.monotonic()
     while time.monotonic() < deadline:
-        lines, runs = outbox_lines(outbox), cached_workflow_runs(worker)
+        lines, runs = outbox_lines(outbox), cached()
         if lines != last:
             last, still_since = lines, time.monotonic()
         if runs >= expected_runs and time.monotonic() - still_since >= quiet_s:
             return
         await asyncio.sleep(0.25)
-    log(f"warning: not settled after {timeout_s:.0f}s: {cached_workflow_runs(worker)} of {expected_runs} cached")
+    log(f"warning: not settled after {timeout_s:.0f}s: {cached()} of {expected_runs} cached")
 
 
-def ticket_starter(client: Client, policy: Policy, prefix: str) -> Callable[[int], Awaitable[object]]:
+def ticket_starter(client: Client, policy: Policy, prefix: str, queue: str = QUEUE) -> Callable[[int], Awaitable[object]]:
     async def start(i: int) -> object:
         ticket = Ticket(id=f"{prefix}-{i}", subject="memory bench long-lived", customer_id="bench",
                         priority=LONG_PRIORITY, opened_at=datetime.now(UTC))
         return await client.start_workflow(  # as bench/run.py opens its long-lived tickets
             TicketWorkflow.run, TicketInput(ticket=ticket, policy=policy), id=workflow_id(ticket.id),
-            task_queue=QUEUE, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            task_queue=queue, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
     return start
 
@@ -194,6 +194,8 @@ def breakdown(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, n: int)
         by_file[short(frame.filename)] += s.size_diff
     total = sum(s.size_diff for s in by_line)
     blocks = sum(s.count_diff for s in by_line)
+    # Python hands blocks over 512 bytes to malloc (glibc's heap), smaller ones to its own arenas
+    large = sum(t.size for t in after.traces if t.size > 512) - sum(t.size for t in before.traces if t.size > 512)
 
     def kb(b: float) -> float:
         return round(b / n / 1024, 2)
@@ -201,6 +203,7 @@ def breakdown(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, n: int)
     tb = after.compare_to(before, "traceback")[:TOP] if after.traceback_limit > 1 else []
     return {
         "python_kb_per_ticket": kb(total), "python_blocks_per_ticket": round(blocks / n, 1),
+        "python_large_kb_per_ticket": kb(large),
         "by_bucket_kb": {k: kb(v) for k, v in by_bucket.most_common()},
         "by_file_kb": {k: kb(v) for k, v in by_file.most_common(TOP)},
         "by_line_kb": [{"at": f"{short(s.traceback[0].filename)}:{s.traceback[0].lineno}", "kb": kb(s.size_diff),
@@ -225,13 +228,17 @@ async def measure(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     os.environ.pop("ESCALATION_POLICY", None)  # the bench brings its own policy
     client = await connect(stack.address, stack.namespace)
     policy = bench_policy()
-    capacity = WARMUP * 2 + n * 3 + 100  # never evicts: every run the phases open stays cached
-    runner = {} if args.runner == "sandboxed" else {"workflow_runner": UnsandboxedWorkflowRunner()}
+    capacity = WARMUP * 3 + n * 4 + 100  # never evicts: every run the phases open stays cached
     worker = build_worker(client, QUEUE, workflows=[*WORKFLOWS, BaselineWorkflow], replace_activities=[noop],
-                          max_cached_workflows=capacity, max_concurrent_workflow_tasks=args.concurrency, **runner)
-    results: dict[str, Any] = {"tickets": n, "max_cached_workflows": capacity, "policy": policy.name,
-                               "runner": args.runner}
-    async with worker:
+                          max_cached_workflows=capacity, max_concurrent_workflow_tasks=args.concurrency,
+                          workflow_runner=workflow_runner(also=[BaselineWorkflow.__module__]))  # as bench/baseline.py
+    results: dict[str, Any] = {"tickets": n, "max_cached_workflows": capacity, "policy": policy.name}
+    # --ab: the same tickets on a second worker whose sandbox re-imports the workflow shell for each run (as it did
+    # before the shells were passed through): the before figure, measured in the same run
+    before_worker = build_worker(client, QUEUE_BEFORE, workflows=[TicketWorkflow], max_cached_workflows=capacity,
+                                 max_concurrent_workflow_tasks=args.concurrency,
+                                 workflow_runner=workflow_runner(reimport_shells=True))
+    async with worker, before_worker:
         runs = 0
 
         async def phase(name: str, start: Callable[[int], Awaitable[object]]) -> None:
@@ -239,14 +246,19 @@ async def measure(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
             t0 = time.monotonic()
             await open_all(n, start, args.concurrency)
             runs += n
-            await settle(worker, runs, stack.outbox, args.quiet, timeout_s=max(120.0, n / 5))
+            await settle(lambda: cached_workflow_runs(worker) + cached_workflow_runs(before_worker), runs,
+                         stack.outbox, args.quiet, timeout_s=max(120.0, n / 5))
             log(f"{name}: {n} opened and cached in {time.monotonic() - t0:.1f}s")
 
         log("warm-up")
         await open_all(WARMUP, ticket_starter(client, policy, "MW"), args.concurrency)
         await open_all(WARMUP, bare_starter(client, "mem-bare-warm"), args.concurrency)
         runs = 2 * WARMUP
-        await settle(worker, runs, stack.outbox, args.quiet, timeout_s=120)
+        if args.ab:
+            await open_all(WARMUP, ticket_starter(client, policy, "MWB", QUEUE_BEFORE), args.concurrency)
+            runs += WARMUP
+        await settle(lambda: cached_workflow_runs(worker) + cached_workflow_runs(before_worker), runs,
+                     stack.outbox, args.quiet, timeout_s=120)
 
         idle = reading()
         await phase("bare", bare_starter(client, "mem-bare"))
@@ -261,19 +273,37 @@ async def measure(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
         results["ticket_over_bare"] = round(results["worker_kb_per_cached_ticket"]
                                             / max(results["worker_kb_per_cached_bare"], 0.1), 2)
         log(f"per cached workflow: bare {results['bare_kb_per_run']}, ticket {results['ticket_kb_per_run']} (KB)")
+        if args.ab:
+            await phase("ticket, shell re-imported per run (before)", ticket_starter(client, policy, "MB", QUEUE_BEFORE))
+            after_before = reading()
+            results["ticket_reimported_kb_per_run"] = per_run(after_tickets, after_before, n)
+            results["worker_kb_per_cached_ticket_before"] = results["ticket_reimported_kb_per_run"]["rss"]
+            results["after_over_before"] = round(results["worker_kb_per_cached_ticket"]
+                                                 / max(results["worker_kb_per_cached_ticket_before"], 0.1), 2)
+            log(f"before (shell re-imported): {results['ticket_reimported_kb_per_run']} (KB)")
 
         if args.traced:
             types0 = objects_by_type()
             tracemalloc.start(args.frames)
             snap0 = tracemalloc.take_snapshot()
-            before = reading()
+            before, own0 = reading(), tracemalloc.get_tracemalloc_memory()
             await phase("traced tickets", ticket_starter(client, policy, "MX"))
             gc.collect()
             snap1 = tracemalloc.take_snapshot()
+            own1 = tracemalloc.get_tracemalloc_memory()
             tracemalloc.stop()
             types1 = objects_by_type()
             results["traced"] = breakdown(snap0, snap1, n)
-            results["traced"]["kb_per_run_with_tracemalloc"] = per_run(before, reading(), n)
+            t = results["traced"]
+            t["kb_per_run_with_tracemalloc"] = traced = per_run(before, reading(), n)
+            t["tracemalloc_own_kb_per_ticket"] = round((own1 - own0) / n / 1024, 1)
+            # what glibc's heap holds that is not Python's: the SDK core (Rust: the run's state machines) and
+            # protobuf messages
+            native = traced.get("malloc_in_use", 0) - t["tracemalloc_own_kb_per_ticket"] - t["python_large_kb_per_ticket"]
+            results["where_kb_per_ticket"] = {
+                "rss": results["worker_kb_per_cached_ticket"], "python_objects": t["python_kb_per_ticket"],
+                "native_heap": round(native, 1),
+                "allocator_slack": round(results["worker_kb_per_cached_ticket"] - t["python_kb_per_ticket"] - native, 1)}
             results["traced"]["objects_per_ticket"] = {
                 t: round(c / n, 2) for t, c in (types1 - types0).most_common(TOP)}
         results["cached_runs"] = cached_workflow_runs(worker)
@@ -281,13 +311,17 @@ async def measure(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
 
 
 def print_report(r: dict[str, Any]) -> None:
-    print(f"worker KB per cached workflow (RSS, N={r['tickets']}, {r['runner']} runner): ticket "
+    print(f"worker KB per cached workflow (RSS, N={r['tickets']}): ticket "
           f"{r['worker_kb_per_cached_ticket']}, bare {r['worker_kb_per_cached_bare']} (ticket / bare "
           f"{r['ticket_over_bare']})")
     print(f"  per ticket: {r['ticket_kb_per_run']}; per bare: {r['bare_kb_per_run']} (KB; py_blocks: a count)")
+    if "worker_kb_per_cached_ticket_before" in r:
+        print(f"  before (shell re-imported per run): {r['ticket_reimported_kb_per_run']}; after / before "
+              f"{r['after_over_before']}")
     t = r.get("traced")
     if not t:
         return
+    print(f"  where (KB per ticket): {r['where_kb_per_ticket']}")
     print(f"\ntracemalloc: {t['python_kb_per_ticket']} KB of Python allocations per cached ticket "
           f"({t['python_blocks_per_ticket']} blocks)")
     print("\nby where (innermost frame), KB per ticket:")
@@ -326,8 +360,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-traced", dest="traced", action="store_false", help="RSS only, no tracemalloc phase")
     p.add_argument("--frames", type=int, default=8, help="tracemalloc frames kept per allocation")
     p.add_argument("--concurrency", type=int, default=10, help="starts in flight (and the worker's concurrent tasks)")
-    p.add_argument("--runner", choices=("sandboxed", "unsandboxed"), default="sandboxed",
-                   help="unsandboxed: what the sandbox itself costs (for the breakdown; the worker ships sandboxed)")
+    p.add_argument("--ab", action="store_true",
+                   help="also N tickets on a worker whose sandbox re-imports the shell per run (the before figure)")
     p.add_argument("--quiet", type=float, default=2.0, help="seconds without a new outbox line that mean settled")
     p.add_argument("--json", type=Path, default=RESULTS)
     args = p.parse_args(argv)

@@ -24,7 +24,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverter
 from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
-from temporalio.worker import Replayer, Worker
+from temporalio.worker import Interceptor, Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import workflows
@@ -115,10 +115,13 @@ def pure_modules() -> tuple[str, ...]:
 PASSED_THROUGH = ("workflows",)
 
 
-def workflow_runner() -> SandboxedWorkflowRunner:
-    """The sandbox every worker and replayer uses (the same code path for a live run and an auditor's replay)."""
-    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(
-        *pure_modules(), *PASSED_THROUGH))
+def workflow_runner(*, reimport_shells: bool = False, also: Sequence[str] = ()) -> SandboxedWorkflowRunner:
+    """The sandbox every worker and replayer uses (the same code path for a live run and an auditor's replay).
+    `reimport_shells`: the sandbox as it was before, each run with its own copy of its shell (the memory bench's
+    before figure, and the tests' control). `also`: more modules passed through (the bench's bare workflow, so
+    that it is measured as the shells run)."""
+    passed = pure_modules() if reimport_shells else (*pure_modules(), *PASSED_THROUGH)
+    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*passed, *also))
 
 
 async def connect(address: str | None = None, namespace: str | None = None, *, keys: Keyring | None = None) -> Client:
@@ -127,12 +130,13 @@ async def connect(address: str | None = None, namespace: str | None = None, *, k
                                 data_converter=data_converter(keys))
 
 
-def replayer(workflows: Sequence[type] = (), *, keys: Keyring | None = None) -> Replayer:
+def replayer(workflows: Sequence[type] = (), *, keys: Keyring | None = None, interceptors: Sequence[Interceptor] = (),
+             reimport_shells: bool = False) -> Replayer:
     """Replays a history of any registered workflow type (or of `workflows`), as the worker would run it."""
     # Its failures are never written anywhere: they stay readable (a missing key is named, not "Encoded failure").
     converter = dataclasses.replace(data_converter(keys), failure_converter_class=DefaultFailureConverter)
-    return Replayer(workflows=list(workflows) or WORKFLOWS, workflow_runner=workflow_runner(),
-                    data_converter=converter, runtime=replay_runtime())
+    return Replayer(workflows=list(workflows) or WORKFLOWS, workflow_runner=workflow_runner(reimport_shells=reimport_shells),
+                    data_converter=converter, runtime=replay_runtime(), interceptors=interceptors)
 
 
 @cache

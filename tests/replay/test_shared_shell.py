@@ -1,0 +1,52 @@
+"""The sandbox runs the worker's own workflow class: the shells are passed through, not imported again per run.
+
+A run used to get its own copy of its workflow module (about 100 KB per cached ticket: bench/memory_per_ticket.py).
+The committed histories still replay on the shared shell (test_replay_histories.py); this checks that the class a
+replay really runs is the one the worker registered, and, as a control, that the old sandbox ran a copy."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import WorkflowHistory
+from temporalio.worker import (
+    ExecuteWorkflowInput,
+    Interceptor,
+    WorkflowInboundInterceptor,
+    WorkflowInterceptorClassInput,
+)
+
+from starter.runtime.temporal import replayer
+from workflows.ticket.workflow import TicketWorkflow
+
+HISTORY = Path(__file__).parent / "histories" / "full_lifecycle.json"
+RAN: list[type] = []  # the workflow classes the sandbox ran (this module is outside the sandbox: one list)
+
+
+class _Recorder(WorkflowInboundInterceptor):
+    async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
+        RAN.append(input.type)
+        return await super().execute_workflow(input)
+
+
+class _Record(Interceptor):
+    def workflow_interceptor_class(self, input: WorkflowInterceptorClassInput) -> type[WorkflowInboundInterceptor]:
+        return _Recorder
+
+
+async def classes_run(*, reimport_shells: bool) -> list[type]:
+    RAN.clear()
+    history = WorkflowHistory.from_json(HISTORY.stem, json.loads(HISTORY.read_text(encoding="utf-8")))
+    await replayer(interceptors=[_Record()], reimport_shells=reimport_shells).replay_workflow(history)
+    return list(RAN)
+
+
+async def test_a_replay_runs_the_registered_ticket_class() -> None:
+    assert await classes_run(reimport_shells=False) == [TicketWorkflow]
+
+
+async def test_the_old_sandbox_ran_a_copy_of_the_class() -> None:
+    [ran] = await classes_run(reimport_shells=True)
+    assert ran is not TicketWorkflow and ran.__qualname__ == TicketWorkflow.__qualname__
