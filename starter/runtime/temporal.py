@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import structlog
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.contrib.pydantic import PydanticPayloadConverter, pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverter
 from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.worker import Interceptor, Replayer, Worker
@@ -85,11 +85,30 @@ def activities(s: Settings) -> list[Any]:
             Archiver(Path(s.escalation_archive_dir), Path(s.escalation_audit_signing_key)).archive]
 
 
+class SharedPayloadConverter(PydanticPayloadConverter):
+    """The pydantic payload converter, one per process. The SDK builds a payload converter for every workflow run,
+    each with its own cache of pydantic TypeAdapters (about 5 KB kept per cached ticket, and the adapters built
+    again for every run and replay). A TypeAdapter depends only on its type and the converter keeps nothing per
+    run (its cache is thread-safe), so every run shares this one."""
+
+    _shared: SharedPayloadConverter | None = None
+
+    def __new__(cls) -> SharedPayloadConverter:
+        if cls._shared is None:
+            cls._shared = super().__new__(cls)
+            super().__init__(cls._shared)
+        return cls._shared
+
+    def __init__(self) -> None:  # built once, in __new__
+        pass
+
+
 def data_converter(keys: Keyring | None = None) -> DataConverter:
     """Pydantic models on the wire (datetimes stay datetimes), every payload encrypted (starter/runtime/codec.py:
     this process's key ring, or `keys`), failure messages and stack traces too (moved into an encoded attribute: an
     SMTP error names an address; a query's failure, never in history, stays readable for its caller)."""
-    return dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(keys or keyring()),
+    return dataclasses.replace(pydantic_data_converter, payload_converter_class=SharedPayloadConverter,
+                               payload_codec=EncryptionCodec(keys or keyring()),
                                failure_converter_class=HistoryFailureConverter)
 
 

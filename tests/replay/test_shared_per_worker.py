@@ -1,8 +1,10 @@
-"""The sandbox runs the worker's own workflow class: the shells are passed through, not imported again per run.
+"""What every run of a worker shares instead of keeping its own copy (bench/memory_per_ticket.py measures the gain).
 
-A run used to get its own copy of its workflow module (about 100 KB per cached ticket: bench/memory_per_ticket.py).
-The committed histories still replay on the shared shell (test_replay_histories.py); this checks that the class a
-replay really runs is the one the worker registered, and, as a control, that the old sandbox ran a copy."""
+The sandbox runs the worker's own workflow class: the shells are passed through, not imported again per run (a run
+used to get its own copy of its workflow module, about 100 KB per cached ticket). The committed histories still
+replay on the shared shell (test_replay_histories.py); this checks that the class a replay really runs is the one
+the worker registered and, as a control, that the old sandbox ran a copy. The payload converter (its pydantic
+TypeAdapters) is one per process."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from temporalio.worker import (
     WorkflowInterceptorClassInput,
 )
 
-from starter.runtime.temporal import replayer
+from starter.runtime.temporal import SharedPayloadConverter, data_converter, replayer
 from workflows.ticket.workflow import TicketWorkflow
 
 HISTORY = Path(__file__).parent / "histories" / "full_lifecycle.json"
@@ -50,3 +52,9 @@ async def test_a_replay_runs_the_registered_ticket_class() -> None:
 async def test_the_old_sandbox_ran_a_copy_of_the_class() -> None:
     [ran] = await classes_run(reimport_shells=True)
     assert ran is not TicketWorkflow and ran.__qualname__ == TicketWorkflow.__qualname__
+
+
+def test_every_run_shares_one_payload_converter() -> None:
+    converter = data_converter()
+    assert converter.payload_converter_class is SharedPayloadConverter
+    assert converter.payload_converter_class() is converter.payload_converter_class()  # what the SDK builds per run
