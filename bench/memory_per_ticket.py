@@ -43,6 +43,7 @@ from bench.baseline import BaselineWorkflow, noop
 from bench.policy import LONG_PRIORITY, bench_policy
 from starter.devstack.stack import Stack
 from starter.runtime.codec import dev_key_file
+from starter.runtime.logs import configure_logging
 from starter.runtime.sdk_private import cached_workflow_runs
 from starter.runtime.temporal import WORKFLOWS, build_worker, connect, workflow_runner
 from workflows.common.policy import Policy
@@ -226,6 +227,7 @@ async def measure(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     n = args.tickets
     os.environ.update({k: v for k, v in stack.env().items() if k.startswith(("ESCALATION_", "TEMPORAL_"))})
     os.environ.pop("ESCALATION_POLICY", None)  # the bench brings its own policy
+    configure_logging("WARNING")  # the in-process worker's activities log every notification at INFO
     client = await connect(stack.address, stack.namespace)
     policy = bench_policy()
     capacity = WARMUP * 3 + n * 4 + 100  # never evicts: every run the phases open stays cached
@@ -382,3 +384,22 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def bench_figures(tickets: int, log: Callable[[str], None]) -> dict[str, Any]:
+    """`make bench`'s memory phase (bench/run.py): this measurement in a process of its own (its RSS is the
+    worker's), RSS only, with the before figure; the figures the bench JSON keeps."""
+    import subprocess
+
+    log(f"memory per cached ticket (bench/memory_per_ticket.py, {tickets} tickets per phase) ...")
+    with tempfile.TemporaryDirectory(prefix="memory-bench-out-") as out:
+        path = Path(out) / "memory.json"
+        done = subprocess.run([sys.executable, "-m", "bench.memory_per_ticket", "--tickets", str(tickets),
+                               "--no-traced", "--ab", "--json", str(path)], capture_output=True, text=True,
+                              cwd=Path(__file__).resolve().parents[1], check=False)
+        if done.returncode != 0 or not path.exists():
+            return {"memory_error": (done.stderr or "no output")[-500:]}
+        r = json.loads(path.read_text())
+    keys = ("worker_kb_per_cached_ticket", "worker_kb_per_cached_bare", "worker_kb_per_cached_ticket_before",
+            "after_over_before")
+    return {k: r[k] for k in keys if k in r} | {"memory_tickets": tickets}
