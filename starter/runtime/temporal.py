@@ -168,9 +168,10 @@ def replay_runtime() -> Runtime:
 
 
 def cache_bytecode(workflow_types: Sequence[type]) -> None:
-    """The sandbox imports each workflow's module afresh for every new run. Without cached bytecode (e.g. under
-    PYTHONDONTWRITEBYTECODE, or a fresh checkout) that means compiling its source every time; compile it once
-    here, unless it is already up to date (a container image ships it, compiled at build time)."""
+    """A sandbox that imports a workflow's module afresh for every new run (one not passed through: the bench's
+    `reimport_shells` worker) would, without cached bytecode (e.g. under PYTHONDONTWRITEBYTECODE, or a fresh
+    checkout), compile its source every time; compile it once here, unless it is already up to date (a container
+    image ships it, compiled at build time)."""
     for wf in workflow_types:
         source = inspect.getsourcefile(wf)
         if source and not compileall.compile_file(source, quiet=2):
