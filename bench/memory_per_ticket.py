@@ -147,9 +147,11 @@ def ticket_starter(client: Client, policy: Policy, prefix: str, queue: str = QUE
     return start
 
 
-def bare_starter(client: Client, prefix: str) -> Callable[[int], Awaitable[object]]:
+def bare_starter(client: Client, prefix: str, pad: int = 0) -> Callable[[int], Awaitable[object]]:
+    """`pad`: characters added to the workflow's input (and so to each of its activities' inputs, which name it)."""
     async def start(i: int) -> object:
-        return await client.start_workflow(BaselineWorkflow.run, f"{prefix}-{i}", id=f"{prefix}-{i}", task_queue=QUEUE)
+        return await client.start_workflow(BaselineWorkflow.run, f"{prefix}-{i}" + "x" * pad, id=f"{prefix}-{i}",
+                                           task_queue=QUEUE)
     return start
 
 
@@ -234,7 +236,8 @@ async def measure(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     worker = build_worker(client, QUEUE, workflows=[*WORKFLOWS, BaselineWorkflow], replace_activities=[noop],
                           max_cached_workflows=capacity, max_concurrent_workflow_tasks=args.concurrency,
                           workflow_runner=workflow_runner(also=[BaselineWorkflow.__module__]))  # as bench/baseline.py
-    results: dict[str, Any] = {"tickets": n, "max_cached_workflows": capacity, "policy": policy.name}
+    results: dict[str, Any] = {"tickets": n, "max_cached_workflows": capacity, "policy": policy.name,
+                               "bare_pad": args.bare_pad}
     # --ab: the same tickets on a second worker whose sandbox re-imports the workflow shell for each run (as it did
     # before the shells were passed through): the before figure, measured in the same run
     before_worker = build_worker(client, QUEUE_BEFORE, workflows=[TicketWorkflow], max_cached_workflows=capacity,
@@ -263,7 +266,7 @@ async def measure(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
                      stack.outbox, args.quiet, timeout_s=120)
 
         idle = reading()
-        await phase("bare", bare_starter(client, "mem-bare"))
+        await phase("bare", bare_starter(client, "mem-bare", args.bare_pad))
         after_bare = reading()
         await phase("ticket", ticket_starter(client, policy, "MT"))
         after_tickets = reading()
@@ -362,6 +365,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-traced", dest="traced", action="store_false", help="RSS only, no tracemalloc phase")
     p.add_argument("--frames", type=int, default=8, help="tracemalloc frames kept per allocation")
     p.add_argument("--concurrency", type=int, default=10, help="starts in flight (and the worker's concurrent tasks)")
+    p.add_argument("--bare-pad", type=int, default=0,
+                   help="characters added to each bare workflow's input and activity inputs (what payloads cost)")
     p.add_argument("--ab", action="store_true",
                    help="also N tickets on a worker whose sandbox re-imports the shell per run (the before figure)")
     p.add_argument("--quiet", type=float, default=2.0, help="seconds without a new outbox line that mean settled")
