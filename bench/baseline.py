@@ -182,13 +182,18 @@ async def _serve() -> None:
     import signal
 
     from starter.runtime.settings import settings
-    from starter.runtime.temporal import build_worker, connect, tune_gc
+    from starter.runtime.temporal import build_worker, connect, tune_gc, workflow_runner
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    worker = build_worker(await connect(), workflows=[BaselineWorkflow, SignalRoundTrip], activities=[noop])
+    # Its workflows passed through the sandbox, as the shells are; from the module under its own name (run as
+    # __main__, the sandbox would load a copy of this file for every run).
+    from bench import baseline
+
+    worker = build_worker(await connect(), workflows=[baseline.BaselineWorkflow, baseline.SignalRoundTrip],
+                          activities=[baseline.noop], workflow_runner=workflow_runner(also=[baseline.__name__]))
     tune_gc(settings().escalation_gc_young_objects)  # as worker.py does
     async with worker:
         await stop.wait()

@@ -53,6 +53,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
+from bench import memory_per_ticket
 from bench.baseline import run_baseline_lifecycle
 from bench.incident_bench import incident_targets, run_incident_bench
 from bench.policy import BREACH_PRIORITY, LIFECYCLE_PRIORITY, LONG_PRIORITY, bench_policy
@@ -559,6 +560,8 @@ def print_table(res: dict[str, Any]) -> None:
         ("  median breakdown (sample)", res.get("breach_breakdown_median")),
         ("worker cache (max_cached_workflows)", res.get("max_cached_workflows")),
         ("worker RSS MB (N open)", res.get("worker_rss_mb")),
+        ("worker KB per cached ticket (before; bare)", f"{res.get('worker_kb_per_cached_ticket')} "
+         f"({res.get('worker_kb_per_cached_ticket_before')}; {res.get('worker_kb_per_cached_bare')})"),
         ("server RSS MB (N open)", res.get("server_rss_mb")),
         ("worker / server RSS peak MB", f"{res.get('worker_rss_peak_mb')} / {res.get('server_rss_peak_mb')}"),
         ("bare signal round trips /s", res.get("signal_round_trips_per_s")),
@@ -654,6 +657,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--api-rate", type=float, default=20.0)
     p.add_argument("--api-seconds", type=float, default=30.0)
     p.add_argument("--api-search", action="store_true", help="also search the API's max sustained rate (a few minutes)")
+    p.add_argument("--memory-tickets", type=int, default=1000,
+                   help="tickets per phase of bench/memory_per_ticket.py (worker_kb_per_cached_ticket; 0: skip)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--keep", action="store_true", help="keep the temp dir (server DB, logs, outbox)")
     return p.parse_args(argv)
@@ -686,6 +691,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
+    if args.memory_tickets:  # its own dev server and worker, after the others stopped
+        results.update(memory_per_ticket.bench_figures(args.memory_tickets, log))
     results["targets"] = targets(results)
     results["meta"] = {
         "open_tickets": args.open_tickets, "concurrency": args.concurrency, "batch": args.batch, "rounds": args.rounds,

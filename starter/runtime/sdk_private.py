@@ -43,3 +43,9 @@ def raised_in_query(exc: BaseException) -> bool:
     """Whether the worker caught `exc` answering a query: its traceback begins in the worker's query task."""
     tb = exc.__traceback__
     return tb is not None and (tb.tb_frame.f_globals.get("__name__"), tb.tb_frame.f_code.co_name) == QUERY_TASK
+
+
+def cached_workflow_runs(worker: Any) -> int:
+    """How many workflow runs a worker holds in its cache (the memory bench divides by it)."""
+    workflow_worker = getattr(worker, "_workflow_worker", None)
+    return len(getattr(workflow_worker, "_running_workflows", {}))

@@ -24,8 +24,8 @@ class Settings(BaseSettings):
                                                             "(none: config/policy.yaml)")
     escalation_outbox: str = Field("var/outbox.jsonl", description="the notify activity's outbox")
     escalation_log_level: str = Field("INFO", description="log level (DEBUG, INFO, WARNING, ERROR)")
-    escalation_max_cached_workflows: int = Field(1000, description="worker cache (about 260 KB of worker memory per "
-                                                                   "cached ticket)")
+    escalation_max_cached_workflows: int = Field(1000, description="worker cache (about 150 KB of worker memory per "
+                                                                   "cached ticket: bench/memory_per_ticket.py)")
     escalation_gc_young_objects: int = Field(
         0, ge=0, description="the worker's collector: objects allocated between young collections (0: Python's "
                              "default, 700; see starter/runtime/temporal.py: tune_gc)")

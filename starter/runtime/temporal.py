@@ -21,10 +21,10 @@ from typing import Any
 import httpx
 import structlog
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.contrib.pydantic import PydanticPayloadConverter, pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverter
 from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
-from temporalio.worker import Replayer, Worker
+from temporalio.worker import Interceptor, Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import workflows
@@ -85,11 +85,30 @@ def activities(s: Settings) -> list[Any]:
             Archiver(Path(s.escalation_archive_dir), Path(s.escalation_audit_signing_key)).archive]
 
 
+class SharedPayloadConverter(PydanticPayloadConverter):
+    """The pydantic payload converter, one per process. The SDK builds a payload converter for every workflow run,
+    each with its own cache of pydantic TypeAdapters (about 5 KB kept per cached ticket, and the adapters built
+    again for every run and replay). A TypeAdapter depends only on its type and the converter keeps nothing per
+    run (its cache is thread-safe), so every run shares this one."""
+
+    _shared: SharedPayloadConverter | None = None
+
+    def __new__(cls) -> SharedPayloadConverter:
+        if cls._shared is None:
+            cls._shared = super().__new__(cls)
+            super().__init__(cls._shared)
+        return cls._shared
+
+    def __init__(self) -> None:  # built once, in __new__
+        pass
+
+
 def data_converter(keys: Keyring | None = None) -> DataConverter:
     """Pydantic models on the wire (datetimes stay datetimes), every payload encrypted (starter/runtime/codec.py:
     this process's key ring, or `keys`), failure messages and stack traces too (moved into an encoded attribute: an
     SMTP error names an address; a query's failure, never in history, stays readable for its caller)."""
-    return dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(keys or keyring()),
+    return dataclasses.replace(pydantic_data_converter, payload_converter_class=SharedPayloadConverter,
+                               payload_codec=EncryptionCodec(keys or keyring()),
                                failure_converter_class=HistoryFailureConverter)
 
 
@@ -98,8 +117,7 @@ def pure_modules() -> tuple[str, ...]:
     """Every module under workflows/ except the workflow shells (`<domain>/workflow.py`): the pure core.
 
     It is deterministic, side-effect free at import and read-only at run time, so the sandbox passes it through
-    (loaded once per worker, not once per run: pydantic would build every model class again on each import). A
-    package is never listed (that would pass its `workflow` module through too); the shells stay sandboxed.
+    (loaded once per worker, not once per run: pydantic would build every model class again on each import).
     `tests/unit/test_workflow_purity.py` checks that what is listed here really is pure."""
     out = []
     for m in pkgutil.walk_packages(workflows.__path__, prefix="workflows."):
@@ -108,9 +126,21 @@ def pure_modules() -> tuple[str, ...]:
     return tuple(sorted(out))
 
 
-def workflow_runner() -> SandboxedWorkflowRunner:
-    """The sandbox every worker and replayer uses (the same code path for a live run and an auditor's replay)."""
-    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*pure_modules()))
+# Passed through whole: the pure core and the workflow shells. The sandbox re-imported a shell for every run it
+# started or replayed (about 100 KB of code objects, classes and handler definitions kept per cached run, most of
+# a cached ticket's Python memory: bench/memory_per_ticket.py). A shell keeps no module-level state and reads no
+# clock, random or I/O (the purity scan, tests/unit/test_workflow_purity.py, covers every module under
+# workflows/), so one copy serves every run; the sandbox still restricts builtins and the modules imported in it.
+PASSED_THROUGH = ("workflows",)
+
+
+def workflow_runner(*, reimport_shells: bool = False, also: Sequence[str] = ()) -> SandboxedWorkflowRunner:
+    """The sandbox every worker and replayer uses (the same code path for a live run and an auditor's replay).
+    `reimport_shells`: the sandbox as it was before, each run with its own copy of its shell (the memory bench's
+    before figure, and the tests' control). `also`: more modules passed through (the bench's bare workflow, so
+    that it is measured as the shells run)."""
+    passed = pure_modules() if reimport_shells else (*pure_modules(), *PASSED_THROUGH)
+    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*passed, *also))
 
 
 async def connect(address: str | None = None, namespace: str | None = None, *, keys: Keyring | None = None) -> Client:
@@ -119,12 +149,13 @@ async def connect(address: str | None = None, namespace: str | None = None, *, k
                                 data_converter=data_converter(keys))
 
 
-def replayer(workflows: Sequence[type] = (), *, keys: Keyring | None = None) -> Replayer:
+def replayer(workflows: Sequence[type] = (), *, keys: Keyring | None = None, interceptors: Sequence[Interceptor] = (),
+             reimport_shells: bool = False) -> Replayer:
     """Replays a history of any registered workflow type (or of `workflows`), as the worker would run it."""
     # Its failures are never written anywhere: they stay readable (a missing key is named, not "Encoded failure").
     converter = dataclasses.replace(data_converter(keys), failure_converter_class=DefaultFailureConverter)
-    return Replayer(workflows=list(workflows) or WORKFLOWS, workflow_runner=workflow_runner(),
-                    data_converter=converter, runtime=replay_runtime())
+    return Replayer(workflows=list(workflows) or WORKFLOWS, workflow_runner=workflow_runner(reimport_shells=reimport_shells),
+                    data_converter=converter, runtime=replay_runtime(), interceptors=interceptors)
 
 
 @cache
@@ -137,9 +168,10 @@ def replay_runtime() -> Runtime:
 
 
 def cache_bytecode(workflow_types: Sequence[type]) -> None:
-    """The sandbox imports each workflow's module afresh for every new run. Without cached bytecode (e.g. under
-    PYTHONDONTWRITEBYTECODE, or a fresh checkout) that means compiling its source every time; compile it once
-    here, unless it is already up to date (a container image ships it, compiled at build time)."""
+    """A sandbox that imports a workflow's module afresh for every new run (one not passed through: the bench's
+    `reimport_shells` worker) would, without cached bytecode (e.g. under PYTHONDONTWRITEBYTECODE, or a fresh
+    checkout), compile its source every time; compile it once here, unless it is already up to date (a container
+    image ships it, compiled at build time)."""
     for wf in workflow_types:
         source = inspect.getsourcefile(wf)
         if source and not compileall.compile_file(source, quiet=2):

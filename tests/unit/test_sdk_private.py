@@ -46,7 +46,7 @@ def test_started_new_reads_the_start_response_the_sdk_keeps_on_the_handle() -> N
 
 
 def test_no_other_module_reads_a_private_sdk_attribute() -> None:
-    private = {"_Definition", "_start_workflow_response"}
+    private = {"_Definition", "_start_workflow_response", "_workflow_worker", "_running_workflows"}
     offenders = []
     for path in [*ROOT.glob("starter/**/*.py"), *ROOT.glob("workflows/**/*.py"), *ROOT.glob("activities/**/*.py"),
                  *ROOT.glob("bench/**/*.py"), *ROOT.glob("tests/**/*.py"), ROOT / "worker.py"]:
@@ -93,3 +93,16 @@ def test_the_worker_still_catches_a_query_failure_in_its_query_task() -> None:
         return run_query()
 
     assert not sdk_private.raised_in_query(caught_in_run_query())
+
+
+def test_the_worker_still_keeps_its_cached_runs_where_the_memory_bench_counts_them() -> None:
+    """bench/memory_per_ticket.py divides by how many runs the worker caches (cached_workflow_runs)."""
+    import inspect
+
+    from temporalio.worker import _worker, _workflow
+
+    assert "self._workflow_worker = _WorkflowWorker(" in inspect.getsource(_worker.Worker)
+    source = inspect.getsource(_workflow._WorkflowWorker)
+    assert "self._running_workflows: dict[str, _RunningWorkflow] = {}" in source
+    assert "self._running_workflows[act.run_id] = workflow" in source
+    assert sdk_private.cached_workflow_runs(object()) == 0  # not a worker: nothing cached
