@@ -24,7 +24,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import PydanticPayloadConverter, pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverter
 from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
-from temporalio.worker import Interceptor, Replayer, Worker
+from temporalio.worker import Interceptor, Replayer, UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import workflows
@@ -134,11 +134,15 @@ def pure_modules() -> tuple[str, ...]:
 PASSED_THROUGH = ("workflows",)
 
 
-def workflow_runner(*, reimport_shells: bool = False, also: Sequence[str] = ()) -> SandboxedWorkflowRunner:
+def workflow_runner(*, reimport_shells: bool = False, also: Sequence[str] = (), sandboxed: bool = True,
+                    ) -> WorkflowRunner:
     """The sandbox every worker and replayer uses (the same code path for a live run and an auditor's replay).
     `reimport_shells`: the sandbox as it was before, each run with its own copy of its shell (the memory bench's
     before figure, and the tests' control). `also`: more modules passed through (the bench's bare workflow, so
-    that it is measured as the shells run)."""
+    that it is measured as the shells run). `sandboxed=False`: no sandbox, only for bench/replay_modes.py's
+    comparison (what the sandbox costs a replay)."""
+    if not sandboxed:
+        return UnsandboxedWorkflowRunner()
     passed = pure_modules() if reimport_shells else (*pure_modules(), *PASSED_THROUGH)
     return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*passed, *also))
 
