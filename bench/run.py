@@ -11,11 +11,14 @@ tickets, and `python -m bench.baseline` for the bare baseline workflow):
    The baseline (bench/baseline.py) does the same Temporal operations without business logic.
 2. Open N long-lived tickets (P4: day-long targets), paced by how many have not yet
    written their `opened` notification, and wait until all of them are idle (every
-   `opened` line in the outbox and TicketStatus='new' visible for all N).
-3. Memory: VmRSS of the worker process and of the dev server (its process tree).
+   `opened` line in the outbox and TicketStatus='new' visible for all N). Unless --no-cold, the last
+   `churn` of them (more than the worker's cache holds) are opened after the cold cohort (bench/sizing.py).
+3. Memory: VmRSS of the worker process and of the dev server (its process tree), and the SQLite bytes, before and
+   after the N were opened: server KB and SQLite bytes per open ticket.
 4. Breach stream: while those tickets are open, open tickets at a fixed rate whose
    acknowledge deadline is `--breach-after` (30 s); per ticket, latency = `recorded_at` of its
-   escalation line in the outbox minus its `due_at`, read by tailing the outbox file.
+   escalation line in the outbox minus its `due_at`, read by tailing the outbox file. Their deadlines fall due
+   alongside the cold cohort's, so lateness in the worker's cache and out of it is reported side by side.
 5. The HTTP API bench (bench/api_bench.py) against the stack's API, unless --no-api.
 6. The incident fan-out (bench/incident_bench.py): one update to `--incident-tickets` linked tickets against bare
    signal-and-activity round trips, unless --incident-tickets 0.
@@ -585,7 +588,7 @@ async def bench(args: argparse.Namespace, stack: Stack, worker: Child, baseline_
         results["worker_rss_mb"], results["server_rss_mb"] = after["worker_mb"], after["server_mb"]
         results["sqlite_after_open"] = after["sqlite"]
         results["per_open_ticket"] = per_ticket(before, after, results["open_tickets"] + (cold["opened"] if cold else 0))
-        if cold and opened["open_tickets"] > churn:  # the last tickets' own cost, without the caches' filling
+        if cold:  # the last tickets alone: their own cost, the server caches (bounded) being full by then
             results["per_open_ticket_marginal"] = per_ticket(mid, after, cold["opened"] + churn)
         results["rss_before_open"] = {k: before[k] for k in ("worker_mb", "server_mb")}
         log(f"with {results['per_open_ticket']['tickets']} open tickets: worker RSS {results['worker_rss_mb']} MB, "
