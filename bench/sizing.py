@@ -8,8 +8,8 @@ out (the cache never holds more). So the two cohorts are made, then checked, fro
 - *cold*: tickets opened at the breach rate with a long acknowledge target (`cold_target_s`) and no warning, then
   `churn` (more than the cache holds) further long-lived tickets opened after them, before their deadline. Each open
   brings a new run into the cache, so by its deadline a cold ticket has been pushed out and its timer is served by
-  a replay of its history. A cold ticket counts as *uncached* when at least `max_cached` other tickets wrote a line (each line is a
-  run that had work) between its own last line and its due time;
+  a replay of its history. A cold ticket counts as *uncached* when at least `max_cached` other tickets wrote a line
+  (each line is a run that had work) between its own last line and its due time;
 - *hot*: the usual breach stream (acknowledge due 30 s after opening, one warning at 50 %), timed so its deadlines
   fall due in the same minute as the cold ones. A hot ticket counts as *cached* when fewer than `max_cached` other
   tickets wrote a line between its last line and its due time.
