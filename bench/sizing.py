@@ -33,8 +33,9 @@ from bench.stats import quantile
 
 
 def churn_count(max_cached: int) -> int:
-    """Tickets opened after the cold cohort: the cache's size and a margin (a fifth, at least 200)."""
-    return max_cached + max(200, max_cached // 5)
+    """Tickets opened after the cold cohort: the cache's size and a margin (a fifth, at least 200 or the cache's
+    size if smaller: 1,200 at the shipped 1,000)."""
+    return max_cached + max(max_cached // 5, min(200, max_cached))
 
 
 def cold_target_s(stream_s: float, churn: int, open_per_s: float, breach_after_s: float) -> int:
