@@ -22,12 +22,6 @@ from typing import Any
 from workflows.common import search_attributes
 
 WAL_PRAGMAS = ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"]
-# The history service's caches, small: with its defaults (512 executions per shard, 512 KB of events) the dev server
-# held about 68 KB per open ticket, with these 12 KB (3,150 open tickets, same run otherwise; docs/SCALING.md). A
-# ticket out of the cache is read back from SQLite when it next has work, which SQLite on one disk does quickly.
-SMALL_CACHES = {"history.cacheInitialSize": "16", "history.cacheMaxSize": "64", "history.hostLevelCacheMaxSize": "64",
-                "history.eventsCacheMaxSizeBytes": str(128 * 1024),
-                "history.eventsHostLevelCacheMaxSizeBytes": str(1024 * 1024)}
 
 
 def venv_bin(name: str) -> str:
@@ -115,7 +109,7 @@ class DevServer:
         self.headless = headless
         # worker heartbeats (and ListWorkers, which reads them): how /readyz tells a live worker from a dead one
         self.dynamic_config = {"frontend.namespaceCount": "100000", "frontend.WorkerHeartbeatsEnabled": "true",
-                               "frontend.ListWorkersEnabled": "true", **SMALL_CACHES, **(dynamic_config or {})}
+                               "frontend.ListWorkersEnabled": "true", **(dynamic_config or {})}
         self.log_file = log_file
         self.namespace = namespace
         self.process: subprocess.Popen[bytes] | None = None

@@ -90,5 +90,4 @@ def test_bench_cache_cohorts(tmp_path: Path) -> None:
     assert per["tickets"] == 75 and per["server_kb_per_open_ticket"] > 0
     assert 5_000 < per["sqlite_used_bytes_per_open_ticket"] < 500_000
     assert {"breach_p99_cached", "breach_p99_uncached", "worker_rss", "server_kb_per_open_ticket"} <= set(res["targets"])
-    assert res["meta"]["server_dynamic_config"]["history.cacheMaxSize"] == "64", "the small caches make run ships"
     assert "uncached" in proc.stdout
