@@ -8,7 +8,7 @@ N ?= 2000
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test chaos bench soak lint api worker clean-var
+.PHONY: run test chaos bench bench-100k soak lint api worker clean-var
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,8 +37,14 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit/test_workflow_purity.py tests/unit/test_import_contracts.py
 
+# The worker runs with the cache it ships with (ESCALATION_MAX_CACHED_WORKFLOWS, 1000) unless CACHE=...
 bench: $(STAMP)
-	$(PY) -m bench.run --open-tickets $(N) $(if $(SMTP),--smtp)
+	$(PY) -m bench.run --open-tickets $(N) $(if $(SMTP),--smtp) $(if $(CACHE),--max-cached $(CACHE))
+
+# 100,000 open tickets, opened as fast as the server sustains (about 40 minutes on 2 cores), then the breach stream
+# (docs/SCALING.md); writes bench/results/100k.json
+bench-100k: $(STAMP)
+	$(PY) -m bench.run --open-tickets 100000 --out bench/results/100k.json $(if $(CACHE),--max-cached $(CACHE))
 
 # Mixed API traffic (opens, actions, reads) at RATE opens/s for MINUTES on a stack of its own: bench/results/soak.json
 MINUTES ?= 10

@@ -11,11 +11,14 @@ tickets, and `python -m bench.baseline` for the bare baseline workflow):
    The baseline (bench/baseline.py) does the same Temporal operations without business logic.
 2. Open N long-lived tickets (P4: day-long targets), paced by how many have not yet
    written their `opened` notification, and wait until all of them are idle (every
-   `opened` line in the outbox and TicketStatus='new' visible for all N).
-3. Memory: VmRSS of the worker process and of the dev server (its process tree).
+   `opened` line in the outbox and TicketStatus='new' visible for all N). Unless --no-cold, the last
+   `churn` of them (more than the worker's cache holds) are opened after the cold cohort (bench/sizing.py).
+3. Memory: VmRSS of the worker process and of the dev server (its process tree), and the SQLite bytes, before and
+   after the N were opened: server KB and SQLite bytes per open ticket.
 4. Breach stream: while those tickets are open, open tickets at a fixed rate whose
    acknowledge deadline is `--breach-after` (30 s); per ticket, latency = `recorded_at` of its
-   escalation line in the outbox minus its `due_at`, read by tailing the outbox file.
+   escalation line in the outbox minus its `due_at`, read by tailing the outbox file. Their deadlines fall due
+   alongside the cold cohort's, so lateness in the worker's cache and out of it is reported side by side.
 5. The HTTP API bench (bench/api_bench.py) against the stack's API, unless --no-api.
 6. The incident fan-out (bench/incident_bench.py): one update to `--incident-tickets` linked tickets against bare
    signal-and-activity round trips, unless --incident-tickets 0.
@@ -59,6 +62,7 @@ from bench.incident_bench import incident_targets, run_incident_bench
 from bench.policy import BREACH_PRIORITY, LIFECYCLE_PRIORITY, LONG_PRIORITY, bench_policy
 from bench.procfs import tree_cpu_s, tree_rss_mb
 from bench.replay_bench import replay_targets, run_replay_bench
+from bench.sizing import Touches, churn_count, classify, cold_target_s, per_ticket, sqlite_bytes
 from bench.stats import quantile
 from starter.client import EscalationClient, Principal, workflow_id
 from starter.devstack.stack import Child, Stack
@@ -77,6 +81,8 @@ BASELINE_QUEUE = "bench-baseline"
 BREACH_P99_TARGET_S = 1.0
 BREACH_TARGET_N = 10_000
 RATIO_TARGET = 0.8
+WORKER_RSS_TARGET_MB = 500  # at the shipped cache, whatever N
+SERVER_KB_PER_TICKET_TARGET = 20.0  # server memory per open ticket above its memory before the N were opened
 _T0 = time.monotonic()
 
 
@@ -114,6 +120,7 @@ class OutboxTail:
         self.breaches: dict[str, float] = {}
         self.incident_updates: dict[str, datetime] = {}  # ticket id -> when its customer got the incident's update
         self.seen: set[str] = set()
+        self.touches = Touches()  # every line: which runs had work when (bench/sizing.py: in the cache or not)
 
     def poll(self) -> None:
         try:
@@ -140,6 +147,8 @@ class OutboxTail:
         if kind == "opened":
             self.opened[tid.split("-", 1)[0]] += 1
         due, at = _ts(rec.get("due_at")), _ts(rec["recorded_at"])
+        if at is not None:
+            self.touches.add(at, tid)
         if kind == "incident_update" and at is not None:
             self.incident_updates.setdefault(tid, at)
         if due is None or at is None:
@@ -258,8 +267,11 @@ async def phase_ab(args: argparse.Namespace, client: Client, ec: EscalationClien
 # ----- phase 2: N long-lived open tickets ---------------------------------------------------
 
 
-async def open_long_lived(args: argparse.Namespace, client: Client, policy: Policy, tail: OutboxTail) -> dict[str, Any]:
-    n = args.open_tickets
+async def open_long_lived(args: argparse.Namespace, client: Client, policy: Policy, tail: OutboxTail,
+                          first: int = 0, count: int | None = None) -> dict[str, Any]:
+    """Opens P4-{first} .. P4-{first + count - 1} (default: all N)."""
+    n = args.open_tickets if count is None else count
+    base = tail.opened["P4"]  # the ones opened before this call (and visible: the previous call waited for them)
     sem = asyncio.Semaphore(args.open_concurrency)
     errors: Counter[str] = Counter()
     started = 0
@@ -267,7 +279,7 @@ async def open_long_lived(args: argparse.Namespace, client: Client, policy: Poli
     async def one(i: int) -> None:
         nonlocal started
         try:
-            ticket = Ticket(id=f"P4-{i}", subject="bench long-lived", customer_id="bench", priority=LONG_PRIORITY,
+            ticket = Ticket(id=f"P4-{first + i}", subject="bench long-lived", customer_id="bench", priority=LONG_PRIORITY,
                             opened_at=datetime.now(UTC))
             await client.start_workflow(  # what EscalationClient.open does, without reading the state back
                 TicketWorkflow.run, TicketInput(ticket=ticket, policy=policy), id=workflow_id(ticket.id),
@@ -285,13 +297,14 @@ async def open_long_lived(args: argparse.Namespace, client: Client, policy: Poli
     tasks = []
     for i in range(n):
         # Pace by the server: at most `open_window` tickets started whose first task has not run yet.
-        while i - tail.opened["P4"] > args.open_window:
+        while i - (tail.opened["P4"] - base) > args.open_window:
             await asyncio.sleep(0.02)
         await sem.acquire()
         tasks.append(asyncio.create_task(one(i)))
         if time.perf_counter() - last > 5:
             last = time.perf_counter()
-            log(f"opening: {i}/{n} started, {tail.opened['P4']} opened ({tail.opened['P4'] / (last - t0):.1f}/s)")
+            done = tail.opened["P4"] - base
+            log(f"opening: {i}/{n} started, {done} opened ({done / (last - t0):.1f}/s)")
     await asyncio.gather(*tasks)
     start_s = time.perf_counter() - t0
     # Idle: every ticket's first task ran (its `opened` line) and its status is visible.
@@ -299,16 +312,16 @@ async def open_long_lived(args: argparse.Namespace, client: Client, policy: Poli
     deadline = time.perf_counter() + max(120.0, n / 10)
     visible = 0
     while True:
-        if tail.opened["P4"] >= started:
-            visible = (await client.count_workflows(query)).count
+        if tail.opened["P4"] - base >= started:
+            visible = (await client.count_workflows(query)).count - base
             if visible >= started:
                 break
         if time.perf_counter() > deadline:
-            log(f"warning: not settled: {tail.opened['P4']} opened lines, {visible} visible of {started}")
+            log(f"warning: not settled: {tail.opened['P4'] - base} opened lines, {visible} visible of {started}")
             break
         if time.perf_counter() - last > 5:
             last = time.perf_counter()
-            log(f"settling: {tail.opened['P4']}/{started} opened, {visible} visible")
+            log(f"settling: {tail.opened['P4'] - base}/{started} opened, {visible} visible")
         await asyncio.sleep(0.5)
     settle_s = time.perf_counter() - t0
     await asyncio.sleep(args.quiet_seconds)  # let the last upserts and transfer tasks drain
@@ -350,8 +363,37 @@ async def breach_breakdown(client: Client, ticket_id: str, esc: dict[str, Any]) 
     return out
 
 
+async def open_cold_cohort(args: argparse.Namespace, client: Client, open_per_s: float) -> dict[str, Any]:
+    """The cold cohort (bench/sizing.py): C-0.. opened at the breach rate, acknowledge due after a target long
+    enough for `churn` more tickets to be opened behind them, no warning (nothing wakes them before the deadline)."""
+    total = max(1, round(args.breach_rate * args.breach_seconds))
+    churn = churn_count(max_cached(args))
+    target = cold_target_s(args.breach_seconds, churn, open_per_s, args.breach_after)
+    ec = EscalationClient(client, bench_policy(breach_after=timedelta(seconds=target), warn_percent=()), TICKET_QUEUE)
+    log(f"cold cohort: {total} tickets at {args.breach_rate}/s, acknowledge due after {target}s; then {churn} "
+        f"long-lived tickets (the cache holds {max_cached(args)}) push them out of the worker's cache")
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    errors: Counter[str] = Counter()
+
+    async def one(i: int) -> None:
+        try:
+            await ec.open(Ticket(id=f"C-{i}", subject="bench cold", customer_id="bench", priority=BREACH_PRIORITY,
+                                 opened_at=datetime.now(UTC)))
+        except Exception as exc:
+            errors[f"{type(exc).__name__}: {str(exc)[:120]}"] += 1
+
+    tasks = []
+    for i in range(total):
+        await asyncio.sleep(max(0.0, t0 + i / args.breach_rate - loop.time()))
+        tasks.append(asyncio.create_task(one(i)))
+    await asyncio.gather(*tasks)
+    return {"t0": t0, "target_s": target, "churn": churn, "ids": [f"C-{i}" for i in range(total)],
+            "opened": total - sum(errors.values()), "errors": dict(errors)}
+
+
 async def phase_breach(args: argparse.Namespace, client: Client, ec: EscalationClient, tail: OutboxTail,
-                       worker: Child, server_pid: int) -> dict[str, Any]:
+                       worker: Child, server_pid: int, cold: dict[str, Any] | None = None) -> dict[str, Any]:
     total = max(1, round(args.breach_rate * args.breach_seconds))
     open_lat: list[float] = []
     lag: list[float] = []
@@ -379,6 +421,12 @@ async def phase_breach(args: argparse.Namespace, client: Client, ec: EscalationC
     log(f"breach stream: {total} tickets at {args.breach_rate}/s for {args.breach_seconds}s, "
         f"acknowledge due after {args.breach_after}s")
     loop = asyncio.get_running_loop()
+    if cold:  # the hot deadlines fall due alongside the cold ones
+        start = cold["t0"] + cold["target_s"] - args.breach_after
+        if loop.time() > start:
+            log(f"warning: the churn ran {loop.time() - start:.1f}s past the hot stream's start: the deadlines of the "
+                "two cohorts overlap less")
+        await asyncio.sleep(max(0.0, start - loop.time()))
     t0 = loop.time()
     tasks = []
     for i in range(total):
@@ -388,17 +436,18 @@ async def phase_breach(args: argparse.Namespace, client: Client, ec: EscalationC
         tasks.append(asyncio.create_task(one(i)))
     await asyncio.gather(*tasks)
     ok = total - sum(errors.values())
+    cold_ok = cold["opened"] if cold else 0
     log(f"breach stream opened {ok}/{total}; waiting for escalations ...")
     deadline = loop.time() + args.breach_after + args.breach_grace
     last = loop.time()
     while loop.time() < deadline:
         worker.check()
-        got = sum(1 for k in tail.escalations if k.startswith("B-"))
-        if got >= ok:
+        got = sum(1 for k in tail.escalations if k.startswith(("B-", "C-")))
+        if got >= ok + cold_ok:
             break
         if loop.time() - last > 5:
             last = loop.time()
-            log(f"escalations seen: {got}/{ok}")
+            log(f"escalations seen: {got}/{ok + cold_ok}")
         await asyncio.sleep(0.25)
     await asyncio.sleep(0.3)
     tail.poll()
@@ -414,7 +463,17 @@ async def phase_breach(args: argparse.Namespace, client: Client, ec: EscalationC
     breakdown_sample = [b for k, v in sample if (b := await breach_breakdown(client, k, v))]
     parts = ("timer_late_s", "wft_queue_s", "wft_run_s", "activity_s")
     median_parts = {p: round(quantile([b[p] for b in breakdown_sample], 0.5), 3) for p in parts} if breakdown_sample else {}
-    return {
+    cohorts: dict[str, Any] = {}
+    if cold:  # side by side: hot tickets verified in the cache, cold ones verified out of it (bench/sizing.py)
+        n = max_cached(args)
+        cohorts = {"breach_cached": classify(tail.touches, tail.escalations, esc, n, "cached"),
+                   "breach_uncached": classify(tail.touches, tail.escalations, cold["ids"], n, "uncached"),
+                   "breach_cold_target_s": cold["target_s"], "breach_cold_open_errors": cold["errors"]}
+        cold_worst = sorted(((k, tail.escalations[k]) for k in cold["ids"] if k in tail.escalations),
+                            key=lambda kv: kv[1]["latency_s"], reverse=True)[:3]
+        cohorts["breach_breakdown_uncached_worst"] = [b for k, v in cold_worst
+                                                      if (b := await breach_breakdown(client, k, v))]
+    return {**cohorts,
         "breach_rate_per_s": args.breach_rate,
         "breach_observed_rate_per_s": round((len(esc) - 1) / span, 3) if span else None,
         "breach_tickets": total, "breach_escalations": len(esc), "breach_missing": ok - len(esc),
@@ -454,11 +513,32 @@ async def phase_api(args: argparse.Namespace, stack: Stack, pids: dict[str, int]
 
 
 def bench_stack(args: argparse.Namespace, home: Path) -> Stack:
-    """A fresh dev server (SQLite in WAL mode, as `make run`) whose children log at `--worker-log-level` and cache
-    every ticket the run opens; the policy file of this shell is not theirs (the bench brings its own policy)."""
-    return Stack(home, persistent=True, env={
+    """A fresh dev server (SQLite in WAL mode and the dynamic config `make run` ships, plus any --server-config)
+    whose children log at `--worker-log-level` with the worker's cache as shipped unless --max-cached; the policy
+    file of this shell is not theirs (the bench brings its own policy)."""
+    stack = Stack(home, persistent=True, env={
         "ESCALATION_MAX_CACHED_WORKFLOWS": str(max_cached(args)), "ESCALATION_LOG_LEVEL": args.worker_log_level,
         "ESCALATION_POLICY": None})
+    for item in args.server_config:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--server-config {item!r}: expected KEY=VALUE (a Temporal dynamic config key)")
+        stack.server.dynamic_config[key] = value
+    return stack
+
+
+def bench_stack_config(args: argparse.Namespace) -> dict[str, str]:
+    """The dev server's dynamic config in this run (what DevServer ships plus --server-config)."""
+    from starter.devstack.devserver import DevServer
+
+    config = dict(DevServer().dynamic_config)
+    config.update(item.partition("=")[::2] for item in args.server_config)
+    return config
+
+
+def memory_snapshot(stack: Stack, worker: Child, server_pid: int) -> dict[str, Any]:
+    return {"worker_mb": tree_rss_mb(worker.pid), "server_mb": tree_rss_mb(server_pid),
+            "sqlite": sqlite_bytes(stack.server.db_file)}
 
 
 def max_cached(args: argparse.Namespace) -> int:
@@ -490,12 +570,31 @@ async def bench(args: argparse.Namespace, stack: Stack, worker: Child, baseline_
         if args.replay_histories:  # the A/B phase's closed lifecycles, replayed in this process and one per core
             ids = [workflow_id(f"L{r}-{i}") for r in range(args.rounds) for i in range(args.batch)]
             results.update(await run_replay_bench(client, ids[:args.replay_histories], log))
-        results.update(await open_long_lived(args, client, policy, tail))
-        results["worker_rss_mb"] = tree_rss_mb(worker.pid)
-        results["server_rss_mb"] = tree_rss_mb(srv)
-        log(f"with {results['open_tickets']} open tickets: worker RSS {results['worker_rss_mb']} MB, "
-            f"server RSS {results['server_rss_mb']} MB")
-        results.update(await phase_breach(args, client, ec, tail, worker, srv))
+        before = memory_snapshot(stack, worker, srv)
+        # the N long-lived tickets; unless --no-cold, the last `churn` of them opened behind the cold cohort
+        churn = churn_count(max_cached(args)) if args.cold else 0
+        opened = await open_long_lived(args, client, policy, tail, 0, max(0, args.open_tickets - churn))
+        cold = None
+        mid = memory_snapshot(stack, worker, srv)  # the server's caches are full by now (at N >= 2,000 or so)
+        if args.cold:
+            cold = await open_cold_cohort(args, client, opened["open_per_s"] or 10.0)
+            rest = await open_long_lived(args, client, policy, tail, max(0, args.open_tickets - churn), churn)
+            n = opened["open_tickets"] + rest["open_tickets"]
+            secs = opened["open_seconds"] + rest["open_seconds"]
+            opened = {"open_tickets": n, "open_seconds": round(secs, 1), "open_per_s": round(n / max(secs, 0.1), 2),
+                      "open_errors": dict(Counter(opened["open_errors"]) + Counter(rest["open_errors"])),
+                      "open_visible": opened["open_visible"] + rest["open_visible"]}
+        results.update(opened)
+        after = memory_snapshot(stack, worker, srv)
+        results["worker_rss_mb"], results["server_rss_mb"] = after["worker_mb"], after["server_mb"]
+        results["sqlite_after_open"] = after["sqlite"]
+        results["per_open_ticket"] = per_ticket(before, after, results["open_tickets"] + (cold["opened"] if cold else 0))
+        if cold:  # the last tickets alone: their own cost, the server caches (bounded) being full by then
+            results["per_open_ticket_marginal"] = per_ticket(mid, after, cold["opened"] + churn)
+        results["rss_before_open"] = {k: before[k] for k in ("worker_mb", "server_mb")}
+        log(f"with {results['per_open_ticket']['tickets']} open tickets: worker RSS {results['worker_rss_mb']} MB, "
+            f"server RSS {results['server_rss_mb']} MB; per open ticket {results['per_open_ticket']}")
+        results.update(await phase_breach(args, client, ec, tail, worker, srv, cold))
         api = await phase_api(args, stack, {"server": srv, "worker": worker.pid})
         if api is not None:
             results["api"] = api
@@ -537,12 +636,33 @@ def targets(r: dict[str, Any]) -> dict[str, Any]:
                        "met": bool(p99 <= BREACH_P99_TARGET_S), "at_open_tickets": n,
                        "conclusive": n >= BREACH_TARGET_N},
         "lifecycle_ratio": {"target": f">= {RATIO_TARGET}", "met": bool(ratio >= RATIO_TARGET)},
+        **sizing_targets(r),
         **(incident_targets(r) if "incident_fanout_ratio" in r else {}),
         **(replay_targets(r) if "replay_per_s" in r else {}),
     }
 
 
+def sizing_targets(r: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for cohort in ("cached", "uncached"):
+        c = r.get(f"breach_{cohort}")
+        if c:
+            out[f"breach_p99_{cohort}"] = {"target": f"<= {BREACH_P99_TARGET_S}s", "met": bool(c["p99_s"] <= BREACH_P99_TARGET_S),
+                                           "count": c["count"]}
+    if "worker_rss_peak_mb" in r:
+        peak = max(r.get("worker_rss_mb", 0.0), r["worker_rss_peak_mb"])
+        out["worker_rss"] = {"target": f"<= {WORKER_RSS_TARGET_MB} MB (peak, N open)", "met": bool(peak <= WORKER_RSS_TARGET_MB)}
+    kb = (r.get("per_open_ticket") or {}).get("server_kb_per_open_ticket")
+    if kb is not None:
+        out["server_kb_per_open_ticket"] = {"target": f"<= {SERVER_KB_PER_TICKET_TARGET} KB",
+                                            "met": bool(kb <= SERVER_KB_PER_TICKET_TARGET)}
+    return out
+
+
 def print_table(res: dict[str, Any]) -> None:
+    per = res.get("per_open_ticket") or {}
+    marginal = res.get("per_open_ticket_marginal") or {}
+    cohort = {c: res.get(f"breach_{c}") or {} for c in ("cached", "uncached")}
     rows = [
         ("open tickets (N)", res.get("open_tickets")),
         ("baseline lifecycles/s", res.get("baseline_per_s")),
@@ -558,6 +678,12 @@ def print_table(res: dict[str, Any]) -> None:
         ("breach latency p99 s", res.get("breach_p99_s")),
         ("breach latency max s", res.get("breach_max_s")),
         ("  median breakdown (sample)", res.get("breach_breakdown_median")),
+        *((f"breach p50/p99/max s, {c} (count)", f"{v.get('p50_s')} / {v.get('p99_s')} / {v.get('max_s')} "
+           f"({v.get('count')}; {v.get('unverified')} unverified)") for c, v in cohort.items() if v),
+        ("server KB per open ticket (marginal: the last ones)",
+         f"{per.get('server_kb_per_open_ticket')} ({marginal.get('server_kb_per_open_ticket')})"),
+        ("SQLite bytes per open ticket (used / files)",
+         f"{per.get('sqlite_used_bytes_per_open_ticket')} / {per.get('sqlite_file_bytes_per_open_ticket')}"),
         ("worker cache (max_cached_workflows)", res.get("max_cached_workflows")),
         ("worker RSS MB (N open)", res.get("worker_rss_mb")),
         ("worker KB per cached ticket (before; bare)", f"{res.get('worker_kb_per_cached_ticket')} "
@@ -591,7 +717,8 @@ def print_table(res: dict[str, Any]) -> None:
     verdict = "MET" if b["met"] else "NOT MET"
     note = "" if b["conclusive"] else f" (measured at N={b['at_open_tickets']}; the target is defined at {BREACH_TARGET_N})"
     print(f"target breach_p99_s {b['target']}: {verdict}{note}")
-    for name in ("lifecycle_ratio", "incident_fanout_ratio", "incident_history_events", "replay_per_s"):
+    for name in ("lifecycle_ratio", "breach_p99_cached", "breach_p99_uncached", "worker_rss",
+                 "server_kb_per_open_ticket", "incident_fanout_ratio", "incident_history_events", "replay_per_s"):
         if name in t:
             print(f"target {name} {t[name]['target']}: {'MET' if t[name]['met'] else 'NOT MET'}")
     api = res.get("api")
@@ -644,6 +771,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--open-window", type=int, default=200, help="max started-but-not-yet-opened tickets")
     p.add_argument("--quiet-seconds", type=float, default=3.0, help="pause after the N tickets are idle")
     p.add_argument("--max-cached", type=int, default=0, help="worker max_cached_workflows (0: the shipped default, 1000)")
+    p.add_argument("--no-cold", dest="cold", action="store_false",
+                   help="no cold cohort (tickets pushed out of the worker's cache before their deadline)")
+    p.add_argument("--server-config", action="append", default=[], metavar="KEY=VALUE",
+                   help="a dynamic config value for the dev server, on top of those `make run` ships (repeatable)")
     p.add_argument("--worker-log-level", default="INFO")
     p.add_argument("--worker-cmd", default="worker.py",
                    help="the ticket worker, run with this Python from the repo root (bench/gc_worker.py logs GC pauses)")
@@ -699,6 +830,7 @@ def main(argv: list[str] | None = None) -> int:
         "breach_rate_per_s": args.breach_rate, "breach_seconds": args.breach_seconds, "breach_after_s": args.breach_after,
         "warn_percent": args.warn_percent, "incident_tickets": args.incident_tickets,
         "open_concurrency": args.open_concurrency, "open_window": args.open_window,
+        "server_dynamic_config": bench_stack_config(args),
         "cpu_count": os.cpu_count(), "python": platform.python_version(), "temporalio": temporalio.__version__,
         "started_at": started.isoformat(), "finished_at": datetime.now(UTC).isoformat(),
         "duration_s": round(time.monotonic() - _T0, 1), "git": git, "server": "temporal server start-dev, SQLite WAL",

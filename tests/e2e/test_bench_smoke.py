@@ -27,7 +27,7 @@ def test_bench_smoke(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "bench.run", "--open-tickets", "20", "--concurrency", "5", "--batch", "10",
            "--rounds", "1", "--breach-rate", "5", "--breach-seconds", "3", "--breach-after", "5",
            "--breach-grace", "20", "--quiet-seconds", "0.5", "--no-api", "--incident-tickets", "20", "--smtp",
-           "--replay-histories", "10", "--memory-tickets", "0", "--out", str(out)]
+           "--replay-histories", "10", "--memory-tickets", "0", "--no-cold", "--out", str(out)]
     t0 = time.monotonic()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
     elapsed = time.monotonic() - t0
@@ -48,7 +48,7 @@ def test_bench_smoke(tmp_path: Path) -> None:
         assert key in res["meta"], key
     assert res["meta"]["cpu_count"] >= 1
     assert set(res["targets"]) == {"breach_p99", "lifecycle_ratio", "incident_fanout_ratio", "incident_history_events",
-                                   "replay_per_s"}
+                                   "replay_per_s", "worker_rss", "server_kb_per_open_ticket"}
     assert res["replay_histories"] == 10 and res["replay_passed"] == {"one_process": 10, "with_fetch": 10, "per_core": 10}
     assert res["replay_per_s"] > 0 and res["replay_per_s_with_fetch"] > 0 and res["replay_per_s_process_per_core"] > 0
     assert res["replay_events_per_history"] > 50, "full lifecycles: opened to closed"
@@ -65,3 +65,29 @@ def test_bench_smoke(tmp_path: Path) -> None:
     for key in ("ACTIVITY_TASK_SCHEDULED", "LOCAL_ACTIVITIES", "WORKFLOW_EXECUTION_UPDATE_ACCEPTED"):
         assert shape["baseline"][key] == shape["lifecycle"][key], key
     assert "wrote" in proc.stdout and "lifecycle_ratio" in proc.stdout
+
+
+@pytest.mark.timeout(180)
+def test_bench_cache_cohorts(tmp_path: Path) -> None:
+    """With a cache of 30, the cold cohort is pushed out of it by the churn (60 tickets) before its deadlines, the hot
+    stream stays in it: both columns are filled and every ticket is verified, and the per-ticket figures are there."""
+    out = tmp_path / "cohorts.json"
+    cmd = [sys.executable, "-m", "bench.run", "--open-tickets", "20", "--max-cached", "30", "--concurrency", "5",
+           "--batch", "5", "--rounds", "1", "--breach-rate", "5", "--breach-seconds", "3", "--breach-after", "5",
+           "--breach-grace", "30", "--quiet-seconds", "0.5", "--no-api", "--incident-tickets", "0",
+           "--replay-histories", "0", "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=170)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    res = json.loads(out.read_text())
+    cached, uncached = res["breach_cached"], res["breach_uncached"]
+    assert cached["count"] == 15 and cached["unverified"] == 0, cached
+    assert uncached["count"] == 15 and uncached["unverified"] == 0, uncached
+    assert uncached["others_between_min"] >= 30 > cached["others_between_max"]
+    for c in (cached, uncached):
+        assert 0 <= c["p50_s"] <= c["p99_s"] <= c["max_s"] < 30
+    assert res["open_tickets"] == 60, "N = 20 is less than the churn (30 + 30): the churn is opened"
+    per = res["per_open_ticket"]
+    assert per["tickets"] == 75 and per["server_kb_per_open_ticket"] > 0
+    assert 5_000 < per["sqlite_used_bytes_per_open_ticket"] < 500_000
+    assert {"breach_p99_cached", "breach_p99_uncached", "worker_rss", "server_kb_per_open_ticket"} <= set(res["targets"])
+    assert "uncached" in proc.stdout
