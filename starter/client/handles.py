@@ -73,21 +73,25 @@ async def latest_state(handle: WorkflowHandle[Any, S], query: Any, rpc_timeout: 
 async def run_update(handle: WorkflowHandle[Any, Any], name: str, arg: Any, result_type: type, rpc_timeout: Any,
                      *, missing: str, ended: ActionRejected) -> Any:
     """The Update's answer; ActionRejected (the validator's code), TicketNotFound (`missing`), or `ended` when the
-    workflow has completed."""
-    try:
-        return await while_crowded(lambda: handle.execute_update(name, arg, result_type=result_type,
-                                                                 rpc_timeout=rpc_timeout))
-    except WorkflowUpdateFailedError as exc:
-        if isinstance(exc.cause, ApplicationError):
-            raise ActionRejected(exc.cause.type or "rejected", exc.cause.message) from None
-        raise
-    except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:
+    workflow has completed. A workflow started a moment after the Update was refused as not found (a post-mortem a
+    ticket's resolution starts) is running by the time it is described: the Update is sent again, once."""
+    for attempt in (1, 2):
+        try:
+            return await while_crowded(lambda: handle.execute_update(name, arg, result_type=result_type,
+                                                                     rpc_timeout=rpc_timeout))
+        except WorkflowUpdateFailedError as exc:
+            if isinstance(exc.cause, ApplicationError):
+                raise ActionRejected(exc.cause.type or "rejected", exc.cause.message) from None
             raise
-    try:
-        await handle.describe(rpc_timeout=rpc_timeout)
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            raise TicketNotFound(missing) from None
-        raise
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+        try:
+            described = await handle.describe(rpc_timeout=rpc_timeout)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise TicketNotFound(missing) from None
+            raise
+        if attempt == 2 or described.status != WorkflowExecutionStatus.RUNNING:
+            break
     raise ended

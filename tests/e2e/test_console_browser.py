@@ -176,7 +176,7 @@ async def test_forms_need_the_csrf_token_and_the_session(api: str) -> None:
         form = await http.get("/console/sign-in")
         csrf = form.text.split('name="csrf" value="')[1].split('"')[0]
         r = await http.post("/console/sign-in", data={"token": TOKENS.by_name["supervisor"], "csrf": csrf})
-        assert r.status_code == 303 and r.headers["location"] == "/console/queue", r.text
+        assert r.status_code == 303 and r.headers["location"] == "/console/queues", r.text
         assert "httponly" in r.headers["set-cookie"].lower() and "samesite=strict" in r.headers["set-cookie"].lower()
         r = await http.post("/console/tickets/NOPE-1/actions/acknowledge", data={"csrf": "forged"})
         assert r.status_code == 403 and "CSRF" in r.text, "a session's form without its token is refused"

@@ -153,7 +153,7 @@ async def sign_in(request: Request) -> Response:
     if not (who.can(Permission.read) or who.can(Permission.read_incident)):
         return sign_in_page(request, f"Role {who.role.value} has nothing to see in the console.", 403)
     sid = sessions.open_session(api, who)
-    home = "/console/queue" if who.can(Permission.list) else "/console/incidents"
+    home = "/console/queues" if who.can(Permission.list) else "/console/incidents"
     response = RedirectResponse(home, status_code=303, headers=HEADERS)
     sessions.set_cookie(response, request, sessions.COOKIE, sid, int(sessions.TTL.total_seconds()))
     sessions.clear_cookie(response, request, sessions.PRE_COOKIE)
@@ -179,8 +179,21 @@ async def sign_out(request: Request) -> Response:
 @page
 async def home(request: Request) -> Response:
     s = signed_in(request)
-    return RedirectResponse("/console/queue" if s.principal.can(Permission.list) else "/console/incidents",
+    return RedirectResponse("/console/queues" if s.principal.can(Permission.list) else "/console/incidents",
                             status_code=303, headers=HEADERS)
+
+
+@router.get("/queues")
+@page
+async def queues_page(request: Request) -> Response:
+    """The queues in the principal's scope, one link each: the landing page reads no ticket (a queue reads up to
+    QUEUE_SCAN tickets' states, too slow a page to land on)."""
+    s = signed_in(request, Permission.list)
+    api, who = api_state(request), s.principal
+    return render(request, "queues.html", session=s,
+                  tiers=[(t.id, t.name) for t in api.policy.tiers if t.id in _scope_list(who.tiers, api.policy.tier_ids())],
+                  departments=[(d.id, d.name) for d in api.policy.departments
+                               if d.id in _scope_list(who.departments, api.policy.department_ids())])
 
 
 # ----- queues --------------------------------------------------------------------------------------------------------
