@@ -70,7 +70,7 @@ from workflows.incident import IncidentState, IncidentUpdate, LinkRequest, PostU
 from workflows.postmortem import ActionItemIn, AssignIn, CompleteIn, PostmortemState, ReviewIn, RootCauseIn
 from workflows.sponsorship import CheckIn, ExitRequest, SponsorshipState
 from workflows.survey import SurveyAnswer, SurveyState
-from workflows.ticket import Ticket, workflow_id
+from workflows.ticket import Ticket, figures, workflow_id
 from workflows.ticket.routing import route
 from workflows.ticket.views import DUPLICATE, ActionResult, TicketView, answer_lacks_ticket, as_action_result, ticket_view
 from workflows.ticket.workflow import CLOCK_SKEW, TicketInput, TicketWorkflow, update_names
@@ -318,7 +318,8 @@ class EscalationClient:
                     task_queue=self.task_queue, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     # listable at once, before a worker runs the first task
-                    search_attributes=TypedSearchAttributes(sa.pairs(core.search_attributes(opened))),
+                    search_attributes=TypedSearchAttributes(sa.pairs({**core.search_attributes(opened),
+                                                                        **figures.search_attributes(opened)})),
                     memo=core.list_memo(ticket), rpc_timeout=self.rpc_timeout,
                 )
             except WorkflowAlreadyStartedError:

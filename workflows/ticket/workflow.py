@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.postmortem import subjects as postmortem_subjects
     from workflows.postmortem.state import postmortem_workflow_id
     from workflows.survey import rules as survey
-    from workflows.ticket import TicketInput, decide
+    from workflows.ticket import TicketInput, decide, figures
     from workflows.ticket.views import DUPLICATE, ActionResult, TicketView, action_result, ticket_view
 
 # A customer message signalled to a closed ticket that has not completed yet opens a follow-up ticket (a child
@@ -69,6 +69,10 @@ SPONSORSHIP = "sponsorship"
 POSTMORTEMS = "postmortems"
 # An unlinked ticket's TicketIncident search attribute is cleared (before this patch it kept the incident's service).
 CLEAR_INCIDENT = "clear-incident"
+# The figures the escalation metrics read: the TicketOpenedAt/TicketTags search attributes (set at start by the
+# client; upserted by a ticket started without them) and the memo's `metrics` entry, upserted as it changes (one
+# more command in the workflow tasks that change it). Tickets running from before publish neither (README "Metrics").
+METRICS_FIGURES = "metrics-figures"
 # Tickets opened "now" by a client whose clock runs slightly ahead are fine.
 CLOCK_SKEW = timedelta(minutes=5)
 # Also None: committed histories whose stand-in activity answered nothing must still replay.
@@ -92,7 +96,11 @@ class TicketWorkflow:
         self.pending: list[core.Effect] = []  # notifications to send
         self.in_flight: set[asyncio.Task[None]] = set()  # notifications being sent (retrying)
         started = workflow.info().typed_search_attributes  # set by the client at start: not upserted again
-        self.published: dict[str, object] = {k.name: v for k in sa.ALL if (v := started.get(k)) is not None}
+        self.published: dict[str, object] = {k.name: v for k in (*sa.ALL, *sa.METRICS) if (v := started.get(k)) is not None}
+        self.figures_published: dict[str, Any] | None = workflow.memo_value(figures.MEMO_KEY, None, type_hint=dict)
+        # timeline entries counted on the worker's meter (a continued run's were counted by the run before)
+        self.counted_seq = 0 if inp.state is None else inp.state.seq
+        self.instruments: dict[str, Any] = {}
         if inp.state is None:
             opened = core.open_ticket(inp.ticket, inp.policy, workflow.now(), opened_by=inp.opened_by, handoff=inp.handoff,
                                       customer_notices=workflow.patched(CUSTOMER_NOTICES),
@@ -111,6 +119,7 @@ class TicketWorkflow:
         while True:
             self._apply_due()
             self._publish_search_attributes()
+            self._count_new_entries()
             self._send_notifications()
             if self.state.closed:
                 break
@@ -138,6 +147,7 @@ class TicketWorkflow:
         self.changed = False
 
     def _apply_due(self) -> None:
+        self._record(figures.lateness(self.state, self.policy, workflow.now()))
         caught_up = decide.due_caught_up(self.state, workflow.now(), self.policy,
                                          supersede=lambda: workflow.patched(SUPERSEDE_DUE_WARNINGS),
                                          acted_at=lambda: workflow.patched(CATCH_UP_ACTED_AT))
@@ -274,10 +284,38 @@ class TicketWorkflow:
         if self.published.get(sa.INCIDENT.name) and sa.INCIDENT.name not in values and workflow.patched(
                 CLEAR_INCIDENT):
             values[sa.INCIDENT.name] = ""  # unlinked: listed under no incident any more
+        metrics = workflow.patched(METRICS_FIGURES)
+        if metrics:
+            values.update(figures.search_attributes(self.state))
         changed = sa.updates(values, self.published)
         if changed:
             workflow.upsert_search_attributes(changed)
             self.published = values
+        if metrics and (memo := figures.memo(self.state)) != self.figures_published:
+            workflow.upsert_memo({figures.MEMO_KEY: memo})
+            self.figures_published = memo
+
+    # ----- the worker's Prometheus meter (the SDK records nothing while replaying) ----------------
+
+    def _count_new_entries(self) -> None:
+        new = [e for e in self.state.timeline if e.seq > self.counted_seq]
+        self.counted_seq = self.state.seq
+        self._record(figures.counts(self.state, new))
+
+    def _record(self, counts: list[figures.Count]) -> None:
+        for c in counts:
+            instrument = self.instruments.get(c.name)
+            if instrument is None:
+                meter = workflow.metric_meter()
+                if c.name in figures.HISTOGRAMS:
+                    instrument = meter.create_histogram_float(c.name, figures.HISTOGRAMS[c.name], "s")
+                else:
+                    instrument = meter.create_counter(c.name, figures.COUNTERS[c.name])
+                self.instruments[c.name] = instrument
+            if c.name in figures.HISTOGRAMS:
+                instrument.record(c.value, additional_attributes=c.labels)
+            else:
+                instrument.add(int(c.value), additional_attributes=c.labels)
 
     # ----- applying events ---------------------------------------------------------
 
