@@ -53,6 +53,9 @@ if TYPE_CHECKING:
     from starter.runtime.report import AuditReport
 from starter.client.incidents import Declared, IncidentClient, TicketIdsPage
 from starter.client.macros import MacroRenderer
+from starter.client import metrics as metrics_rules
+from starter.client import metrics_source
+from starter.client.metrics import MetricsReport
 from starter.client.migrations import MAX_MIGRATIONS_PER_CALL, MigrationReport, migrate_all
 from starter.client.postmortems import PostmortemClient
 from starter.client.principal import Permission, Principal
@@ -891,6 +894,31 @@ class EscalationClient:
                 raise
         return TicketPage(tickets=[await _summary(w) for w in it.current_page or []],
                           next_cursor=it.next_page_token.hex() if it.next_page_token else None)
+
+    async def metrics(self, *, principal: Principal, start: datetime | None = None, end: datetime | None = None,
+                      group_by: str | None = None, now: datetime | None = None) -> MetricsReport:
+        """The escalation metrics of the tickets opened in [start, end) (default: the last 30 days), within the
+        principal's tiers and departments; the previous window of the same length gives the tag trends."""
+        try:
+            start, end = metrics_rules.window(start, end, now or datetime.now(UTC))
+        except ValueError as exc:
+            raise InvalidInput(str(exc), field="from") from None
+        if group_by is not None and group_by not in metrics_rules.GROUP_BY:
+            raise InvalidInput(f"group_by {group_by!r} is not one of {', '.join(metrics_rules.GROUP_BY)}",
+                               field="group_by")
+        scope: list[str] = []
+        for attr, values in (("TicketTier", principal.tiers), ("TicketDepartment", principal.departments)):
+            if values is not None:
+                listed = ", ".join(f"'{_filter_value(attr, v)}'" for v in sorted(values)) or "''"
+                scope.append(f"{attr} IN ({listed})")
+        previous_start = start - (end - start)
+        async with self._errors():
+            current = await metrics_source.list_facts(self.temporal, start, end, scope, rpc_timeout=self.rpc_timeout)
+            previous = await metrics_source.list_facts(self.temporal, previous_start, start, scope,
+                                                       rpc_timeout=self.rpc_timeout)
+            scores = await metrics_source.survey_scores(self.temporal, start, rpc_timeout=self.rpc_timeout)
+        return metrics_rules.compute(metrics_source.with_csat(current, scores), previous, start=start, end=end,
+                                     group_by=group_by)
 
     async def workflow_pollers(self, within: timedelta = timedelta(minutes=2)) -> int:
         """How many workers polled this client's task queue for workflow tasks within `within`."""
