@@ -35,6 +35,7 @@ GROUP_BY: tuple[str, ...] = ("tier", "department", "priority", "channel")
 DEFAULT_WINDOW = timedelta(days=30)
 MAX_WINDOW = timedelta(days=366)
 TRENDS_SHOWN = 5
+EARLIEST, LATEST = datetime(1971, 1, 1), datetime(2999, 12, 31)  # the years a window may name
 SATISFIED = 4  # a CSAT answer of 4 or 5 of 5 counts as satisfied
 
 
@@ -263,6 +264,8 @@ def window(start: datetime | None, end: datetime | None, now: datetime) -> tuple
     for name, value in (("from", start), ("to", end)):
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(f"{name} {value.isoformat()} has no time zone (add Z or an offset such as +01:00)")
+        if not EARLIEST.year <= value.year <= LATEST.year:
+            raise ValueError(f"{name} {value.isoformat()} is outside {EARLIEST.year}..{LATEST.year}")
     if start >= end:
         raise ValueError(f"from {start.isoformat()} must be before to {end.isoformat()}")
     if end - start > MAX_WINDOW:

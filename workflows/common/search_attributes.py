@@ -35,7 +35,7 @@ REGISTERED = (*ALL, *METRICS, SURVEY_SCORE)
 
 def cli_types() -> dict[str, str]:
     """NAME -> type as `temporal server start-dev --search-attribute NAME=TYPE` spells it."""
-    return {k.name: k.indexed_value_type.name.title() for k in REGISTERED}
+    return {k.name: k.indexed_value_type.name.title().replace("_", "") for k in REGISTERED}  # KEYWORD_LIST: KeywordList
 
 
 def cli_flags() -> list[str]:
