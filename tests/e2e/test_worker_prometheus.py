@@ -42,7 +42,7 @@ async def test_a_breach_increments_the_workers_counter(temporal_stack: TemporalS
         before = await asyncio.to_thread(scrape, port)
         assert "temporal_" in before, "the SDK's own metrics"
         assert breaches(before, "acknowledge", "tier1") == 0
-        client = EscalationClient(temporal_stack.client, temporal_stack.policy, queue)
+        client = EscalationClient(temporal_stack.client, temporal_stack.policy, queue, rpc_timeout=timedelta(seconds=30))
         who = Principal.operator("agent:prom")
         # P1 must be acknowledged within 60 minutes: opened 2 hours ago, it breached an hour ago
         t = Ticket(id=f"PR-{uuid.uuid4().hex[:8]}", subject="Streaming down", customer_id="cust-7", priority="P1",
@@ -53,13 +53,14 @@ async def test_a_breach_increments_the_workers_counter(temporal_stack: TemporalS
         deadline, text = time.monotonic() + 20, before
         while time.monotonic() < deadline:  # the SDK's exporter publishes on its own period
             text = await asyncio.to_thread(scrape, port)
-            if breaches(text, "acknowledge", "tier1") >= 1 and "escalation_tickets_opened" in text:
+            if breaches(text, "acknowledge", "tier1") >= 1 and "escalation_notifications_delivered" in text:
                 break
             await asyncio.sleep(0.5)
         assert breaches(text, "acknowledge", "tier1") == 1, text[-3000:]
         for name in (*COUNTERS, *HISTOGRAMS):
             if "warning" not in name:  # no warning falls due here (superseded by the breach)
                 assert re.search(rf"^{name}", text, re.M), name
+        assert re.search(r'^escalation_notifications_delivered\{[^}]*channel="outbox"', text, re.M)
         assert re.search(r'^escalation_escalations\S*\{[^}]*reason="auto"[^}]*tier="tier2"', text, re.M)
     finally:
         worker.stop()
