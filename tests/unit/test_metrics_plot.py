@@ -51,3 +51,16 @@ def test_an_empty_report_still_draws() -> None:
     empty = compute([], [], start=T0, end=T0 + timedelta(days=1))
     assert render_png(empty).startswith(b"\x89PNG")
     assert series(empty)["Escalation rate"] == {"by opening tier": {}, "by department": {}}
+
+
+def test_the_grafana_dashboard_uses_only_documented_metrics() -> None:
+    import json
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    dashboard = json.loads((root / "deploy/grafana/escalation.json").read_text())
+    readme = (root / "README.md").read_text()
+    used = {m for p in dashboard["panels"] for t in p["targets"]
+            for m in re.findall(r"\b(escalation_[a-z_]+?)(?:_bucket)?\b(?=[\[{ )])", t["expr"])}
+    assert used and all(f"`{name}`" in readme for name in used), used
