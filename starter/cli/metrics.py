@@ -37,7 +37,7 @@ def render(r: MetricsReport) -> str:
              f"{_spread(r.time_to_resolution.business)}",
              f"  first-contact resolution {_pct(r.first_contact_resolution)}",
              f"  reopen rate             {_pct(r.reopen)}",
-             f"  CSAT                    " + (f"mean {r.csat.mean_score} of 5, satisfied {_pct(r.csat.satisfied)}"
+             "  CSAT                    " + (f"mean {r.csat.mean_score} of 5, satisfied {_pct(r.csat.satisfied)}"
                                               if r.csat.responses else "no answered surveys"), ""]
     rows = [["escalation", "opening tier", k, _pct(v)] for k, v in r.escalation_by_tier.items()]
     rows += [["escalation", "department", k, _pct(v)] for k, v in r.escalation_by_department.items()]

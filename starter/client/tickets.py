@@ -51,10 +51,10 @@ from starter.client.histories import closed_chains, every_run, export_runs, matc
 if TYPE_CHECKING:
     from starter.runtime.replay import ReplayAudit
     from starter.runtime.report import AuditReport
-from starter.client.incidents import Declared, IncidentClient, TicketIdsPage
-from starter.client.macros import MacroRenderer
 from starter.client import metrics as metrics_rules
 from starter.client import metrics_source
+from starter.client.incidents import Declared, IncidentClient, TicketIdsPage
+from starter.client.macros import MacroRenderer
 from starter.client.metrics import MetricsReport
 from starter.client.migrations import MAX_MIGRATIONS_PER_CALL, MigrationReport, migrate_all
 from starter.client.postmortems import PostmortemClient

@@ -24,9 +24,9 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from starter.http import prometheus
 from starter.http.deps import ApiState, TicketClient, bind_policy
 from starter.http.errors import STATUS_CODES, BodyTooLarge, ErrorBody, ErrorInfo, input_rejected, install_error_handlers
-from starter.http import prometheus
 from starter.http.input_guard import InputGuard
 from starter.http.routers import (
     actions,

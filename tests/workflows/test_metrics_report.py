@@ -129,5 +129,5 @@ async def test_what_sqlite_visibility_can_count(env: WorkflowEnvironment) -> Non
 
     counted = await env.client.count_workflows("WorkflowType = 'Ticket' GROUP BY ExecutionStatus")
     assert counted.count >= 0 and all(len(g.group_values) == 1 for g in counted.groups)
-    with pytest.raises(RPCError, match="(?i)group by"):
+    with pytest.raises(RPCError, match=r"(?i)group by"):
         await env.client.count_workflows("WorkflowType = 'Ticket' GROUP BY TicketTier")

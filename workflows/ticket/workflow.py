@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.common import MetricCounter, MetricHistogramFloat, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
@@ -100,7 +100,8 @@ class TicketWorkflow:
         self.figures_published: dict[str, Any] | None = workflow.memo_value(figures.MEMO_KEY, None, type_hint=dict)
         # timeline entries counted on the worker's meter (a continued run's were counted by the run before)
         self.counted_seq = 0 if inp.state is None else inp.state.seq
-        self.instruments: dict[str, Any] = {}
+        self.counters: dict[str, MetricCounter] = {}
+        self.histograms: dict[str, MetricHistogramFloat] = {}
         if inp.state is None:
             opened = core.open_ticket(inp.ticket, inp.policy, workflow.now(), opened_by=inp.opened_by, handoff=inp.handoff,
                                       customer_notices=workflow.patched(CUSTOMER_NOTICES),
@@ -304,18 +305,18 @@ class TicketWorkflow:
 
     def _record(self, counts: list[figures.Count]) -> None:
         for c in counts:
-            instrument = self.instruments.get(c.name)
-            if instrument is None:
-                meter = workflow.metric_meter()
-                if c.name in figures.HISTOGRAMS:
-                    instrument = meter.create_histogram_float(c.name, figures.HISTOGRAMS[c.name], "s")
-                else:
-                    instrument = meter.create_counter(c.name, figures.COUNTERS[c.name])
-                self.instruments[c.name] = instrument
             if c.name in figures.HISTOGRAMS:
-                instrument.record(c.value, additional_attributes=c.labels)
+                histogram = self.histograms.get(c.name)
+                if histogram is None:
+                    histogram = workflow.metric_meter().create_histogram_float(c.name, figures.HISTOGRAMS[c.name], "s")
+                    self.histograms[c.name] = histogram
+                histogram.record(c.value, additional_attributes=c.labels)
             else:
-                instrument.add(int(c.value), additional_attributes=c.labels)
+                counter = self.counters.get(c.name)
+                if counter is None:
+                    counter = workflow.metric_meter().create_counter(c.name, figures.COUNTERS[c.name])
+                    self.counters[c.name] = counter
+                counter.add(int(c.value), additional_attributes=c.labels)
 
     # ----- applying events ---------------------------------------------------------
 
