@@ -10,10 +10,12 @@ the SQLite write lock, and can group counts by more; the report does not depend 
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
-from temporalio.client import Client, WorkflowExecution
+from temporalio.api.workflowservice.v1 import ListWorkflowExecutionsRequest
+from temporalio.client import Client
 
 from starter.client.metrics import TicketFacts, facts_from
 from workflows.common import search_attributes as sa
@@ -33,20 +35,42 @@ def window_query(start: datetime, end: datetime, scope: list[str]) -> str:
                          f"{sa.OPENED_AT.name} >= '{_iso(start)}'", f"{sa.OPENED_AT.name} < '{_iso(end)}'", *scope])
 
 
-def _attributes(w: WorkflowExecution) -> dict[str, Any]:
-    return {k.name: v for k in (*sa.ALL, *sa.METRICS) if (v := w.typed_search_attributes.get(k)) is not None}
+# What the report reads of each listed ticket: only these search attributes are decoded (JSON, never encoded).
+READ = (sa.STATUS, sa.TIER, sa.DEPARTMENT, sa.PRIORITY, sa.CHANNEL, sa.ESCALATION_COUNT, sa.OPENED_AT, sa.TAGS)
+
+
+def _attributes(indexed: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in READ:
+        p = indexed.get(key.name)
+        if p is not None and p.data:
+            out[key.name] = json.loads(p.data)
+    return out
 
 
 async def list_facts(client: Client, start: datetime, end: datetime, scope: list[str], *,
                      rpc_timeout: Any = None) -> list[TicketFacts]:
+    """The window's tickets, a page (1,000) at a time through the raw ListWorkflowExecutions call: the SDK's listing
+    decodes every search attribute of every row and each memo on its own; here only what the report reads, and the
+    page's memos in one codec call (measured: about twice as fast)."""
     out: list[TicketFacts] = []
-    async for w in client.list_workflows(window_query(start, end, scope), page_size=PAGE, rpc_timeout=rpc_timeout):
-        attrs = _attributes(w)
-        memo = await w.memo()
-        figures = memo.get(MEMO_KEY)
-        opened = attrs.get(sa.OPENED_AT.name) or w.start_time
-        out.append(facts_from(w.id.removeprefix("ticket-"), opened, attrs, figures if isinstance(figures, dict) else None))
-    return out
+    token = b""
+    while True:
+        page = await client.workflow_service.list_workflow_executions(ListWorkflowExecutionsRequest(
+            namespace=client.namespace, page_size=PAGE, next_page_token=token,
+            query=window_query(start, end, scope)), retry=True, timeout=rpc_timeout)
+        rows = [(e.execution.workflow_id, e.start_time.ToDatetime(tzinfo=UTC), _attributes(e.search_attributes.indexed_fields),
+                 e.memo.fields.get(MEMO_KEY)) for e in page.executions]
+        memos = [m for *_, m in rows if m is not None]
+        decoded = iter(await client.data_converter.decode(memos) if memos else [])
+        for wid, started, attrs, memo in rows:
+            figures = next(decoded) if memo is not None else None
+            opened = attrs.get(sa.OPENED_AT.name)
+            out.append(facts_from(wid.removeprefix("ticket-"), datetime.fromisoformat(opened) if opened else started,
+                                  attrs, figures if isinstance(figures, dict) else None))
+        token = page.next_page_token
+        if not token:
+            return out
 
 
 async def survey_scores(client: Client, since: datetime, *, rpc_timeout: Any = None) -> dict[str, int]:
