@@ -7,16 +7,22 @@ minutes in the past and acted on at once (the test takes seconds)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from PIL import Image
 from temporalio.testing import WorkflowEnvironment
 
 from starter.client import EscalationClient
 from starter.client.errors import InvalidInput
 from starter.client.metrics import MetricsReport, Spread
+from starter.client.plots import series
 from starter.client.principal import Principal, Role
 from tests.support.workflows import local_env, policy_with, running_worker, start_ticket, ticket
 from workflows import ticket as core
@@ -75,7 +81,7 @@ def minutes(s: Spread) -> tuple[float | None, float | None]:
     return (None if s.median_s is None else s.median_s // 60, None if s.p90_s is None else s.p90_s // 60)
 
 
-async def test_seeded_tickets_give_the_expected_figures(env: WorkflowEnvironment) -> None:
+async def test_seeded_tickets_give_the_expected_figures(env: WorkflowEnvironment, tmp_path: Path) -> None:
     base = datetime.now(UTC).replace(microsecond=0)
     client = EscalationClient(env.client, POLICY, "unused")
     who = Principal.operator("cli:test")
@@ -110,6 +116,24 @@ async def test_seeded_tickets_give_the_expected_figures(env: WorkflowEnvironment
         ("streaming", 7, 0.7, 0.0), ("billing", 3, 0.3, 1.0)]
     assert [(s.tag, s.change) for s in r.tag_trends] == [("billing", -0.7), ("streaming", 0.7)]
     assert {g.group: (g.tickets, g.escalation.count) for g in r.groups} == {"tier1": (30, 0), "tier2": (10, 10)}
+
+    # the CLI: the same figures as JSON, and the plot drawn from them (a valid PNG; the series are the report's)
+    window = ["--from", (base - timedelta(days=1)).isoformat(), "--to", (base + timedelta(minutes=5)).isoformat()]
+    png = tmp_path / "metrics.png"
+    done = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "starter.cli", "metrics", *window,
+                                                    "--group-by", "tier", "--json", "--plot", str(png)],
+                                   env={**os.environ, "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
+                                        "TEMPORAL_NAMESPACE": env.client.namespace},
+                                   capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    printed = MetricsReport.model_validate_json(done.stdout)
+    assert printed.model_dump(exclude={"start", "end", "previous_start"}) == r.model_dump(
+        exclude={"start", "end", "previous_start"})
+    image = Image.open(png)
+    image.verify()
+    assert image.format == "PNG"
+    assert series(printed)["Escalation rate"]["by opening tier"] == {"tier1": 0.25}
+    assert series(printed)["SLA breach rate by clock and tier"] == {"acknowledge": {"tier1": 0.075}}
 
     # a scoped agent sees only its tier's tickets
     agent = Principal(name="t2", role=Role.agent, tiers=frozenset({"tier2"}))
