@@ -57,6 +57,11 @@ def render(r: MetricsReport) -> str:
 
 
 async def cmd_metrics(c: Context) -> None:
+    if c.args.backfill:
+        done = await c.client.backfill_figures(principal=c.principal)
+        emit(done, c.args.json, lambda: f"{done.asked} running ticket(s) without figures asked; {done.published} "
+                                        f"publish them now")
+        return
     r = await c.client.metrics(principal=c.principal, start=c.args.start, end=c.args.end, group_by=c.args.group_by)
     if c.args.plot:
         from starter.client.plots import write_png  # matplotlib only when drawing
@@ -73,5 +78,7 @@ def add_parser(sub: SubParsers) -> None:
     m.add_argument("--group-by", choices=GROUP_BY, help="also the main figures per group")
     m.add_argument("--json", action="store_true", help="print the report as one JSON document")
     m.add_argument("--plot", metavar="FILE.png", help="draw the figures into this PNG file")
+    m.add_argument("--backfill", action="store_true", help="instead: ask every running ticket from before the "
+                   "metrics' figures (no TicketOpenedAt) to publish them (the publish_figures Update; idempotent)")
     m.add_argument("--actor", help="who asks (default $ESCALATION_ACTOR or cli:$USER)")
     m.set_defaults(run=run_ticket_command(cmd_metrics))

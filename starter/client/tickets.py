@@ -10,6 +10,7 @@ Temporal's errors onto the few our users need to tell apart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -920,6 +921,32 @@ class EscalationClient:
         return metrics_rules.compute(metrics_source.with_csat(current, scores), previous, start=start, end=end,
                                      group_by=group_by)
 
+    async def backfill_figures(self, *, principal: Principal, limit: int = 100_000) -> FiguresBackfill:
+        """The metrics' backfill (admins, the CLI's operator): every running ticket without TicketOpenedAt (it runs
+        from before patch `metrics-figures`) is asked, by the publish_figures Update, to publish its figures now and
+        as they change. Idempotent: a ticket publishing them already answers False."""
+        if not principal.can(Permission.policy_migrate):
+            raise Forbidden(f"{principal.actor} may not backfill the metrics' figures (admins only)")
+        asked = published = 0
+        async with self._errors():
+            async for w in self.temporal.list_workflows("WorkflowType = 'Ticket' AND ExecutionStatus = 'Running'",
+                                                        page_size=1000, limit=limit, rpc_timeout=self.rpc_timeout):
+                if w.typed_search_attributes.get(sa.OPENED_AT) is not None:
+                    continue
+                asked += 1
+                with contextlib.suppress(RPCError):  # closed meanwhile: nothing to publish
+                    published += await self._publish_figures(w.id, principal.actor)
+        return FiguresBackfill(asked=asked, published=published)
+
+    async def _publish_figures(self, workflow_id: str, actor: str) -> bool:
+        handle = self.temporal.get_workflow_handle(workflow_id)
+
+        async def ask() -> bool:
+            return bool(await handle.execute_update("publish_figures", actor, result_type=bool,
+                                                    rpc_timeout=self.rpc_timeout))
+
+        return await while_crowded(ask)
+
     async def workflow_pollers(self, within: timedelta = timedelta(minutes=2)) -> int:
         """How many workers polled this client's task queue for workflow tasks within `within`."""
         from temporalio.api.enums.v1 import TaskQueueType
@@ -971,6 +998,11 @@ def _action_name(event: core.Event) -> str:
     if event.type not in update_names():
         raise InvalidInput(f"{event.type!r} is not an agent action; allowed: {', '.join(update_names())}")
     return event.type
+
+
+class FiguresBackfill(BaseModel):
+    asked: int = Field(description="running tickets without the metrics' figures, asked to publish them")
+    published: int = Field(description="of those, the ones that published them now")
 
 
 async def _summary(w: Any) -> TicketSummary:

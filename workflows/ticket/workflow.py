@@ -100,6 +100,8 @@ class TicketWorkflow:
         self.figures_published: dict[str, Any] | None = workflow.memo_value(figures.MEMO_KEY, None, type_hint=dict)
         # timeline entries counted on the worker's meter (a continued run's were counted by the run before)
         self.counted_seq = 0 if inp.state is None else inp.state.seq
+        self.figures_on = False  # publishing the metrics' figures (patched, or backfilled by publish_figures)
+        self.figures_forced = False  # backfilled: a ticket from before the patch asked to publish them
         self.counters: dict[str, MetricCounter] = {}
         self.histograms: dict[str, MetricHistogramFloat] = {}
         if inp.state is None:
@@ -285,7 +287,8 @@ class TicketWorkflow:
         if self.published.get(sa.INCIDENT.name) and sa.INCIDENT.name not in values and workflow.patched(
                 CLEAR_INCIDENT):
             values[sa.INCIDENT.name] = ""  # unlinked: listed under no incident any more
-        metrics = workflow.patched(METRICS_FIGURES)
+        metrics = self.figures_forced or workflow.patched(METRICS_FIGURES)
+        self.figures_on = metrics
         if metrics:
             values.update(figures.search_attributes(self.state))
         changed = sa.updates(values, self.published)
@@ -522,6 +525,18 @@ class TicketWorkflow:
             core.check_migration(state, inp.policy, inp.from_version)
         except core.Rejected as exc:
             raise rejection(exc) from None
+
+    @workflow.update(name="publish_figures")
+    def publish_figures(self, actor: str) -> bool:
+        """The metrics' backfill for a ticket running from before `metrics-figures` (it answers that patch with
+        false for the rest of its run): publish the figures now and as they change. Replay-safe without a patch:
+        only histories that hold this Update run it, always at the same point. False: published already."""
+        if self.figures_on:
+            return False
+        workflow.logger.info("ticket %s: metrics figures backfilled by %s", self.state.ticket.id, actor)
+        self.figures_forced = True
+        self._publish_search_attributes()
+        return True
 
     @workflow.query(name="state")
     def current_state(self) -> core.TicketState:
