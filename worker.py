@@ -14,7 +14,7 @@ import sys
 from datetime import timedelta
 
 import structlog
-from temporalio.runtime import Runtime, TelemetryConfig
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from starter.runtime.logs import configure_logging
 from starter.runtime.settings import settings_or_exit
@@ -33,8 +33,12 @@ async def run(stop: asyncio.Event | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    Runtime.set_default(Runtime(telemetry=TelemetryConfig(), worker_heartbeat_interval=WORKER_HEARTBEAT_INTERVAL),
-                        error_if_already_set=False)
+    # The SDK's runtime serves its own metrics and those the workflows and activities record through its meter
+    # (README "Prometheus"); the SDK does not record during replay, so a replayed ticket counts nothing twice.
+    metrics = None if s.escalation_worker_metrics_port is None else PrometheusConfig(
+        bind_address=f"{s.escalation_worker_metrics_host}:{s.escalation_worker_metrics_port}")
+    Runtime.set_default(Runtime(telemetry=TelemetryConfig(metrics=metrics),
+                                worker_heartbeat_interval=WORKER_HEARTBEAT_INTERVAL), error_if_already_set=False)
     client = await connect()
     worker = build_worker(client)
     tune_gc(s.escalation_gc_young_objects)

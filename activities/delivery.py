@@ -241,17 +241,34 @@ class Deliverer:
             except ApplicationError as exc:
                 log.warning("delivery failed", key=m.key, recipient_id=m.recipient_id, channel=m.channel.value,
                             final=exc.non_retryable, error=exc.message, attempt=_attempt())
+                _count("escalation_notifications_failed", channel=m.channel.value, final=str(exc.non_retryable).lower())
                 raise
             except Exception as exc:
                 log.warning("delivery failed", key=m.key, recipient_id=m.recipient_id, channel=m.channel.value,
                             final=False, error=type(exc).__name__, attempt=_attempt())
+                _count("escalation_notifications_failed", channel=m.channel.value, final="false")
                 raise
         record = {**m.model_dump(mode="json", exclude={"address", "to"}), "delivered": detail}  # no personal data
         duplicate = not await self.outbox.append(m.key, record)
+        if not duplicate:
+            _count("escalation_notifications_delivered", channel=m.channel.value)
         log.info("delivered", key=m.key, recipient_id=m.recipient_id, channel=m.channel.value, detail=detail,
                  duplicate=duplicate, attempt=_attempt())
         return DeliveryResult(key=m.key, outcome="duplicate" if duplicate else "delivered", at=datetime.now(UTC),
                               detail=detail)
+
+
+# The worker's Prometheus meter (README "Prometheus"): deliveries by channel; failed attempts by channel and whether
+# the failure was final (refused) or is retried.
+NOTIFICATION_COUNTERS = {
+    "escalation_notifications_delivered": "messages delivered, by channel (a retried delivery's duplicate not counted)",
+    "escalation_notifications_failed": "failed delivery attempts, by channel and final (true: refused, not retried)",
+}
+
+
+def _count(name: str, **labels: str) -> None:
+    if activity.in_activity():
+        activity.metric_meter().create_counter(name, NOTIFICATION_COUNTERS[name]).add(1, labels)
 
 
 def _attempt() -> int:

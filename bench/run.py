@@ -59,6 +59,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from bench import memory_per_ticket
 from bench.baseline import run_baseline_lifecycle
 from bench.incident_bench import incident_targets, run_incident_bench
+from bench.metrics_bench import run_metrics_bench
 from bench.policy import BREACH_PRIORITY, LIFECYCLE_PRIORITY, LONG_PRIORITY, bench_policy
 from bench.procfs import tree_cpu_s, tree_rss_mb
 from bench.replay_bench import replay_targets, run_replay_bench
@@ -595,6 +596,7 @@ async def bench(args: argparse.Namespace, stack: Stack, worker: Child, baseline_
         log(f"with {results['per_open_ticket']['tickets']} open tickets: worker RSS {results['worker_rss_mb']} MB, "
             f"server RSS {results['server_rss_mb']} MB; per open ticket {results['per_open_ticket']}")
         results.update(await phase_breach(args, client, ec, tail, worker, srv, cold))
+        results.update(await run_metrics_bench(ec, log))  # over every ticket the phases opened so far
         api = await phase_api(args, stack, {"server": srv, "worker": worker.pid})
         if api is not None:
             results["api"] = api
@@ -696,6 +698,7 @@ def print_table(res: dict[str, Any]) -> None:
         ("incident update p50/p99/max s", f"{res.get('incident_update_p50_s')} / {res.get('incident_update_p99_s')}"
                                            f" / {res.get('incident_update_max_s')}"),
         ("incident history events", res.get("incident_history_events")),
+        ("30-day metrics report s (tickets)", f"{res.get('metrics_report_s')} ({res.get('metrics_report_tickets')})"),
         ("replay /s, one process (fetch excl.)", f"{res.get('replay_per_s')} ({res.get('replay_histories')} histories"
                                                  f" of {res.get('replay_events_per_history')} events)"),
         ("  with fetch / one process per core", f"{res.get('replay_per_s_with_fetch')} / "

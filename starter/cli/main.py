@@ -16,14 +16,14 @@ from typing import NoReturn
 
 from pydantic import ValidationError
 
-from starter.cli import audit, incident, policy, postmortem, services, sponsorship, tickets
+from starter.cli import audit, incident, metrics, policy, postmortem, services, sponsorship, tickets
 from starter.cli.common import CliError, ExitCode, error_message, exit_code
 from starter.client import EscalationError
 from starter.runtime.policy_file import PolicyError
 from starter.runtime.settings import SettingsError
 from starter.runtime.validation import problem
 
-GROUPS = (tickets, incident, postmortem, sponsorship, policy, audit, services)
+GROUPS = (tickets, incident, postmortem, sponsorship, policy, audit, metrics, services)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,6 +10,7 @@ Temporal's errors onto the few our users need to tell apart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -51,8 +52,11 @@ from starter.client.histories import closed_chains, every_run, export_runs, matc
 if TYPE_CHECKING:
     from starter.runtime.replay import ReplayAudit
     from starter.runtime.report import AuditReport
+from starter.client import metrics as metrics_rules
+from starter.client import metrics_source
 from starter.client.incidents import Declared, IncidentClient, TicketIdsPage
 from starter.client.macros import MacroRenderer
+from starter.client.metrics import MetricsReport
 from starter.client.migrations import MAX_MIGRATIONS_PER_CALL, MigrationReport, migrate_all
 from starter.client.postmortems import PostmortemClient
 from starter.client.principal import Permission, Principal
@@ -70,7 +74,7 @@ from workflows.incident import IncidentState, IncidentUpdate, LinkRequest, PostU
 from workflows.postmortem import ActionItemIn, AssignIn, CompleteIn, PostmortemState, ReviewIn, RootCauseIn
 from workflows.sponsorship import CheckIn, ExitRequest, SponsorshipState
 from workflows.survey import SurveyAnswer, SurveyState
-from workflows.ticket import Ticket, workflow_id
+from workflows.ticket import Ticket, figures, workflow_id
 from workflows.ticket.routing import route
 from workflows.ticket.views import DUPLICATE, ActionResult, TicketView, answer_lacks_ticket, as_action_result, ticket_view
 from workflows.ticket.workflow import CLOCK_SKEW, TicketInput, TicketWorkflow, update_names
@@ -318,7 +322,8 @@ class EscalationClient:
                     task_queue=self.task_queue, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     # listable at once, before a worker runs the first task
-                    search_attributes=TypedSearchAttributes(sa.pairs(core.search_attributes(opened))),
+                    search_attributes=TypedSearchAttributes(sa.pairs({**core.search_attributes(opened),
+                                                                        **figures.search_attributes(opened)})),
                     memo=core.list_memo(ticket), rpc_timeout=self.rpc_timeout,
                 )
             except WorkflowAlreadyStartedError:
@@ -909,6 +914,57 @@ class EscalationClient:
         return TicketPage(tickets=[await _summary(w) for w in it.current_page or []],
                           next_cursor=it.next_page_token.hex() if it.next_page_token else None)
 
+    async def metrics(self, *, principal: Principal, start: datetime | None = None, end: datetime | None = None,
+                      group_by: str | None = None, now: datetime | None = None) -> MetricsReport:
+        """The escalation metrics of the tickets opened in [start, end) (default: the last 30 days), within the
+        principal's tiers and departments; the previous window of the same length gives the tag trends."""
+        try:
+            start, end = metrics_rules.window(start, end, now or datetime.now(UTC))
+        except ValueError as exc:
+            raise InvalidInput(str(exc), field="from") from None
+        if group_by is not None and group_by not in metrics_rules.GROUP_BY:
+            raise InvalidInput(f"group_by {group_by!r} is not one of {', '.join(metrics_rules.GROUP_BY)}",
+                               field="group_by")
+        scope: list[str] = []
+        for attr, values in (("TicketTier", principal.tiers), ("TicketDepartment", principal.departments)):
+            if values is not None:
+                listed = ", ".join(f"'{_filter_value(attr, v)}'" for v in sorted(values)) or "''"
+                scope.append(f"{attr} IN ({listed})")
+        previous_start = start - (end - start)
+        async with self._errors():
+            current = await metrics_source.list_facts(self.temporal, start, end, scope, rpc_timeout=self.rpc_timeout)
+            previous = await metrics_source.list_facts(self.temporal, previous_start, start, scope,
+                                                       rpc_timeout=self.rpc_timeout)
+            scores = await metrics_source.survey_scores(self.temporal, start, rpc_timeout=self.rpc_timeout)
+        return metrics_rules.compute(metrics_source.with_csat(current, scores), previous, start=start, end=end,
+                                     group_by=group_by)
+
+    async def backfill_figures(self, *, principal: Principal, limit: int = 100_000) -> FiguresBackfill:
+        """The metrics' backfill (admins, the CLI's operator): every running ticket without TicketOpenedAt (it runs
+        from before patch `metrics-figures`) is asked, by the publish_figures Update, to publish its figures now and
+        as they change. Idempotent: a ticket publishing them already answers False."""
+        if not principal.can(Permission.policy_migrate):
+            raise Forbidden(f"{principal.actor} may not backfill the metrics' figures (admins only)")
+        asked = published = 0
+        async with self._errors():
+            async for w in self.temporal.list_workflows("WorkflowType = 'Ticket' AND ExecutionStatus = 'Running'",
+                                                        page_size=1000, limit=limit, rpc_timeout=self.rpc_timeout):
+                if w.typed_search_attributes.get(sa.OPENED_AT) is not None:
+                    continue
+                asked += 1
+                with contextlib.suppress(RPCError):  # closed meanwhile: nothing to publish
+                    published += await self._publish_figures(w.id, principal.actor)
+        return FiguresBackfill(asked=asked, published=published)
+
+    async def _publish_figures(self, workflow_id: str, actor: str) -> bool:
+        handle = self.temporal.get_workflow_handle(workflow_id)
+
+        async def ask() -> bool:
+            return bool(await handle.execute_update("publish_figures", actor, result_type=bool,
+                                                    rpc_timeout=self.rpc_timeout))
+
+        return await while_crowded(ask)
+
     async def workflow_pollers(self, within: timedelta = timedelta(minutes=2)) -> int:
         """How many workers polled this client's task queue for workflow tasks within `within`."""
         from temporalio.api.enums.v1 import TaskQueueType
@@ -960,6 +1016,11 @@ def _action_name(event: core.Event) -> str:
     if event.type not in update_names():
         raise InvalidInput(f"{event.type!r} is not an agent action; allowed: {', '.join(update_names())}")
     return event.type
+
+
+class FiguresBackfill(BaseModel):
+    asked: int = Field(description="running tickets without the metrics' figures, asked to publish them")
+    published: int = Field(description="of those, the ones that published them now")
 
 
 async def _summary(w: Any) -> TicketSummary:

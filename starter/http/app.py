@@ -24,7 +24,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from starter.http import console
+from starter.http import console, prometheus
 from starter.http.deps import ApiState, TicketClient, bind_policy
 from starter.http.errors import STATUS_CODES, BodyTooLarge, ErrorBody, ErrorInfo, input_rejected, install_error_handlers
 from starter.http.input_guard import InputGuard
@@ -35,6 +35,7 @@ from starter.http.routers import (
     health,
     incidents,
     intake,
+    metrics,
     policies,
     postmortems,
     sponsorships,
@@ -187,16 +188,18 @@ def create_app(settings: Settings | None = None, *, client: TicketClient | None 
         {"name": "surveys", "description": "satisfaction surveys: the customer's signed link (no bearer token)"},
         {"name": "audit", "description": "auditors: replay recorded histories against the code"},
         {"name": "codec", "description": "decrypted payloads for the Temporal Web UI (auditors, admins; a session cookie)"},
+        {"name": "metrics", "description": "escalation metrics over a time window (Prometheus: GET /metrics)"},
         {"name": "health", "description": "liveness and readiness"},
     ])
     app.state.api = ApiState(s, policy, tokens, client)
     _serve_docs_offline(app)
     app.add_middleware(InputGuard, reject=input_rejected)  # inside the size limit: added before it
     app.add_middleware(RequestMiddleware, max_body=s.escalation_max_body_bytes)
+    app.add_middleware(prometheus.LatencyMiddleware)  # outside the size limit: a 413 is measured too
     app.add_middleware(codec.CodecCors, allowed=codec.origins(s.escalation_codec_cors_origins))  # outermost
     install_error_handlers(app)
     for router in (health.router, tickets.router, actions.router, intake.router, incidents.router, postmortems.router,
-                   sponsorships.router, surveys.router, audit.router, policies.router, codec.router):
+                   sponsorships.router, surveys.router, audit.router, policies.router, codec.router, metrics.router):
         app.include_router(router)
     console.mount(app)  # the agents' web console under /console (starter/http/console)
     _document_policy(app, policy)

@@ -20,6 +20,7 @@ from pydantic_core import PydanticCustomError
 
 from starter.client import EscalationClient, OpenResult, ReplyAccepted, ReplyResult, TicketPage
 from starter.client.incidents import Declared, TicketIdsPage
+from starter.client.metrics import MetricsReport
 from starter.client.migrations import MigrationReport
 from starter.client.principal import Permission, Principal
 from starter.client.sponsorships import SponsorshipPage
@@ -60,6 +61,8 @@ class TicketClient(Protocol):
     async def migrate_policy(self, policy: Policy, *, principal: Principal, tickets: Sequence[str] = (),
                              query: str | None = None, dry_run: bool = False, reason: str = "",
                              limit: int = ...) -> MigrationReport: ...
+    async def metrics(self, *, principal: Principal, start: datetime | None = None, end: datetime | None = None,
+                      group_by: str | None = None, now: datetime | None = None) -> MetricsReport: ...
     async def list(self, *, principal: Principal, status: str | None = None, tier: str | None = None,
                    priority: str | None = None, department: str | None = None, customer_id: str | None = None,
                    breached: bool | None = None, assignee: str | None = None, page_size: int = 50,

@@ -336,10 +336,17 @@ class _Run:
     finished: bool = False
     late_replies: list[core.CustomerReply] = field(default_factory=list)
     opened_now: bool = False
+    figures_forced: bool = False  # publish_figures was applied (the metrics' backfill)
     published_in_task: list[dict[str, object]] = field(default_factory=list)  # each upsert this task computed
 
     def patched(self, patch: str) -> bool:
         return patch in self.patches
+
+    def publish_figures(self) -> bool:
+        """The shell's publish_figures: the figures' attributes and memo are not checked, only the answer."""
+        was_on = self.figures_forced or self.patched(shell.METRICS_FIGURES)
+        self.figures_forced = True
+        return not was_on
 
     # the shell's _apply_due / _apply / _act
     def apply_due(self) -> None:
@@ -759,6 +766,9 @@ class _Walk:
                 actor = move.actor
                 self.validate_migration(e, move)
                 computed = run.migrate(move)
+            elif name == "publish_figures":
+                actor = str(raw)
+                computed = run.publish_figures()
             elif name in core.ACTIONS:
                 event = core.ACTIONS[name].model_validate(raw)
                 actor = event.actor

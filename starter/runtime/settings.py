@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     escalation_gc_young_objects: int = Field(
         0, ge=0, description="the worker's collector: objects allocated between young collections (0: Python's "
                              "default, 700; see starter/runtime/temporal.py: tune_gc)")
+    escalation_worker_metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="the worker's Prometheus endpoint (GET :PORT/metrics: the SDK's own "
+                                          "metrics and the business counters); unset: none")
+    escalation_worker_metrics_host: str = Field("0.0.0.0", description="the address the worker's metrics bind to")
     # Delivery (activities/delivery.py, activities/prepare.py)
     escalation_directory: str | None = Field(None, description="the directory: people, teams, accounts "
                                                                "(none: config/directory.yaml)")

@@ -69,6 +69,7 @@ EXPECT: dict[str, Callable[[list[dict[str, Any]]], bool]] = {
     and o[-1]["tickets"][0]["ticket_id"] == "HD-3003",
     "/codec/decode": lambda o: o[0]["principal"] == "admin:dev" and o[-1]["payloads"] == [
         {"metadata": {"encoding": "anNvbi9wbGFpbg=="}, "data": "ImhlbGxvIg=="}],
+    "/v1/metrics": lambda o: o[-1]["group_by"] == "department" and o[-1]["tickets_opened"] >= 1,
     "/v1/audit/replays": lambda o: o[-1]["ok"] is True and o[-1]["histories"] >= 2
     and {v["workflow_id"] for v in o[-1]["verdicts"]} == {"ticket-HD-1001", "ticket-HD-2002"},
     "/readyz": lambda o: o[-1]["status"] == "ready" and "heartbeating worker" in o[-1]["checks"]["worker"],

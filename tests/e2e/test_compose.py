@@ -41,7 +41,7 @@ IMAGE_ENV: dict[str, set[str]] = {
     },
 }
 # Upper limits of custom search attributes per type on SQL (PostgreSQL) visibility without Elasticsearch.
-SQL_VISIBILITY_LIMITS = {"Keyword": 10, "Int": 3, "Bool": 3, "Double": 3, "Datetime": 3, "Text": 3, "Keywordlist": 3}
+SQL_VISIBILITY_LIMITS = {"Keyword": 10, "Int": 3, "Bool": 3, "Double": 3, "Datetime": 3, "Text": 3, "KeywordList": 3}
 
 
 def compose_binary() -> str:
@@ -165,7 +165,8 @@ def test_the_setup_step_registers_the_search_attributes(config: dict[str, Any], 
                                 env=env, capture_output=True, text=True, timeout=30)
         assert listed.returncode == 0, listed.stderr
         registered = json.loads(listed.stdout)["customAttributes"]
-        assert registered == {name: f"INDEXED_VALUE_TYPE_{kind.upper()}" for name, kind in cli_types().items()}
+        assert registered == {name: "INDEXED_VALUE_TYPE_" + re.sub(r"(?<=.)([A-Z])", r"_\1", kind).upper()
+                              for name, kind in cli_types().items()}  # KeywordList: KEYWORD_LIST
     finally:
         server.terminate()
         server.wait(timeout=15)

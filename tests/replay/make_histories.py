@@ -467,6 +467,24 @@ async def encrypted_lifecycle(env: WorkflowEnvironment, tq: str) -> str:
 SCENARIOS.append((encrypted_lifecycle, time_skipping_env))
 
 
+async def metrics_figures(env: WorkflowEnvironment, tq: str) -> str:
+    """Under patch `metrics-figures`: the TicketOpenedAt/TicketTags upsert (started without them) and the memo's
+    figures upserted as they change (acknowledged, breached and escalated, resolved, reopened, resolved again)."""
+    t = ticket(await env.get_current_time(), id="H-metrics", tags=["billing", "refund"])
+    handle = await start_ticket(env.client, tq, t)
+    await env.sleep(timedelta(hours=1, minutes=5))  # the acknowledge clock breaches: escalated to tier2
+    await handle.execute_update(TicketWorkflow.acknowledge, core.Acknowledge(actor=AGENT))
+    await handle.execute_update(TicketWorkflow.resolve, core.Resolve(actor=AGENT, summary="refunded"))
+    await handle.execute_update(TicketWorkflow.reopen, core.Reopen(actor=AGENT, reason="refund bounced"))
+    await handle.execute_update(TicketWorkflow.resolve, core.Resolve(actor=AGENT, summary="refunded again"))
+    await handle.execute_update(TicketWorkflow.close, core.Close(actor=AGENT))
+    await handle.result()
+    return handle.id
+
+
+SCENARIOS.append((metrics_figures, time_skipping_env))
+
+
 async def main() -> None:
     for scenario, start_env in SCENARIOS:
         path = OUT / f"{scenario.__name__}.json"

@@ -24,7 +24,7 @@ from workflows.ticket.workflow import TicketWorkflow
 HANDLER_KINDS = ("update", "signal", "query")
 
 # Updates that are not agent actions: the incident's resolution (its activity sends it), an admin's policy migration.
-SYSTEM_UPDATES = {"incident_resolution", "migrate_policy"}
+SYSTEM_UPDATES = {"incident_resolution", "migrate_policy", "publish_figures"}
 # The contract. Changing a line here breaks running tickets and every client that sends the old name.
 WIRE_NAMES: dict[str, set[str]] = {
     "update": {"acknowledge", "escalate", "transfer", "wait_on_customer", "resolve", "reopen", "close", "assign",

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.common import MetricCounter, MetricHistogramFloat, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.postmortem import subjects as postmortem_subjects
     from workflows.postmortem.state import postmortem_workflow_id
     from workflows.survey import rules as survey
-    from workflows.ticket import TicketInput, decide
+    from workflows.ticket import TicketInput, decide, figures
     from workflows.ticket.views import DUPLICATE, ActionResult, TicketView, action_result, ticket_view
 
 # A customer message signalled to a closed ticket that has not completed yet opens a follow-up ticket (a child
@@ -69,6 +69,10 @@ SPONSORSHIP = "sponsorship"
 POSTMORTEMS = "postmortems"
 # An unlinked ticket's TicketIncident search attribute is cleared (before this patch it kept the incident's service).
 CLEAR_INCIDENT = "clear-incident"
+# The figures the escalation metrics read: the TicketOpenedAt/TicketTags search attributes (set at start by the
+# client; upserted by a ticket started without them) and the memo's `metrics` entry, upserted as it changes (one
+# more command in the workflow tasks that change it). Tickets running from before publish neither (README "Metrics").
+METRICS_FIGURES = "metrics-figures"
 # Tickets opened "now" by a client whose clock runs slightly ahead are fine.
 CLOCK_SKEW = timedelta(minutes=5)
 # Also None: committed histories whose stand-in activity answered nothing must still replay.
@@ -92,7 +96,14 @@ class TicketWorkflow:
         self.pending: list[core.Effect] = []  # notifications to send
         self.in_flight: set[asyncio.Task[None]] = set()  # notifications being sent (retrying)
         started = workflow.info().typed_search_attributes  # set by the client at start: not upserted again
-        self.published: dict[str, object] = {k.name: v for k in sa.ALL if (v := started.get(k)) is not None}
+        self.published: dict[str, object] = {k.name: v for k in (*sa.ALL, *sa.METRICS) if (v := started.get(k)) is not None}
+        self.figures_published: dict[str, Any] | None = workflow.memo_value(figures.MEMO_KEY, None, type_hint=dict)
+        # timeline entries counted on the worker's meter (a continued run's were counted by the run before)
+        self.counted_seq = 0 if inp.state is None else inp.state.seq
+        self.figures_on = False  # publishing the metrics' figures (patched, or backfilled by publish_figures)
+        self.figures_forced = False  # backfilled: a ticket from before the patch asked to publish them
+        self.counters: dict[str, MetricCounter] = {}
+        self.histograms: dict[str, MetricHistogramFloat] = {}
         if inp.state is None:
             opened = core.open_ticket(inp.ticket, inp.policy, workflow.now(), opened_by=inp.opened_by, handoff=inp.handoff,
                                       customer_notices=workflow.patched(CUSTOMER_NOTICES),
@@ -111,6 +122,7 @@ class TicketWorkflow:
         while True:
             self._apply_due()
             self._publish_search_attributes()
+            self._count_new_entries()
             self._send_notifications()
             if self.state.closed:
                 break
@@ -138,6 +150,7 @@ class TicketWorkflow:
         self.changed = False
 
     def _apply_due(self) -> None:
+        self._record(figures.lateness(self.state, self.policy, workflow.now()))
         caught_up = decide.due_caught_up(self.state, workflow.now(), self.policy,
                                          supersede=lambda: workflow.patched(SUPERSEDE_DUE_WARNINGS),
                                          acted_at=lambda: workflow.patched(CATCH_UP_ACTED_AT))
@@ -274,10 +287,39 @@ class TicketWorkflow:
         if self.published.get(sa.INCIDENT.name) and sa.INCIDENT.name not in values and workflow.patched(
                 CLEAR_INCIDENT):
             values[sa.INCIDENT.name] = ""  # unlinked: listed under no incident any more
+        metrics = self.figures_forced or workflow.patched(METRICS_FIGURES)
+        self.figures_on = metrics
+        if metrics:
+            values.update(figures.search_attributes(self.state))
         changed = sa.updates(values, self.published)
         if changed:
             workflow.upsert_search_attributes(changed)
             self.published = values
+        if metrics and (memo := figures.memo(self.state)) != self.figures_published:
+            workflow.upsert_memo({figures.MEMO_KEY: memo})
+            self.figures_published = memo
+
+    # ----- the worker's Prometheus meter (the SDK records nothing while replaying) ----------------
+
+    def _count_new_entries(self) -> None:
+        new = [e for e in self.state.timeline if e.seq > self.counted_seq]
+        self.counted_seq = self.state.seq
+        self._record(figures.counts(self.state, new))
+
+    def _record(self, counts: list[figures.Count]) -> None:
+        for c in counts:
+            if c.name in figures.HISTOGRAMS:
+                histogram = self.histograms.get(c.name)
+                if histogram is None:
+                    histogram = workflow.metric_meter().create_histogram_float(c.name, figures.HISTOGRAMS[c.name], "s")
+                    self.histograms[c.name] = histogram
+                histogram.record(c.value, additional_attributes=c.labels)
+            else:
+                counter = self.counters.get(c.name)
+                if counter is None:
+                    counter = workflow.metric_meter().create_counter(c.name, figures.COUNTERS[c.name])
+                    self.counters[c.name] = counter
+                counter.add(int(c.value), additional_attributes=c.labels)
 
     # ----- applying events ---------------------------------------------------------
 
@@ -483,6 +525,18 @@ class TicketWorkflow:
             core.check_migration(state, inp.policy, inp.from_version)
         except core.Rejected as exc:
             raise rejection(exc) from None
+
+    @workflow.update(name="publish_figures")
+    def publish_figures(self, actor: str) -> bool:
+        """The metrics' backfill for a ticket running from before `metrics-figures` (it answers that patch with
+        false for the rest of its run): publish the figures now and as they change. Replay-safe without a patch:
+        only histories that hold this Update run it, always at the same point. False: published already."""
+        if self.figures_on:
+            return False
+        workflow.logger.info("ticket %s: metrics figures backfilled by %s", self.state.ticket.id, actor)
+        self.figures_forced = True
+        self._publish_search_attributes()
+        return True
 
     @workflow.query(name="state")
     def current_state(self) -> core.TicketState:
