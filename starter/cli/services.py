@@ -28,7 +28,7 @@ WORKER_SETTINGS = (*CONNECTION, "escalation_max_cached_workflows", "escalation_o
                    "escalation_survey_secret", "escalation_survey_secret_file", "escalation_customer_channels",
                    "escalation_incident_fanout_concurrency", "escalation_incident_fanout_rate",
                    "escalation_kb_dir", "escalation_gc_young_objects", "escalation_archive_dir",
-                   "escalation_audit_signing_key")
+                   "escalation_audit_signing_key", "escalation_worker_metrics_port", "escalation_worker_metrics_host")
 API_SETTINGS = (*CONNECTION, "escalation_policy", "escalation_max_backdate_days", "escalation_api_host",
                 "escalation_api_port", "escalation_tokens_file", "escalation_tokens", "escalation_max_body_bytes",
                 "escalation_api_timeout_s", "escalation_api_rate_per_s", "escalation_api_burst",
