@@ -8,7 +8,7 @@ N ?= 2000
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test chaos bench soak lint api worker clean-var
+.PHONY: run test chaos bench recovery soak lint api worker clean-var
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench.run --open-tickets $(N) $(if $(SMTP),--smtp)
+
+# Breach lateness after a worker's SIGKILL and restart, under a deadline stream (`recovery_s`; `make bench` reports
+# it too): bench/results/recovery.json. `ARGS=--compare` runs the SDK's worker defaults and the shipped ones.
+recovery: $(STAMP)
+	$(PY) -m bench.recovery $(ARGS)
 
 # Mixed API traffic (opens, actions, reads) at RATE opens/s for MINUTES on a stack of its own: bench/results/soak.json
 MINUTES ?= 10
