@@ -87,36 +87,66 @@ def _escalations(outbox: Path, prefix: str) -> dict[str, tuple[datetime, datetim
     return out
 
 
+PARTS = ("timer_late_s", "sticky_queue_s", "dead_worker_task_s", "queue_s", "task_run_s", "activity_s")
+
+
 async def _history_causes(client: Client, ticket_id: str, due: datetime, late_s: float) -> dict[str, Any]:
     """Where one late deadline's time went, from its history: the timer firing, then each workflow task attempt
-    after it until one completed (scheduled on which queue, started when, timed out how)."""
+    after it until one completed (scheduled on which queue, started when, timed out how), then the notification's
+    activity. `parts`: the seconds after the due time spent in each (PARTS): waiting on a sticky queue until its
+    schedule-to-start timeout (a dead worker's), held by a dead worker until the task's start-to-close timeout,
+    queued on the shared queue (the backlog), running, and from the task's completion to the outbox line."""
     events = list((await client.get_workflow_handle(workflow_id(ticket_id)).fetch_history()).events)
 
     def at(e: Any) -> float:
         return round((e.event_time.ToDatetime(tzinfo=UTC) - due).total_seconds(), 2)
+
+    parts = dict.fromkeys(PARTS, 0.0)
+
+    def span(part: str, lo: float, hi: float) -> None:  # only what lies after the due time counts
+        parts[part] += max(0.0, hi) - max(0.0, lo)
 
     fired = next((i for i, e in enumerate(events) if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED
                   and e.event_time.ToDatetime(tzinfo=UTC) >= due - timedelta(seconds=1)), None)
     first = next((i for i, e in enumerate(events) if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED), None)
     start = fired if fired is not None else 0
     steps: list[str] = [] if fired is None else [f"timer fired {at(events[fired]):+}"]
+    if fired is not None:
+        span("timer_late_s", 0.0, at(events[fired]))
     if fired is None or (first is not None and first > fired):
         steps.insert(0, "first task after the deadline")  # the ticket was opened while no worker ran
+    scheduled, sticky, started, done = 0.0, False, 0.0, 0.0
     for e in events[start + 1:]:
         t = e.event_type
         if t == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
-            queue = e.workflow_task_scheduled_event_attributes.task_queue
-            steps.append(f"task scheduled {at(e):+} on {'sticky' if queue.kind == 2 else 'normal'}")
+            scheduled, sticky = at(e), e.workflow_task_scheduled_event_attributes.task_queue.kind == 2
+            steps.append(f"task scheduled {scheduled:+} on {'sticky' if sticky else 'normal'}")
         elif t == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
-            steps.append(f"started {at(e):+}")
+            started = at(e)
+            span("sticky_queue_s" if sticky else "queue_s", scheduled, started)
+            steps.append(f"started {started:+}")
         elif t == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
             kind = e.workflow_task_timed_out_event_attributes.timeout_type
+            if kind == 2:  # schedule-to-start: only sticky tasks have one
+                span("sticky_queue_s", scheduled, at(e))
+            else:
+                span("dead_worker_task_s", started, at(e))
             steps.append(f"timed out {at(e):+} ({'schedule-to-start' if kind == 2 else 'start-to-close'})")
         elif t == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
-            steps.append(f"completed {at(e):+}")
+            done = at(e)
+            span("task_run_s", started, done)
+            steps.append(f"completed {done:+}")
             break
+    span("activity_s", done, late_s)
     steps.append(f"escalation recorded {late_s:+.2f}")
-    return {"ticket": ticket_id, "steps": steps}
+    return {"ticket": ticket_id, "steps": steps, "parts": {k: round(v, 2) for k, v in parts.items()}}
+
+
+def _attribution(causes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Over the late deadlines: each part's median, and its share of all their lateness."""
+    total = sum(sum(c["parts"].values()) for c in causes) or 1.0
+    return {p: {"p50_s": round(quantile([c["parts"][p] for c in causes], 0.5), 2),
+                "share": round(sum(c["parts"][p] for c in causes) / total, 3)} for p in PARTS}
 
 
 def _summary(values: list[float]) -> dict[str, float | int]:
@@ -214,8 +244,10 @@ async def run_recovery(stack: Stack, plan: Plan = Plan(), *, log: Callable[[str]
         b += timedelta(seconds=2)
     worst = sorted(late_after, key=lambda dv: dv[1], reverse=True)
     by_due = {(due[t], v): t for t, v in late.items()}
-    causes = [await _history_causes(client, by_due[dv], dv[0], dv[1]) for dv in worst[:3]]
-    causes += [await _history_causes(client, by_due[dv], dv[0], dv[1]) for dv in sorted(late_after)[-2:]]
+    # every late deadline due from the kill on (its history read from the server: the worker is not asked)
+    late_since_kill = sorted((due[t], v) for t, v in late.items() if due[t] >= killed and v >= LATE_S)
+    explained = {dv: await _history_causes(client, by_due[dv], dv[0], dv[1]) for dv in late_since_kill}
+    causes = [explained[dv] for dv in worst[:3]] + [explained[dv] for dv in sorted(late_after)[-2:]]
     deadline_rate = (len(after) - 1) / (after[-1] - after[0]) if len(after) > 1 else 0.0
     return {
         "recovery_s": round(recovery_s, 2), "recovery_target_s": TARGET_S, "recovery_met": recovery_s <= TARGET_S,
@@ -229,6 +261,8 @@ async def run_recovery(stack: Stack, plan: Plan = Plan(), *, log: Callable[[str]
         "late_after_restart_ge_1s": len(late_after),
         "cores_busy_after_restart": cpu,  # CPU seconds per second, from the restart to the last escalation
         "worst_by_due_2s": buckets,  # [seconds after the restart, worst lateness of the deadlines due then]
+        "lateness_by_cause_due_while_dead": _attribution([c for dv, c in explained.items() if dv[0] < restarted]),
+        "lateness_by_cause_due_after_restart": _attribution([c for dv, c in explained.items() if dv[0] >= restarted]),
         "late_causes": causes,
     }
 
