@@ -21,10 +21,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from temporalio.api.enums.v1 import EventType, TimeoutType
 
 from starter.client import EscalationClient, TemporalUnavailable
 from starter.devstack.mailserver import MailServer
 from starter.devstack.stack import Child
+from starter.runtime.temporal import STICKY_TIMEOUT
 from tests.conftest import TemporalStack
 from tests.e2e.test_delivery_faults import client_operator, settled
 from tests.support.workflows import policy_with, ticket
@@ -114,6 +116,25 @@ async def until_escalated(client: EscalationClient, ids: list[str], timeout_s: f
         await asyncio.sleep(2)
 
 
+async def sticky_waits(client: EscalationClient, ids: list[str]) -> list[float]:
+    """How long each task that went to a dead worker's sticky queue waited there before the server moved it to the
+    shared queue (its schedule-to-start timeout, set by the worker that cached the ticket)."""
+    sem = asyncio.Semaphore(16)
+
+    async def one(i: str) -> list[float]:
+        async with sem:
+            events = list((await client.handle(i).fetch_history()).events)
+        waits, scheduled = [], None
+        for e in events:
+            if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
+                scheduled = e.event_time.ToDatetime(tzinfo=UTC)
+            elif (e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT and scheduled is not None and
+                  e.workflow_task_timed_out_event_attributes.timeout_type == TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START):
+                waits.append((e.event_time.ToDatetime(tzinfo=UTC) - scheduled).total_seconds())
+        return waits
+    return [w for ws in await asyncio.gather(*(one(i) for i in ids)) for w in ws]
+
+
 def lateness(records: list[dict[str, object]], due: dict[str, datetime]) -> dict[str, float]:
     """Per ticket: when the outbox recorded its escalation's first notification, minus the breach's due time (an
     upper bound of when the worker applied it: the delivery's own delay is included)."""
@@ -171,6 +192,7 @@ async def test_a_worker_killed_while_breaches_fall_due_escalates_each_once_and_d
         escalated_s = (datetime.now(UTC) - back).total_seconds()
         records = await settled(client, ids, outbox, timeout_s=180)
         found = await escalations(client, ids)
+        sticky = await sticky_waits(client, ids)
     finally:
         stack.stop_child(worker)
         mail.stop()
@@ -194,8 +216,12 @@ async def test_a_worker_killed_while_breaches_fall_due_escalates_each_once_and_d
           f"  lateness, due before the kill:       {summary(before)}\n"
           f"  lateness, due while it was dead:     {summary(during)}\n"
           f"  lateness, due >10 s after restart:   {summary(after)}\n"
-          f"  all escalated {escalated_s:.0f} s after the restart")
+          f"  all escalated {escalated_s:.0f} s after the restart; {len(sticky)} tasks waited on the dead worker's "
+          f"sticky queue, up to {max(sticky, default=0):.1f} s")
     assert during, "some breaches fell due while the worker was dead"
+    # the SDK's default is 10 s: every deadline due in the first seconds after a worker's death waited that long
+    assert sticky, "some tasks went to the dead worker's sticky queue"
+    assert max(sticky) < STICKY_TIMEOUT.total_seconds() + 1, f"tasks held by a dead worker's sticky queue: {max(sticky)} s"
     assert len(late) == n, "every escalation was notified"
 
 
