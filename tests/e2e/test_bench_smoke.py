@@ -26,7 +26,7 @@ def test_bench_smoke(tmp_path: Path) -> None:
     out = tmp_path / "latest.json"
     cmd = [sys.executable, "-m", "bench.run", "--open-tickets", "20", "--concurrency", "5", "--batch", "10",
            "--rounds", "1", "--breach-rate", "5", "--breach-seconds", "3", "--breach-after", "5",
-           "--breach-grace", "20", "--quiet-seconds", "0.5", "--no-api", "--incident-tickets", "20", "--smtp",
+           "--breach-grace", "20", "--quiet-seconds", "0.5", "--no-api", "--no-recovery", "--incident-tickets", "20", "--smtp",
            "--replay-histories", "10", "--out", str(out)]
     t0 = time.monotonic()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
