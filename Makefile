@@ -8,7 +8,7 @@ N ?= 2000
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test chaos bench bench-100k soak lint api worker clean-var
+.PHONY: run test chaos bench bench-100k recovery soak lint api worker clean-var
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ bench: $(STAMP)
 # (docs/SCALING.md); writes bench/results/100k.json
 bench-100k: $(STAMP)
 	$(PY) -m bench.run --open-tickets 100000 --out bench/results/100k.json $(if $(CACHE),--max-cached $(CACHE))
+
+# Breach lateness after a worker's SIGKILL and restart, under a deadline stream (`recovery_s`; `make bench` reports
+# it too): bench/results/recovery.json. `ARGS=--compare` runs the SDK's worker defaults and the shipped ones.
+recovery: $(STAMP)
+	$(PY) -m bench.recovery $(ARGS)
 
 # Mixed API traffic (opens, actions, reads) at RATE opens/s for MINUTES on a stack of its own: bench/results/soak.json
 MINUTES ?= 10

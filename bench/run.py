@@ -62,6 +62,7 @@ from bench.incident_bench import incident_targets, run_incident_bench
 from bench.metrics_bench import run_metrics_bench
 from bench.policy import BREACH_PRIORITY, LIFECYCLE_PRIORITY, LONG_PRIORITY, bench_policy
 from bench.procfs import tree_cpu_s, tree_rss_mb
+from bench.recovery import recovery_targets, run_recovery
 from bench.replay_bench import replay_targets, run_replay_bench
 from bench.sizing import Touches, churn_count, classify, cold_target_s, per_ticket, sqlite_bytes
 from bench.stats import quantile
@@ -603,6 +604,9 @@ async def bench(args: argparse.Namespace, stack: Stack, worker: Child, baseline_
         if args.incident_tickets:  # last: its tickets' work does not overlap the other phases
             results.update(await run_incident_bench(ec, client, BASELINE_QUEUE, tail.incident_updates.get,
                                                     args.incident_tickets, log))
+        if not args.no_recovery:  # last: it kills a worker (its own, on its own task queue)
+            results["recovery"] = await run_recovery(stack, log=log)
+            results["recovery_s"] = results["recovery"]["recovery_s"]
         results["outbox_kinds"] = dict(tail.kinds)
         results["max_cached_workflows"] = max_cached(args)
         results["policy_version"] = policy.version()
@@ -641,6 +645,7 @@ def targets(r: dict[str, Any]) -> dict[str, Any]:
         **sizing_targets(r),
         **(incident_targets(r) if "incident_fanout_ratio" in r else {}),
         **(replay_targets(r) if "replay_per_s" in r else {}),
+        **(recovery_targets(r) if "recovery_s" in r else {}),
     }
 
 
@@ -721,7 +726,8 @@ def print_table(res: dict[str, Any]) -> None:
     note = "" if b["conclusive"] else f" (measured at N={b['at_open_tickets']}; the target is defined at {BREACH_TARGET_N})"
     print(f"target breach_p99_s {b['target']}: {verdict}{note}")
     for name in ("lifecycle_ratio", "breach_p99_cached", "breach_p99_uncached", "worker_rss",
-                 "server_kb_per_open_ticket", "incident_fanout_ratio", "incident_history_events", "replay_per_s"):
+                 "server_kb_per_open_ticket", "incident_fanout_ratio", "incident_history_events", "replay_per_s",
+                 "recovery_s"):
         if name in t:
             print(f"target {name} {t[name]['target']}: {'MET' if t[name]['met'] else 'NOT MET'}")
     api = res.get("api")
@@ -793,6 +799,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--api-search", action="store_true", help="also search the API's max sustained rate (a few minutes)")
     p.add_argument("--memory-tickets", type=int, default=1000,
                    help="tickets per phase of bench/memory_per_ticket.py (worker_kb_per_cached_ticket; 0: skip)")
+    p.add_argument("--no-recovery", action="store_true", help="skip the worker kill-and-restart phase (bench/recovery.py)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--keep", action="store_true", help="keep the temp dir (server DB, logs, outbox)")
     return p.parse_args(argv)

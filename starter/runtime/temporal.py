@@ -195,6 +195,13 @@ def tune_gc(young_objects: int) -> None:
     gc.freeze()
 
 
+# A cached ticket's next task goes to the sticky queue of the worker that ran its last one; if that worker is dead,
+# the task waits there this long before the server moves it to the shared queue. The SDK's 10 s put 10 s on every
+# deadline due in the first seconds after a worker's death (bench/recovery.py measures it); a live worker starts its
+# sticky tasks within ~0.1 s, so 3 s is slack enough and costs a replay only when a worker is stalled that long.
+STICKY_TIMEOUT = timedelta(seconds=3)
+
+
 def build_worker(client: Client, task_queue: str | None = None, *, workflows: Sequence[type] = (),
                  replace_activities: Sequence[Any] = (), **options: Any) -> Worker:
     """A worker with every registered workflow and activity (tests may swap the activities, all of them with
@@ -206,6 +213,7 @@ def build_worker(client: Client, task_queue: str | None = None, *, workflows: Se
     options.setdefault("max_cached_workflows", s.escalation_max_cached_workflows)
     options.setdefault("workflow_runner", workflow_runner())
     options.setdefault("graceful_shutdown_timeout", timedelta(seconds=10))  # let in-flight notifications finish
+    options.setdefault("sticky_queue_schedule_to_start_timeout", STICKY_TIMEOUT)
     if "activities" not in options:  # built only when asked for: the outbox opens its file
         replaced = {activity_name(a): a for a in replace_activities}
         options["activities"] = [replaced.pop(activity_name(a), a) for a in activities(s)] + list(replaced.values())

@@ -26,8 +26,8 @@ def test_bench_smoke(tmp_path: Path) -> None:
     out = tmp_path / "latest.json"
     cmd = [sys.executable, "-m", "bench.run", "--open-tickets", "20", "--concurrency", "5", "--batch", "10",
            "--rounds", "1", "--breach-rate", "5", "--breach-seconds", "3", "--breach-after", "5",
-           "--breach-grace", "20", "--quiet-seconds", "0.5", "--no-api", "--incident-tickets", "20", "--smtp",
-           "--replay-histories", "10", "--memory-tickets", "0", "--no-cold", "--out", str(out)]
+           "--breach-grace", "20", "--quiet-seconds", "0.5", "--no-api", "--no-recovery", "--incident-tickets", "20",
+           "--smtp", "--replay-histories", "10", "--memory-tickets", "0", "--no-cold", "--out", str(out)]
     t0 = time.monotonic()
     # about 40 s on a quiet machine; 60 s was exceeded with the host's two cores shared with other work
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -76,7 +76,7 @@ def test_bench_cache_cohorts(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "bench.run", "--open-tickets", "20", "--max-cached", "30", "--concurrency", "5",
            "--batch", "5", "--rounds", "1", "--breach-rate", "5", "--breach-seconds", "3", "--breach-after", "5",
            "--breach-grace", "30", "--quiet-seconds", "0.5", "--no-api", "--incident-tickets", "0",
-           "--replay-histories", "0", "--memory-tickets", "0", "--out", str(out)]
+           "--replay-histories", "0", "--memory-tickets", "0", "--no-recovery", "--out", str(out)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=170)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     res = json.loads(out.read_text())
