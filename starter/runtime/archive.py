@@ -88,11 +88,11 @@ async def write_archive(folder: Path, chains: list[tuple[str, str]],
         index = archived_chains(folder)
         try:
             for wid, last_run_id in chains:
-                if last_run_id in index:
+                if last_run_id in index and (folder / index[last_run_id]).exists():  # a deleted file is written again
                     kept += 1
                     continue
-                path = folder / archive_name(wid)
-                if path.exists():  # the id's earlier execution has the plain name
+                path = folder / index.get(last_run_id, archive_name(wid))
+                if path.exists() and last_run_id not in index:  # the plain name is another execution's
                     path = folder / archive_name(wid, last_run_id)
                 exported = await export(wid, last_run_id)
                 runs += len(exported["runs"])

@@ -130,7 +130,9 @@ def pure_modules() -> tuple[str, ...]:
 # started or replayed (about 100 KB of code objects, classes and handler definitions kept per cached run, most of
 # a cached ticket's Python memory: bench/memory_per_ticket.py). A shell keeps no module-level state and reads no
 # clock, random or I/O (the purity scan, tests/unit/test_workflow_purity.py, covers every module under
-# workflows/), so one copy serves every run; the sandbox still restricts builtins and the modules imported in it.
+# workflows/), so one copy serves every run. The price: a passed-through module's imports are not the sandbox's,
+# so a clock read in a shell is refused only by that scan (run by `make lint`), not at run time; builtins such as
+# open() are still restricted.
 PASSED_THROUGH = ("workflows",)
 
 

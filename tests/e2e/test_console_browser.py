@@ -96,11 +96,16 @@ async def test_a_supervisor_works_the_tier2_queue_and_a_scoped_agent_sees_only_i
     cookie = next(c for c in await page.context.cookies() if c["name"] == "escalation_console")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/console"
 
-    # The Tier 2 queue (its nav link), narrowed to this test's customer with the filter form.
-    await page.get_by_role("link", name="Tier 2 - Technical experts").click()
-    await page.get_by_label("Customer", exact=True).fill(customer)
+    # The Tier 2 queue (its link on the queues page), narrowed to this test's customer (the shared stack holds many
+    # other Tier 2 tickets, whose states the unfiltered queue would read first), then to P1 with the filter form.
+    tier2 = await page.get_by_role("link", name="Tier 2 - Technical experts").get_attribute("href")
+    assert tier2 == "/console/queue?tier=tier2", tier2
+    await page.goto(f"{api}{tier2}&customer={customer}")
+    assert await page.get_by_label("Customer", exact=True).input_value() == customer
+    await page.get_by_label("Priority", exact=True).select_option("P1")
     async with page.expect_navigation():
         await page.get_by_role("button", name="Filter").click()
+    assert "priority=P1" in page.url and f"customer={customer}" in page.url, page.url
     assert TOKENS.by_name["supervisor"] not in page.url and "buyer@example.com" not in page.url
     rows = page.locator("#queue tbody tr")
     ids = [await r.get_attribute("data-ticket") for r in await rows.all()]

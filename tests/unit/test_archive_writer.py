@@ -55,3 +55,10 @@ def test_the_result_lists_a_bounded_number_of_files(tmp_path: Path) -> None:
     done = write(tmp_path, chains)
     assert done.written == len(chains)
     assert (len(done.files), done.files_not_listed) == (archive.FILES_LISTED, 5)
+
+
+def test_a_file_deleted_from_the_folder_is_written_again(tmp_path: Path) -> None:
+    write(tmp_path, [("ticket-T-1", "r1")])
+    (tmp_path / "ticket-T-1.json.gz").unlink()
+    again = write(tmp_path, [("ticket-T-1", "r1")])
+    assert (again.written, again.files) == (1, ["ticket-T-1.json.gz"]), "a rerun adds what is missing"

@@ -346,6 +346,15 @@ def test_catch_up_cascades_when_the_policy_asks() -> None:
     assert sim.s.tier == out.state.tier and sim.s.escalation_count == out.state.escalation_count
 
 
+def test_the_catch_up_defaults_are_frozen() -> None:
+    """A policy without `catch_up` (every policy of before the rule) is run by these defaults, which are not in its
+    snapshot: changing one changes running tickets' tier clocks, so it needs a new patch, not an edit here."""
+    from workflows.common.policy import CatchUp
+
+    rule = CatchUp()
+    assert (rule.new_tier_clock_starts, rule.late_after) == ("acted_at", timedelta(seconds=10))
+
+
 def test_catch_up_option_is_checked() -> None:
     with pytest.raises(ValueError, match="new_tier_clock_starts"):
         Policy.model_validate({**POLICY.model_dump(by_alias=True, exclude={"catch_up"}),

@@ -28,7 +28,6 @@ FORBIDDEN_MODULES = frozenset({
 })
 # `datetime.now()`, `date.today()`, ...: the machine's clock.
 CLOCK_READS = frozenset({"now", "utcnow", "today", "fromtimestamp", "utcfromtimestamp"})
-CLOCK_OWNERS = frozenset({"datetime", "date"})
 FORBIDDEN_CALLS = frozenset({"open", "input", "uuid1", "uuid4", "getenv"})
 MUTABLE_FACTORIES = frozenset({"dict", "list", "set", "defaultdict", "OrderedDict", "Counter", "deque"})
 MUTATORS = frozenset({"append", "extend", "insert", "add", "update", "setdefault", "pop", "popitem", "remove",
@@ -87,12 +86,17 @@ def _import_findings(module: str, tree: ast.Module) -> list[Finding]:
 def _call_findings(module: str, tree: ast.Module) -> list[Finding]:
     out = []
     for node in ast.walk(tree):
+        # A clock read by any name (`D.now` after `from datetime import datetime as D`, or kept as `tick = D.now`):
+        # the shells are passed through the sandbox, so nothing catches it at run time. Only workflow.now is replayable.
+        if isinstance(node, ast.Attribute) and node.attr in CLOCK_READS and _owner_name(node.value) != "workflow":
+            out.append(Finding(module, node.lineno, f"reads the machine's clock ({_owner_name(node.value)}.{node.attr})"))
+        if isinstance(node, ast.Call) and _called_name(node.func) == "getattr" and any(
+                isinstance(a, ast.Constant) and a.value in CLOCK_READS for a in node.args):
+            out.append(Finding(module, node.lineno, "reads the machine's clock (getattr)"))
         if not isinstance(node, ast.Call):
             continue
         f = node.func
-        if isinstance(f, ast.Attribute) and f.attr in CLOCK_READS and _owner_name(f.value) in CLOCK_OWNERS:
-            out.append(Finding(module, node.lineno, f"reads the machine's clock ({_owner_name(f.value)}.{f.attr})"))
-        elif isinstance(f, ast.Name) and f.id in FORBIDDEN_CALLS:
+        if isinstance(f, ast.Name) and f.id in FORBIDDEN_CALLS:
             out.append(Finding(module, node.lineno, f"calls {f.id}()"))
         elif isinstance(f, ast.Attribute) and f.attr in FORBIDDEN_CALLS - {"open"}:
             out.append(Finding(module, node.lineno, f"calls {f.attr}()"))
@@ -198,6 +202,9 @@ IMPURE_SNIPPETS = {
     "clock": "from datetime import datetime\ndef f():\n    return datetime.now()\n",
     "qualified clock": "import datetime\ndef f():\n    return datetime.datetime.utcnow()\n",
     "today": "from datetime import date\nx = date.today()\n",
+    "aliased clock": "from datetime import datetime as D\ndef f():\n    return D.now()\n",
+    "clock kept for later": "from datetime import datetime\ntick = datetime.now\n",
+    "clock by getattr": "from datetime import datetime\ndef f():\n    return getattr(datetime, 'now')()\n",
     "time": "import time\n",
     "random": "from random import choice\n",
     "uuid": "import uuid\n",
