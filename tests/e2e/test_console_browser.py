@@ -148,6 +148,20 @@ async def test_a_supervisor_works_the_tier2_queue_and_a_scoped_agent_sees_only_i
     # The script-tag subject on its own page: text, no dialog.
     await page.goto(f"{api}/console/tickets/{scripted}")
     assert await page.inner_text("#subject") == SCRIPT_SUBJECT
+
+    # The metrics dashboard (its nav link): the last day's figures count this test's four tickets and the escalation
+    # above; the chart is the same-origin PNG of `escalation metrics --plot`, loaded under the page's CSP.
+    await page.get_by_role("link", name="Metrics").click()
+    await page.select_option("#f-days", "1")
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Show").click()
+    assert int(await page.inner_text("#opened")) >= 4
+    assert "of" in await page.inner_text("#escalation-rate")
+    assert await page.locator("#chart").evaluate("img => img.complete && img.naturalWidth > 0"), "the chart loaded"
+    assert await page.locator("table.panel caption").all_inner_texts() == [
+        "Escalation rate", "SLA breach rate by clock and tier", "Time to acknowledge / resolve (hours)",
+        "Share of escalations per tag"]
+    await shot(page, "metrics")
     await page.get_by_role("button", name="Sign out").click()
     await page.wait_for_url("**/console/sign-in?signed_out=true")
     assert "signed out" in (await page.inner_text("main")).lower()

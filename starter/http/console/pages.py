@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ParamSpec
 from urllib.parse import parse_qs, urlencode
@@ -19,7 +19,8 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ValidationError
 
-from starter.client import EscalationError, InvalidInput
+from starter.client import EscalationError, InvalidInput, plots
+from starter.client.metrics import MetricsReport
 from starter.client.principal import Permission, Principal
 from starter.client.queues import QUEUE_STATUSES, open_until, queue, remaining_text
 from starter.http.console import session as sessions
@@ -334,6 +335,42 @@ async def act(request: Request, ticket_id: str, action: str) -> Response:
         return back
     s.flash = ("ok", f"{LABELS[action]}: done.")
     return back
+
+
+# ----- the metrics dashboard ----------------------------------------------------------------------------------------
+
+
+def _days(days: int | None) -> int:
+    if days is None:
+        return 30
+    if not 1 <= days <= 366:
+        raise Problem(422, "Invalid input", f"days {days} is out of range: 1 to 366")
+    return days
+
+
+async def _metrics(request: Request, s: sessions.Session, days: int) -> MetricsReport:
+    now = datetime.now(UTC)
+    who = s.principal
+    return await temporal(request, lambda c: c.metrics(principal=who, start=now - timedelta(days=days), end=now,
+                                                       now=now))
+
+
+@router.get("/metrics")
+@page
+async def metrics_page(request: Request, days: int | None = None) -> Response:
+    """GET /v1/metrics's figures as tables, and the same charts as `escalation metrics --plot` (one PNG)."""
+    s = signed_in(request, Permission.list)
+    window = _days(days)
+    report = await _metrics(request, s, window)
+    return render(request, "metrics.html", session=s, r=report, days=window, panels=plots.series(report))
+
+
+@router.get("/metrics.png")
+@page
+async def metrics_chart(request: Request, days: int | None = None) -> Response:
+    s = signed_in(request, Permission.list)
+    report = await _metrics(request, s, _days(days))
+    return Response(plots.render_png(report), media_type="image/png", headers=HEADERS)
 
 
 # ----- incidents, post-mortems, sponsorships ------------------------------------------------------------------------
