@@ -12,9 +12,9 @@ Series = dict[str, dict[str, float]]
 HOUR = 3600.0
 
 
-def _hours(s: Spread, which: str) -> float:
+def _hours(s: Spread, which: str) -> float | None:
     v = s.median_s if which == "median" else s.p90_s
-    return 0.0 if v is None else round(v / HOUR, 4)
+    return None if v is None else round(v / HOUR, 4)
 
 
 def series(r: MetricsReport) -> dict[str, Series]:
@@ -25,9 +25,10 @@ def series(r: MetricsReport) -> dict[str, Series]:
     }
     breaches: Series = {clock: {tier: v.rate or 0.0 for tier, v in tiers.items()}
                         for clock, tiers in r.breach_by_clock_and_tier.items()}
-    times: Series = {
-        f"{kind} {which}": {"acknowledge": _hours(getattr(r.time_to_acknowledge, kind), which),
-                            "resolution": _hours(getattr(r.time_to_resolution, kind), which)}
+    times: Series = {  # a time with no data (nothing acknowledged yet) is left out, not drawn as 0
+        f"{kind} {which}": {what: h for what, spread in (("acknowledge", r.time_to_acknowledge),
+                                                         ("resolution", r.time_to_resolution))
+                            if (h := _hours(getattr(spread, kind), which)) is not None}
         for kind in ("wall", "business") for which in ("median", "p90")}
     shown = [*r.escalation_tags, *(t for t in r.tag_trends if not t.escalations)]  # also the tags that left
     tags: Series = {"this window": {s.tag: s.share for s in shown},
@@ -37,13 +38,14 @@ def series(r: MetricsReport) -> dict[str, Series]:
 
 
 def render_png(r: MetricsReport) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # The object API, not pyplot: no global figure state, so the console may draw in a thread off its event loop.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     panels = series(r)
-    fig, axes = plt.subplots(2, 2, figsize=(12, 8))
+    fig = Figure(figsize=(12, 8))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(2, 2)
     for ax, (title, data) in zip(axes.flat, panels.items(), strict=True):
         categories = sorted({c for values in data.values() for c in values})
         width = 0.8 / max(1, len(data))
@@ -62,7 +64,6 @@ def render_png(r: MetricsReport) -> bytes:
     fig.tight_layout()
     out = io.BytesIO()
     fig.savefig(out, format="png", dpi=80)
-    plt.close(fig)
     return out.getvalue()
 
 

@@ -112,9 +112,10 @@ def item(state: core.TicketState, now: datetime) -> QueueItem:
                      deadline=next_deadline(view.clocks, state.calendar, now))
 
 
-def urgency(i: QueueItem) -> tuple[bool, float, str]:
-    """Breached first, then by the next due time (tickets with no running deadline last)."""
-    return (not i.sla_breached, i.deadline.due_at.timestamp() if i.deadline else float("inf"), i.id)
+def urgency(i: QueueItem) -> tuple[bool, bool, float, str]:
+    """Overdue now first, then the other breached tickets, then by the next due time (no running deadline last)."""
+    overdue = i.deadline is not None and i.deadline.remaining_s < 0
+    return (not overdue, not i.sla_breached, i.deadline.due_at.timestamp() if i.deadline else float("inf"), i.id)
 
 
 async def queue(client: QueueSource, *, principal: Principal, now: datetime, tier: str | None = None,
@@ -122,25 +123,24 @@ async def queue(client: QueueSource, *, principal: Principal, now: datetime, tie
                 assignee: str | None = None, customer_id: str | None = None, tag: str | None = None,
                 offset: int = 0, limit: int = 25) -> tuple[Queue, list[QueueItem]]:
     """The queue (every matching ticket scanned, sorted) and the page of it at `offset`."""
-    ids: list[str] = []
+    ids: dict[str, None] = {}  # in the order listed, once each
     truncated = False
-    for st in ([status] if status else QUEUE_STATUSES):
+    # Breached tickets are listed first (each status), then the rest: on a queue longer than the scan, the tickets
+    # the scan leaves out are never the breached ones.
+    for breached, st in [(b, st) for b in (True, None) for st in ([status] if status else QUEUE_STATUSES)]:
         cursor: str | None = None
-        while True:
+        while not truncated:
             page = await client.list(principal=principal, status=st, tier=tier, department=department,
                                      priority=priority, assignee=assignee, customer_id=customer_id,
-                                     page_size=min(100, QUEUE_SCAN), cursor=cursor)
-            ids += [t.id for t in page.tickets]
+                                     breached=breached, page_size=min(100, QUEUE_SCAN), cursor=cursor)
+            for t in page.tickets:
+                if len(ids) == QUEUE_SCAN and t.id not in ids:
+                    truncated = True
+                    break
+                ids.setdefault(t.id)
             cursor = page.next_cursor
-            if len(ids) >= QUEUE_SCAN:
-                truncated = truncated or cursor is not None or len(ids) > QUEUE_SCAN
-                ids = ids[:QUEUE_SCAN]
-                break
             if cursor is None:
                 break
-        if len(ids) >= QUEUE_SCAN:
-            truncated = True
-            break
     sem = asyncio.Semaphore(READS_IN_FLIGHT)
 
     busy: list[str] = []

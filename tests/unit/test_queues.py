@@ -38,8 +38,8 @@ def test_the_next_deadline_is_the_running_clock_due_first_overdue_included() -> 
     assert next_deadline([clock("tier", None, None, phase="stopped")], ALWAYS_OPEN, now) is None
 
 
-def item(ticket_id: str, breached: bool, due: datetime | None) -> QueueItem:
-    deadline = Deadline(clock="tier", due_at=due, remaining_s=0, ticks_until=None) if due else None
+def item(ticket_id: str, breached: bool, due: datetime | None, remaining_s: int = 0) -> QueueItem:
+    deadline = Deadline(clock="tier", due_at=due, remaining_s=remaining_s, ticks_until=None) if due else None
     return QueueItem(id=ticket_id, subject="s", status="new", tier="tier2", department="general", priority="P2",
                      assignee=None, customer_id="c", tags=[], sla_breached=breached, deadline=deadline)
 
@@ -57,3 +57,12 @@ def test_remaining_time_as_people_read_it() -> None:
     assert remaining_text(3 * 3600 + 5 * 60) == "3h 05m"
     assert remaining_text(-(12 * 60 + 3)) == "overdue 12m 03s"
     assert remaining_text(2 * 86400 + 3600) == "2d 1h 00m"
+
+
+def test_overdue_now_comes_before_a_ticket_that_breached_long_ago() -> None:
+    """`sla_breached` stays set for good: a ticket that breached last week and is on time now ranks after one whose
+    deadline has passed now, even one that had never breached before."""
+    t = datetime(2026, 12, 5, 11, 0, tzinfo=UTC)
+    items = [item("breached-last-week", True, t + timedelta(days=2), remaining_s=3600),
+             item("overdue-now", False, t - timedelta(minutes=5), remaining_s=-300)]
+    assert [i.id for i in sorted(items, key=urgency)] == ["overdue-now", "breached-last-week"]
