@@ -254,6 +254,7 @@ def main() -> int:
     mail = None if s.escalation_smtp_url else MailServer(home / "mail", port=int(os.environ.get("ESCALATION_MAIL_PORT", "0")))
     env = {"ESCALATION_SMTP_URL": mail.url} if mail else {}
     env.update(codec_env(s, ui_port))
+    env.update(worker_metrics_env(s))
     stack = Stack(home, persistent=True, port=grpc_port, ui_port=ui_port, headless=False,
                   namespace=s.temporal_namespace, task_queue=s.escalation_task_queue, retention="720h", env=env,
                   ui_codec_endpoint=f"http://localhost:{api_port}/codec")
@@ -357,6 +358,24 @@ def codec_env(s: Settings, ui_port: int) -> dict[str, str]:
     return env
 
 
+WORKER_METRICS_PORT = 9464  # Prometheus's customary exporter port
+
+
+def worker_metrics_env(s: Settings) -> dict[str, str]:
+    """`make run`'s worker serves Prometheus metrics on 9464, unless ESCALATION_WORKER_METRICS_PORT names another
+    port; a port already taken is left alone (the banner says the worker's metrics are off)."""
+    if s.escalation_worker_metrics_port is not None:
+        return {}
+    return {} if port_open(WORKER_METRICS_PORT) else {"ESCALATION_WORKER_METRICS_PORT": str(WORKER_METRICS_PORT)}
+
+
+def _metrics_line(stack: Stack, api_port: int) -> str:
+    port = stack.env().get("ESCALATION_WORKER_METRICS_PORT")
+    worker = (f"worker http://localhost:{port}/metrics" if port
+              else f"worker: off (port {WORKER_METRICS_PORT} was taken; set ESCALATION_WORKER_METRICS_PORT)")
+    return f"  Prometheus       API http://localhost:{api_port}/metrics; {worker}"
+
+
 def _mail_line(mail: MailServer | None, s: Settings) -> str:
     if mail:
         return (f"  mail             every mail kept in {mail.handler.folder}/ (SMTP {mail.url}; "
@@ -387,6 +406,7 @@ def banner(stack: Stack, api_port: int, token: str | None, s: Settings, mail: Ma
         f"  outbox           {stack.outbox}",
         f"  payload keys     {_keys_line(s)}; Web UI decoding: sign in at http://localhost:{api_port}/v1/session",
         _mail_line(mail, s),
+        _metrics_line(stack, api_port),
         "In another terminal (the CLI and the README's examples use these):",
         f"  export {' '.join(exports)}",
         "Ctrl-C stops everything.",
