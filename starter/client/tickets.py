@@ -940,7 +940,7 @@ class EscalationClient:
                                      group_by=group_by)
 
     async def backfill_figures(self, *, principal: Principal, limit: int = 100_000) -> FiguresBackfill:
-        """The metrics' backfill (admins, the CLI's operator): every running ticket without TicketOpenedAt (it runs
+        """The metrics' backfill (admins, the CLI's operator): every running ticket without the figures' memo (it runs
         from before patch `metrics-figures`) is asked, by the publish_figures Update, to publish its figures now and
         as they change. Idempotent: a ticket publishing them already answers False."""
         if not principal.can(Permission.policy_migrate):
@@ -949,7 +949,9 @@ class EscalationClient:
         async with self._errors():
             async for w in self.temporal.list_workflows("WorkflowType = 'Ticket' AND ExecutionStatus = 'Running'",
                                                         page_size=1000, limit=limit, rpc_timeout=self.rpc_timeout):
-                if w.typed_search_attributes.get(sa.OPENED_AT) is not None:
+                # the memo, not TicketOpenedAt: a ticket opened by this client on a worker of before has the attribute
+                # (the client sets it at start) but publishes no figures
+                if figures.MEMO_KEY in w.raw_info.memo.fields:
                     continue
                 asked += 1
                 with contextlib.suppress(RPCError):  # closed meanwhile: nothing to publish
