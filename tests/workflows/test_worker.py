@@ -29,7 +29,8 @@ def test_every_action_of_the_core_is_an_update_of_the_ticket_workflow() -> None:
 
     updates = update_arg_types(TicketWorkflow)
     system = {"incident_resolution": [core.IncidentNotice],  # sent by the incident's fan-out, not an agent action
-              "migrate_policy": [core.MigratePolicy]}  # an admin's move to another policy version
+              "migrate_policy": [core.MigratePolicy],  # an admin's move to another policy version
+              "publish_figures": [str]}  # the metrics' backfill (its actor): a ticket of before publishes its figures
     assert set(updates) - set(system) == set(core.ACTIONS) == set(update_names())
     assert {name: updates[name] for name in system} == system
     for name, cls in core.ACTIONS.items():
