@@ -729,7 +729,8 @@ def print_table(res: dict[str, Any]) -> None:
                  "server_kb_per_open_ticket", "incident_fanout_ratio", "incident_history_events", "replay_per_s",
                  "recovery_s"):
         if name in t:
-            print(f"target {name} {t[name]['target']}: {'MET' if t[name]['met'] else 'NOT MET'}")
+            why = f" ({t[name]['why']})" if t[name].get("why") else ""
+            print(f"target {name} {t[name]['target']}: {'MET' if t[name]['met'] else 'NOT MET'}{why}")
     api = res.get("api")
     if api:
         figures = {k: v for k, v in api.items() if not isinstance(v, dict | list)}
