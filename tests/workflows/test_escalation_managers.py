@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
 from temporalio.service import RPCError
+from temporalio.testing import ActivityEnvironment
 
 from activities.notify import Notifier, Outbox
 from activities.rotation import EscalationManagers
@@ -78,3 +80,30 @@ async def rotation_turns(stack: TemporalStack, tq: str) -> int:
         return (await handle.query(RotationWorkflow.current_state)).turns
     except RPCError:  # not started yet: no turn taken
         return 0
+
+
+def turn_request(i: int) -> FindEscalationManager:
+    return FindEscalationManager(key=f"wave-{i}:find-manager", ticket_id=f"T-WAVE-{i}", pool="escalation-managers",
+                                 priority="P1", tier="tier2", department="support", customer_id="acme",
+                                 at=datetime.now(UTC))
+
+
+async def wave_of_turns(stack: TemporalStack, n: int, in_flight: int) -> tuple[list[str | None], int]:
+    """n escalations asking for a manager at once (a breach wave), through the activity itself on a real server."""
+    tq = f"managers-{uuid.uuid4().hex[:8]}"
+    env = ActivityEnvironment(client=stack.client)
+    env.info = dataclasses.replace(env.info, task_queue=tq)
+    managers = EscalationManagers(two_on_duty, in_flight=in_flight)
+    async with build_worker(stack.client, tq, workflows=[RotationWorkflow], activities=[]):
+        chosen = await asyncio.wait_for(asyncio.gather(*(env.run(managers.assign, turn_request(i))
+                                                         for i in range(n))), 60)
+        return chosen, await rotation_turns(stack, tq)
+
+
+async def test_a_wave_of_escalations_takes_its_turns_without_hitting_the_servers_update_limit(
+        temporal_stack: TemporalStack) -> None:
+    # The server admits 10 Updates in flight per workflow; 300 at once through one worker's activities must all
+    # get their turn, in order, without a refusal (a refusal fails the activity: it retried for minutes before)
+    chosen, turns = await wave_of_turns(temporal_stack, 300, in_flight=5)
+    assert Counter(chosen) == {"leo": 150, "mia": 150}
+    assert turns == 300
