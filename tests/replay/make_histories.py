@@ -485,6 +485,41 @@ async def metrics_figures(env: WorkflowEnvironment, tq: str) -> str:
 SCENARIOS.append((metrics_figures, time_skipping_env))
 
 
+async def caught_up_after_outage(env: WorkflowEnvironment, tq: str) -> str:
+    """Under patch `catch-up-acted-at`: the worker is down across the acknowledgement's deadline (3 s) for about
+    12 s; when it is back the ticket escalates once, stamped with both its due time and when the system acted, and
+    Tier 2's clock (6 s) starts then; Tier 2's own deadline escalates it to Tier 3 on time. Then it is resolved and
+    closed. Real time on the dev server (a deadline is late only if the worker was away)."""
+    import asyncio
+
+    from starter.runtime.temporal import build_worker
+    from tests.support.workflows import policy_with
+
+    p1 = policy_with(acknowledge="3s", tier={"tier0": "5m", "tier1": "20m", "tier2": "6s", "tier3": "8h"})
+    policy = Policy.model_validate({**p1.model_dump(mode="json", by_alias=True), "catch_up": {"late_after": "2s"}})
+    own_tq = f"{tq}-outage"
+    async with build_worker(env.client, own_tq, max_cached_workflows=0):
+        handle = await start_ticket(env.client, own_tq, ticket(await env.get_current_time(), id="H-caught-up"), policy)
+        await handle.query(TicketWorkflow.current_state)
+    await asyncio.sleep(12)  # no worker: the acknowledgement's deadline passes unseen
+    async with build_worker(env.client, own_tq, max_cached_workflows=0):
+        for _ in range(300):
+            state: core.TicketState = await handle.query(TicketWorkflow.current_state)
+            if state.escalation_count >= 2:
+                break
+            await asyncio.sleep(0.1)
+        caught_up = next(e for e in state.timeline if e.action == "escalated")
+        assert state.escalation_count == 2 and caught_up.acted_at is not None, state.timeline
+        await handle.execute_update(TicketWorkflow.acknowledge, core.Acknowledge(actor=AGENT))
+        await handle.execute_update(TicketWorkflow.resolve, core.Resolve(actor=AGENT, summary="back up"))
+        await handle.execute_update(TicketWorkflow.close, core.Close(actor=AGENT))
+        await handle.result()
+    return handle.id
+
+
+SCENARIOS.append((caught_up_after_outage, local_env))
+
+
 async def main() -> None:
     for scenario, start_env in SCENARIOS:
         path = OUT / f"{scenario.__name__}.json"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from starter.runtime.replay import histories_in
@@ -93,3 +94,14 @@ async def test_a_migrated_tickets_report_names_the_policy_in_force_at_the_end() 
     r = await report_of("policy_migrated")
     moved = next(d for d in r.decisions if d.what == "policy_migrated")
     assert r.policy_version is not None and f"-> {r.policy_version}" in moved.why, (r.policy_version, moved.why)
+
+
+async def test_a_deadline_caught_up_after_an_outage_shows_its_due_time_and_when_the_system_acted() -> None:
+    # the committed history of patch `catch-up-acted-at`: the worker was away about 12 s across a 3 s deadline
+    r = await report_of("caught_up_after_outage")
+    assert r.verdict == "passed" and r.ticket_id == "H-caught-up" and r.status == "closed"
+    first, second = [d for d in r.decisions if d.what == "escalated"]
+    assert first.clock == "acknowledge" and first.due_at is not None and first.lateness != "0s"
+    assert (first.at - first.due_at).total_seconds() > 10, "stamped when the system acted, not at its due time"
+    assert second.clock == "tier" and second.due_at == first.at + timedelta(seconds=6), "Tier 2's 6 s from then"
+    assert second.lateness == "0s", "and Tier 2's own deadline on time"
