@@ -11,10 +11,7 @@ bench/results/replay_floor.json."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -92,9 +89,6 @@ async def main(n: int) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("ESCALATION_CODEC_KEY_FILE", str(ROOT / "tests/replay/codec_fixture_keys.json"))
-    figures = asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 200))
-    for k, v in figures.items():
-        print(f"{k:40} {v}")
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(figures, indent=2))
+    from bench.replay_modes import cli
+
+    cli(main, OUT)

@@ -10,7 +10,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -57,10 +57,15 @@ async def main(n: int) -> dict[str, Any]:
     return out
 
 
-if __name__ == "__main__":
+def cli(main: Callable[[int], Coroutine[Any, Any, dict[str, Any]]], out: Path) -> None:
+    """`python -m bench.replay_... [N]`: the figures printed and written to `out` (the committed fixture keys)."""
     os.environ.setdefault("ESCALATION_CODEC_KEY_FILE", str(ROOT / "tests/replay/codec_fixture_keys.json"))
     figures = asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 200))
     for k, v in figures.items():
-        print(f"{k:32} {v}")
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(figures, indent=2))
+        print(f"{k:40} {v}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    cli(main, OUT)
