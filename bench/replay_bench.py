@@ -55,7 +55,7 @@ def _warm() -> int:
 
 
 async def run_replay_bench(client: Client, ids: list[str], log: Callable[[str], None]) -> dict[str, Any]:
-    from starter.runtime.replay import replay_all
+    from starter.runtime.replay import decisions_of, replay_all
 
     started = time.perf_counter()
     histories = [await client.get_workflow_handle(wid).fetch_history() for wid in ids]
@@ -65,9 +65,17 @@ async def run_replay_bench(client: Client, ids: list[str], log: Callable[[str], 
 
     await replay_all(_sourced(histories[:5]), decisions=False)  # warm: the sandbox's first import of the workflow modules
     # replay alone (the decision check, `audit replay`'s default, is measured by neither target)
+    cpu = time.process_time()
     one = await replay_all(_sourced(histories), decisions=False)
+    cpu_ms = round((time.process_time() - cpu) * 1000 / max(1, one.histories), 2)
     log(f"replay, one process, fetched before: {one.histories} in {one.seconds:.1f}s = {one.per_second}/s "
         f"({one.passed} passed)")
+    # the decision check alone (the pure core recomputing every decision from the recorded inputs), for comparison
+    started = time.perf_counter()
+    checks = [await decisions_of(h) for h in histories]
+    decisions_per_s = round(len(histories) / (time.perf_counter() - started), 1)
+    clean = sum(1 for c in checks if c.clean)
+    log(f"decision check alone, one process: {decisions_per_s}/s ({clean} clean)")
     with_fetch = await replay_all(_fetched(client, ids), decisions=False)
     log(f"replay, one process, fetch included: {with_fetch.per_second}/s ({with_fetch.passed} passed)")
 
@@ -92,15 +100,20 @@ async def run_replay_bench(client: Client, ids: list[str], log: Callable[[str], 
             "replay_per_s": one.per_second, "replay_per_s_with_fetch": with_fetch.per_second,
             "replay_per_s_process_per_core": per_core_rate, "replay_processes": cores,
             "replay_passed": {"one_process": one.passed, "with_fetch": with_fetch.passed, "per_core": passed},
-            "replay_fetch_s": round(fetch_s, 2), **floor}
+            "replay_fetch_s": round(fetch_s, 2), "replay_cpu_ms_per_history": cpu_ms,
+            "decisions_per_s": decisions_per_s, "decisions_clean": clean, **floor}
 
 
 def replay_targets(r: dict[str, Any]) -> dict[str, Any]:
+    replayed = r["replay_passed"]["one_process"] == r["replay_histories"]
     target: dict[str, Any] = {
         "target": f">= {REPLAY_TARGET_PER_S:.0f} full-lifecycle histories/s, one process",
-        "met": bool(r["replay_per_s"] >= REPLAY_TARGET_PER_S
-                    and r["replay_passed"]["one_process"] == r["replay_histories"])}
-    if not target["met"] and r.get("replay_floor_bare_per_s", 0) < REPLAY_TARGET_PER_S:
-        target["why"] = (f"the SDK's replayer alone does {r.get('replay_floor_bare_per_s')}/s on a bare workflow of the "
-                         f"same shape ({r.get('replay_floor_bare_unsandboxed_per_s')}/s unsandboxed), below the target")
+        "met": bool(r["replay_per_s"] >= REPLAY_TARGET_PER_S and replayed)}
+    if not replayed:
+        target["why"] = f"{r['replay_histories'] - r['replay_passed']['one_process']} histories did not replay"
+    elif not target["met"] and "replay_floor_bare_unsandboxed_per_s" in r \
+            and r["replay_floor_bare_unsandboxed_per_s"] < REPLAY_TARGET_PER_S:
+        target["why"] = (f"the SDK's replayer alone does {r['replay_floor_bare_unsandboxed_per_s']}/s unsandboxed "
+                         f"({r['replay_floor_bare_per_s']}/s sandboxed) on a bare workflow of the same shape, "
+                         "below the target")
     return {"replay_per_s": target}

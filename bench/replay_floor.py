@@ -1,16 +1,17 @@
 """The Python SDK's own replay floor: what one process can replay when the workflow does nothing of ours.
 
-A bare workflow with the committed full-lifecycle ticket's shape (the same number of workflow tasks, each started
-by a timer, with an activity and a search-attribute upsert along the way) is run once on the time-skipping test
-server; its history is then replayed N times by one `Replayer` (one replay worker for all of them), with the SDK's
-default data converter (no codec) and with and without the sandbox. The same run replays the ticket's committed
-history the same way (`audit replay`'s path, codec included, decision check off), so the figures are ratios from
-one run on one host. If the bare workflow stays below `replay_per_s`'s target, no change to our code can reach it
-with the SDK's replayer. `python -m bench.replay_floor [N]` prints the figures and writes
-bench/results/replay_floor.json."""
+A bare workflow shaped like a ticket's history (the same number of workflow tasks, made the same way: one to start,
+then one per activity completed, per Update and per Signal, with a dozen search-attribute upserts) is run once on
+the time-skipping test server; its history is then replayed N times by one `Replayer` (one replay worker for all of
+them), configured as `audit replay`'s (the project's sandbox with the workflow module passed through, its replay
+runtime) but with the SDK's default data converter (no codec: the floor is a lower bound), and once without the
+sandbox. Wall time and this process's CPU time are both reported, per history. `python -m bench.replay_floor [N]`
+also replays the ticket's committed history the same way (codec included, decision check off), so the figures are
+ratios from one run on one host; it prints them and writes bench/results/replay_floor.json."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -20,9 +21,9 @@ from typing import Any
 
 from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import Replayer, Worker
 
-from bench.bare_workflow import BareTicketShape, bare_step
+from bench.bare_workflow import BareTicketShape, Shape, bare_step
 
 ROOT = Path(__file__).resolve().parents[1]
 TICKET_HISTORY = ROOT / "tests/replay/histories/full_lifecycle.json"
@@ -36,11 +37,18 @@ def workflow_tasks(history: WorkflowHistory) -> int:
 async def bare_history(tasks: int) -> WorkflowHistory:
     from starter.devstack.devserver import venv_bin
 
+    shape = Shape.of(tasks)
     env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=venv_bin("temporal-test-server"))
     try:
         async with Worker(env.client, task_queue="floor", workflows=[BareTicketShape], activities=[bare_step]):
-            handle = await env.client.start_workflow(BareTicketShape.run, tasks, id=f"floor-{uuid.uuid4()}",
+            handle = await env.client.start_workflow(BareTicketShape.run, shape, id=f"floor-{uuid.uuid4()}",
                                                      task_queue="floor")
+            while not await handle.query(BareTicketShape.is_ready):  # each action its own workflow task, after them
+                await asyncio.sleep(0.05)
+            for i in range(shape.actions):
+                await handle.execute_update(BareTicketShape.act, i)
+            for _ in range(shape.signals):
+                await handle.signal(BareTicketShape.message, "a customer's reply")
             await handle.result()
             return await handle.fetch_history()
     finally:
@@ -52,14 +60,17 @@ async def _copies(events: Any, n: int) -> AsyncIterator[WorkflowHistory]:
         yield WorkflowHistory(f"floor-{i}", events)
 
 
-async def bare_rate(history: WorkflowHistory, n: int, *, sandboxed: bool) -> float:
-    runner = {} if sandboxed else {"workflow_runner": UnsandboxedWorkflowRunner()}
-    replayer = Replayer(workflows=[BareTicketShape], **runner)  # type: ignore[arg-type]
+async def bare_rate(history: WorkflowHistory, n: int, *, sandboxed: bool) -> tuple[float, float]:
+    """(replays per second, CPU ms of this process per replay)."""
+    from starter.runtime.temporal import replay_runtime, workflow_runner
+
+    replayer = Replayer(workflows=[BareTicketShape], runtime=replay_runtime(),
+                        workflow_runner=workflow_runner(also=("bench.bare_workflow",), sandboxed=sandboxed))
     await replayer.replay_workflows(_copies(history.events, 3))  # warm
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     results = await replayer.replay_workflows(_copies(history.events, n), raise_on_replay_failure=False)
     assert not results.replay_failures, results.replay_failures
-    return round(n / (time.perf_counter() - started), 1)
+    return round(n / (time.perf_counter() - started), 1), round((time.process_time() - cpu) * 1000 / n, 2)
 
 
 async def ticket_rate(n: int) -> float:
@@ -72,11 +83,12 @@ async def ticket_rate(n: int) -> float:
 async def floor_figures(n: int, tasks: int) -> dict[str, Any]:
     """The bare workflow with `tasks` workflow tasks, replayed n times sandboxed (as ours are) and unsandboxed."""
     bare = await bare_history(tasks)
-    sandboxed = await bare_rate(bare, n, sandboxed=True)
-    unsandboxed = await bare_rate(bare, n, sandboxed=False)
-    return {"replay_floor_workflow_tasks": workflow_tasks(bare), "replay_floor_bare_per_s": sandboxed,
-            "replay_floor_bare_unsandboxed_per_s": unsandboxed,
-            "replay_floor_ms_per_workflow_task": round(1000 / unsandboxed / workflow_tasks(bare), 3)}
+    sandboxed, sandboxed_cpu = await bare_rate(bare, n, sandboxed=True)
+    unsandboxed, unsandboxed_cpu = await bare_rate(bare, n, sandboxed=False)
+    return {"replay_floor_workflow_tasks": workflow_tasks(bare), "replay_floor_shape": Shape.of(tasks).as_dict(),
+            "replay_floor_bare_per_s": sandboxed, "replay_floor_bare_unsandboxed_per_s": unsandboxed,
+            "replay_floor_cpu_ms_per_history": sandboxed_cpu,
+            "replay_floor_unsandboxed_cpu_ms_per_history": unsandboxed_cpu}
 
 
 async def main(n: int) -> dict[str, Any]:

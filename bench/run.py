@@ -709,6 +709,9 @@ def print_table(res: dict[str, Any]) -> None:
         ("  with fetch / one process per core", f"{res.get('replay_per_s_with_fetch')} / "
                                                 f"{res.get('replay_per_s_process_per_core')} "
                                                 f"({res.get('replay_processes')} processes)"),
+        ("  the SDK alone (bare, same shape) / not sandboxed", f"{res.get('replay_floor_bare_per_s')} / "
+                                                              f"{res.get('replay_floor_bare_unsandboxed_per_s')}"),
+        ("decision check alone /s, one process", res.get("decisions_per_s")),
     ]
     if res.get("smtp"):
         rows.append(("delivery", f"SMTP: {res['smtp']['mails']} mails, receiver CPU "

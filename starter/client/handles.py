@@ -18,21 +18,12 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from starter.client.errors import ActionRejected, Busy, TicketNotFound
+from workflows.common.crowding import crowded
 
 S = TypeVar("S", bound=BaseModel)
 T = TypeVar("T")
 
 CROWDED_PATIENCE_S = 30.0  # how long a burst of Updates to one workflow is sent again before Busy is answered
-
-
-def crowded(exc: RPCError) -> bool:
-    """Refused for now, to be sent again: the server admits a bounded number of Updates in flight per workflow
-    (history.maxInFlightUpdates, 10 by default), and aborts those in flight when the workflow's task times out (its
-    worker went away: "workflow update was aborted", UNAVAILABLE; only Updates not yet accepted are aborted so, the
-    accepted ones are in the history)."""
-    message = exc.message or ""
-    return ((exc.status == RPCStatusCode.RESOURCE_EXHAUSTED and "in-flight updates" in message)
-            or (exc.status == RPCStatusCode.UNAVAILABLE and "update was aborted" in message))
 
 
 def too_busy(exc: RPCError) -> Busy:

@@ -285,7 +285,7 @@ source %} from {{ source }}{% endif %}{% if code_version %} by code {{ code_vers
 <th>lateness</th><th>applied later by</th><th>event</th></tr>
 {% for d in r.decisions %}<tr><td class="num">{{ t(d.at) }}</td><td>{{ d.who }}</td><td>{{ d.what }}</td>
 <td>{{ d.why }}</td><td>{{ d.rule or "" }}</td><td>{{ d.clock or "" }}</td><td class="num">{{ t(d.due_at) if d.due_at
-else "" }}</td><td class="num{{ ' late' if d.lateness and not d.lateness.startswith('-') and d.lateness != 'PT0S'
+else "" }}</td><td class="num{{ ' late' if d.lateness and not d.lateness.startswith('-') and d.lateness != '0s'
 else '' }}">{{ d.lateness or "" }}</td><td class="num">{{ d.applied_late_by or "" }}</td>
 <td class="num">{{ d.run }}/{{ d.event_id }}</td></tr>
 {% endfor %}</table>

@@ -55,7 +55,8 @@ def test_bench_smoke(tmp_path: Path) -> None:
     assert res["replay_events_per_history"] > 50, "full lifecycles: opened to closed"
     # the SDK's floor: a bare workflow with as many workflow tasks as the tickets' histories, replayed as often
     assert res["replay_floor_workflow_tasks"] >= 5 and res["replay_floor_bare_unsandboxed_per_s"] > 0
-    assert res["replay_floor_bare_per_s"] > 0
+    assert res["replay_floor_bare_per_s"] > 0 and res["replay_floor_cpu_ms_per_history"] > 0
+    assert res["decisions_per_s"] > 0 and res["decisions_clean"] == 10, "the decision check passes every lifecycle"
     assert res["incident_tickets"] == res["signal_round_trips"] == 20
     assert res["incident_fanout_per_s"] > 0 and res["signal_round_trips_per_s"] > 0
     assert res["incident_fanout_ratio"] == pytest.approx(

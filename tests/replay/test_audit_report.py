@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from starter.runtime.replay import histories_in
-from starter.runtime.report import build_report, render_text
+from starter.runtime.report import build_report, render_html, render_text
 
 ROOT = Path(__file__).resolve().parents[2]
 HISTORIES = Path(__file__).parent / "histories"
@@ -105,3 +105,6 @@ async def test_a_deadline_caught_up_after_an_outage_shows_its_due_time_and_when_
     assert (first.at - first.due_at).total_seconds() > 10, "stamped when the system acted, not at its due time"
     assert second.clock == "tier" and second.due_at == first.at + timedelta(seconds=6), "Tier 2's 6 s from then"
     assert second.lateness == "0s", "and Tier 2's own deadline on time"
+    page = render_html(r, generated_at=first.at)
+    assert page.count('class="num late">19s<') == 2, "the caught-up breach and its escalation are shown late"
+    assert 'class="num late">0s<' not in page and page.count('class="num">0s<') >= 2, "on time is not shown late"

@@ -7,6 +7,7 @@ from collections import Counter
 import pytest
 
 from workflows.rotation import RotationState, take_turn
+from workflows.rotation.rules import RECENT_ANSWERS
 
 
 def turns(n: int, candidates: list[str], state: RotationState | None = None) -> list[str]:
@@ -35,3 +36,18 @@ def test_the_counter_carries_on_from_a_saved_state() -> None:
 def test_nobody_on_duty_is_an_error_not_a_guess() -> None:
     with pytest.raises(ValueError, match="no candidate"):
         take_turn(RotationState(pool="managers"), [])
+
+
+def test_a_request_answered_before_gets_its_first_answer_again_even_after_continue_as_new() -> None:
+    first, state = take_turn(RotationState(pool="managers"), ["a", "b"], "T-1:find-manager")
+    carried = RotationState.model_validate(state.model_dump())  # what continue-as-new hands the next run
+    again, after = take_turn(carried, ["a", "b"], "T-1:find-manager")
+    assert (first, again) == ("a", "a") and after.turns == 1, "no second turn for a retry"
+    assert take_turn(after, ["a", "b"], "T-2:find-manager")[0] == "b"
+
+
+def test_the_answers_kept_are_bounded_and_the_oldest_go_first() -> None:
+    state = RotationState(pool="managers")
+    for i in range(RECENT_ANSWERS + 5):
+        _, state = take_turn(state, ["a"], f"k{i}")
+    assert len(state.recent) == RECENT_ANSWERS and "k0" not in state.recent and f"k{RECENT_ANSWERS + 4}" in state.recent

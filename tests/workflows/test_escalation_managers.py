@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import uuid
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from temporalio.service import RPCError
@@ -92,7 +92,8 @@ async def wave_of_turns(stack: TemporalStack, n: int, in_flight: int) -> tuple[l
     """n escalations asking for a manager at once (a breach wave), through the activity itself on a real server."""
     tq = f"managers-{uuid.uuid4().hex[:8]}"
     env = ActivityEnvironment(client=stack.client)
-    env.info = dataclasses.replace(env.info, task_queue=tq)
+    env.info = dataclasses.replace(env.info, task_queue=tq, started_time=datetime.now(UTC),
+                                   start_to_close_timeout=timedelta(seconds=30))  # the ticket's own timeout
     managers = EscalationManagers(two_on_duty, in_flight=in_flight)
     async with build_worker(stack.client, tq, workflows=[RotationWorkflow], activities=[]):
         chosen = await asyncio.wait_for(asyncio.gather(*(env.run(managers.assign, turn_request(i))
@@ -103,7 +104,13 @@ async def wave_of_turns(stack: TemporalStack, n: int, in_flight: int) -> tuple[l
 async def test_a_wave_of_escalations_takes_its_turns_without_hitting_the_servers_update_limit(
         temporal_stack: TemporalStack) -> None:
     # The server admits 10 Updates in flight per workflow; 300 at once through one worker's activities must all
-    # get their turn, in order, without a refusal (a refusal fails the activity: it retried for minutes before)
-    chosen, turns = await wave_of_turns(temporal_stack, 300, in_flight=5)
+    # get their turn, in order, within their attempt (a refusal failed the attempt: it retried for minutes before)
+    chosen, turns = await wave_of_turns(temporal_stack, 300, in_flight=3)
     assert Counter(chosen) == {"leo": 150, "mia": 150}
     assert turns == 300
+
+
+async def test_more_senders_than_the_server_admits_are_sent_again_not_failed(temporal_stack: TemporalStack) -> None:
+    # as if four workers sent at once (4 x 3 > 10): the server refuses some; they are sent again and all get a turn
+    chosen, turns = await wave_of_turns(temporal_stack, 120, in_flight=12)
+    assert Counter(chosen) == {"leo": 60, "mia": 60} and turns == 120

@@ -6,11 +6,17 @@ from pydantic import BaseModel, Field
 
 from workflows.common.vocabulary import Slug
 
+# More than a run's turns (500 by default): a retried request whose first answer was given in the run before is
+# still answered from here after a continue-as-new (the server de-duplicates an Update id only within one run).
+RECENT_ANSWERS = 1000
+
 
 class RotationState(BaseModel):
     pool: Slug
     turns: int = Field(0, description="turns taken so far (all runs)")
     last: str | None = None
+    recent: dict[str, str] = Field(default_factory=dict,
+                                   description="the last answers by request key (oldest first), across runs")
 
 
 class RotationInput(BaseModel):
@@ -26,11 +32,15 @@ def rotation_workflow_id(pool: str, task_queue: str) -> str:
     return f"rotation-{task_queue}-{pool}"
 
 
-def take_turn(state: RotationState, candidates: list[str]) -> tuple[str, RotationState]:
+def take_turn(state: RotationState, candidates: list[str], key: str | None = None) -> tuple[str, RotationState]:
     """The candidate whose turn it is: candidates are ordered by id (the same in every process) and taken round
-    robin by the pool's counter, so with the same people on duty each takes every len(candidates)-th ticket."""
+    robin by the pool's counter, so with the same people on duty each takes every len(candidates)-th ticket. A
+    request `key` answered before gets its first answer again, and takes no turn."""
+    if key is not None and key in state.recent:
+        return state.recent[key], state
     if not candidates:
         raise ValueError("no candidate on duty to take the turn")
     ordered = sorted(set(candidates))
     chosen = ordered[state.turns % len(ordered)]
-    return chosen, state.model_copy(update={"turns": state.turns + 1, "last": chosen})
+    recent = state.recent if key is None else dict(list({**state.recent, key: chosen}.items())[-RECENT_ANSWERS:])
+    return chosen, state.model_copy(update={"turns": state.turns + 1, "last": chosen, "recent": recent})

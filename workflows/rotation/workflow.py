@@ -26,7 +26,9 @@ class RotationWorkflow:
 
     @workflow.update(name="take")
     def take(self, candidates: list[str]) -> str:
-        chosen, self.state = take_turn(self.state, candidates)
+        # the Update's id is the asking ticket's effect key: a retry after a continue-as-new gets its first answer
+        info = workflow.current_update_info()
+        chosen, self.state = take_turn(self.state, candidates, info.id if info else None)
         self.turns_this_run += 1
         return chosen
 
