@@ -80,6 +80,17 @@ async def ticket_rate(n: int) -> float:
     return await _rate(history.events, n, 1)
 
 
+async def decisions_rate(history: WorkflowHistory, n: int) -> float:
+    """The decision check alone (the pure core recomputing the ticket's decisions), n times."""
+    from starter.runtime.replay import decisions_of
+
+    assert (await decisions_of(history)).clean
+    started = time.perf_counter()
+    for _ in range(n):
+        await decisions_of(history)
+    return round(n / (time.perf_counter() - started), 1)
+
+
 async def floor_figures(n: int, tasks: int) -> dict[str, Any]:
     """The bare workflow with `tasks` workflow tasks, replayed n times sandboxed (as ours are) and unsandboxed."""
     bare = await bare_history(tasks)
@@ -96,6 +107,7 @@ async def main(n: int) -> dict[str, Any]:
     out: dict[str, Any] = {"histories": n, "target_per_s": 200, "ticket_events": len(ticket.events),
                            "ticket_workflow_tasks": workflow_tasks(ticket)}
     out["ticket_sandboxed_codec_per_s"] = await ticket_rate(n)
+    out["ticket_decisions_per_s"] = await decisions_rate(ticket, n)
     out.update(await floor_figures(n, workflow_tasks(ticket)))
     return out
 
