@@ -3,11 +3,11 @@
 A bare workflow shaped like a ticket's history (the same number of workflow tasks, made the same way: one to start,
 then one per activity completed, per Update and per Signal, with a dozen search-attribute upserts) is run once on
 the time-skipping test server; its history is then replayed N times by one `Replayer` (one replay worker for all of
-them), configured as `audit replay`'s (the project's sandbox with the workflow module passed through, its replay
-runtime) but with the SDK's default data converter (no codec: the floor is a lower bound), and once without the
-sandbox. Wall time and this process's CPU time are both reported, per history. `python -m bench.replay_floor [N]`
-also replays the ticket's committed history the same way (codec included, decision check off), so the figures are
-ratios from one run on one host; it prints them and writes bench/results/replay_floor.json."""
+them), built as `audit replay`'s is (starter.runtime.temporal.replayer: the project's sandbox with the module
+passed through, its data converter and codec, its replay runtime), and once without the sandbox. Wall time and
+this process's CPU time are both reported, per history. `python -m bench.replay_floor [N]` also replays the
+ticket's committed history the same way (codec included, decision check off) and runs its decision check alone, so
+the figures are ratios from one run on one host; it prints them and writes bench/results/replay_floor.json."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ from typing import Any
 
 from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer, Worker
 
 from bench.bare_workflow import BareTicketShape, Shape, bare_step
+from starter.runtime.temporal import workflow_runner
 
 ROOT = Path(__file__).resolve().parents[1]
 TICKET_HISTORY = ROOT / "tests/replay/histories/full_lifecycle.json"
@@ -36,11 +36,14 @@ def workflow_tasks(history: WorkflowHistory) -> int:
 
 async def bare_history(tasks: int) -> WorkflowHistory:
     from starter.devstack.devserver import venv_bin
+    from starter.runtime.temporal import build_worker, data_converter
 
     shape = Shape.of(tasks)
-    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=venv_bin("temporal-test-server"))
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=venv_bin("temporal-test-server"),
+                                                        data_converter=data_converter())
     try:
-        async with Worker(env.client, task_queue="floor", workflows=[BareTicketShape], activities=[bare_step]):
+        async with build_worker(env.client, "floor", workflows=[BareTicketShape], activities=[bare_step],
+                                workflow_runner=workflow_runner(also=("bench.bare_workflow",))):
             handle = await env.client.start_workflow(BareTicketShape.run, shape, id=f"floor-{uuid.uuid4()}",
                                                      task_queue="floor")
             while not await handle.query(BareTicketShape.is_ready):  # each action its own workflow task, after them
@@ -62,13 +65,12 @@ async def _copies(events: Any, n: int) -> AsyncIterator[WorkflowHistory]:
 
 async def bare_rate(history: WorkflowHistory, n: int, *, sandboxed: bool) -> tuple[float, float]:
     """(replays per second, CPU ms of this process per replay)."""
-    from starter.runtime.temporal import replay_runtime, workflow_runner
+    from starter.runtime.temporal import replayer
 
-    replayer = Replayer(workflows=[BareTicketShape], runtime=replay_runtime(),
-                        workflow_runner=workflow_runner(also=("bench.bare_workflow",), sandboxed=sandboxed))
-    await replayer.replay_workflows(_copies(history.events, 3))  # warm
+    bare = replayer([BareTicketShape], also=("bench.bare_workflow",), sandboxed=sandboxed)
+    await bare.replay_workflows(_copies(history.events, 3))  # warm
     started, cpu = time.perf_counter(), time.process_time()
-    results = await replayer.replay_workflows(_copies(history.events, n), raise_on_replay_failure=False)
+    results = await bare.replay_workflows(_copies(history.events, n), raise_on_replay_failure=False)
     assert not results.replay_failures, results.replay_failures
     return round(n / (time.perf_counter() - started), 1), round((time.process_time() - cpu) * 1000 / n, 2)
 

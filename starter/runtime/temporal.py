@@ -156,12 +156,14 @@ async def connect(address: str | None = None, namespace: str | None = None, *, k
 
 
 def replayer(workflows: Sequence[type] = (), *, keys: Keyring | None = None, interceptors: Sequence[Interceptor] = (),
-             reimport_shells: bool = False) -> Replayer:
-    """Replays a history of any registered workflow type (or of `workflows`), as the worker would run it."""
+             reimport_shells: bool = False, also: Sequence[str] = (), sandboxed: bool = True) -> Replayer:
+    """Replays a history of any registered workflow type (or of `workflows`), as the worker would run it (`also`,
+    `sandboxed`: as in workflow_runner, for the bench's bare workflow)."""
     # Its failures are never written anywhere: they stay readable (a missing key is named, not "Encoded failure").
     converter = dataclasses.replace(data_converter(keys), failure_converter_class=DefaultFailureConverter)
-    return Replayer(workflows=list(workflows) or WORKFLOWS, workflow_runner=workflow_runner(reimport_shells=reimport_shells),
-                    data_converter=converter, runtime=replay_runtime(), interceptors=interceptors)
+    runner = workflow_runner(reimport_shells=reimport_shells, also=also, sandboxed=sandboxed)
+    return Replayer(workflows=list(workflows) or WORKFLOWS, workflow_runner=runner, data_converter=converter,
+                    runtime=replay_runtime(), interceptors=interceptors)
 
 
 @cache
