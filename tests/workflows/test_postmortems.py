@@ -45,12 +45,23 @@ async def resolved_at_tier3(env: WorkflowEnvironment, tq: str) -> tuple[str, obj
     return t.id, handle
 
 
+async def once_started(handle: object) -> core.TicketState:
+    """The ticket's state once its post-mortem is started: the start is carried out in the background after the
+    resolution (a child workflow's start, one more workflow task), so a query right after the Update can precede it."""
+    for _ in range(200):
+        s: core.TicketState = await handle.query(TicketWorkflow.current_state)  # type: ignore[attr-defined]
+        if s.postmortem_id is not None:
+            break
+        await asyncio.sleep(0.05)
+    return s
+
+
 @on_time_skipping_server(replace_activities=[SENT.deliver, KB.publish])
 async def test_a_severe_ticket_starts_one_postmortem_which_publishes_its_article(env: WorkflowEnvironment,
                                                                                   tq: str) -> None:
     ticket_id, handle = await resolved_at_tier3(env, tq)
     pm_id = f"postmortem-ticket-{ticket_id}"
-    s: core.TicketState = await handle.query(TicketWorkflow.current_state)  # type: ignore[attr-defined]
+    s = await once_started(handle)
     assert s.postmortem_id == pm_id and [e.action for e in s.timeline].count("postmortem_started") == 1
     # Reopened by the customer and resolved again: no second post-mortem.
     await handle.execute_update(TicketWorkflow.customer_reply, core.CustomerReply(message="it is back"))  # type: ignore[attr-defined]
